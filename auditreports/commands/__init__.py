@@ -1,0 +1,1 @@
+"""One module per ``auditreports`` sub-command (see ``auditreports.cli``)."""
