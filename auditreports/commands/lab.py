@@ -1,0 +1,35 @@
+"""``auditreports lab``: open JupyterLab on the project's notebooks with the project's kernel."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from ..notebook import notebooks_dir
+
+HELP = "Open JupyterLab on the report and explore notebooks, with this environment's kernel."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def run(args: argparse.Namespace) -> int:
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={notebooks_dir()}",
+        f"--ServerApp.port={args.port}",
+        f"--ServerApp.ip={args.ip}",
+    ]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    env = dict(os.environ)
+    env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    # The notebooks' kernel is "python3", which jupyter_client resolves to this interpreter.
+    return subprocess.call(cmd, env=env)

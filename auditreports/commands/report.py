@@ -1,0 +1,87 @@
+"""``auditreports report {soc2,hipaa,gdpr}``: run a report notebook through Papermill."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UsageError
+from ..notebook import run_report_notebook
+from ..progress import say
+
+HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=("soc2", "hipaa", "gdpr"), help="report kind")
+    p.add_argument("src", nargs="*", metavar="SRC", help="files, directories or globs to load (or use --store)")
+    p.add_argument("--store", help="store directory written by `auditreports ingest`")
+    p.add_argument("--format", dest="source_format", help="force the source format of SRC")
+    p.add_argument("--period", help="reporting period: 2026-Q3, 2026-07 or 2026")
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day of the period (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="last day of the period, inclusive")
+    p.add_argument("--subject", help="GDPR: the data subject (customer id or email)")
+    p.add_argument("--received", metavar="DATE", help="GDPR: the date the request was received")
+    p.add_argument("--processing-record", help="GDPR: Art. 30 processing record (YAML)")
+    p.add_argument("--customers", dest="customer_directory", help="GDPR: CSV of customer ids and emails")
+    p.add_argument("--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)")
+    p.add_argument("--settings", dest="settings_file", help="settings YAML file")
+    p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
+    p.add_argument("--organisation", help="organisation name on the cover")
+    p.add_argument("--reviewer", help="reviewer named in the sign-off block")
+    p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
+    p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other notebook parameter (checked before the notebook runs)",
+    )
+
+
+def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
+    params: dict[str, object] = {"out_dir": args.out}
+    for name in (
+        "store",
+        "source_format",
+        "period",
+        "date_from",
+        "date_to",
+        "settings_file",
+        "rules_dir",
+        "organisation",
+        "reviewer",
+        "appendix_cap",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = value
+    if args.src:
+        params["src"] = list(args.src)
+    if args.kind == "gdpr":
+        for name in ("subject", "received", "processing_record", "customer_directory"):
+            if getattr(args, name) is not None:
+                params[name] = getattr(args, name)
+    elif args.subject or args.received:
+        raise UsageError("--subject and --received are for gdpr reports only")
+    if args.kind == "hipaa" and args.phi_tags:
+        params["phi_tags"] = args.phi_tags
+    for item in args.parameter:
+        if "=" not in item:
+            raise UsageError(f"-p expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        params[name.strip()] = value
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
+    say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
+    print(f"report:   {result.pdf}")
+    print(f"notebook: {result.notebook}")
+    print(f"evidence: {result.out_dir / 'evidence'}")
+    return 0

@@ -1,0 +1,181 @@
+"""Run a report notebook through Papermill: the reproducible record of how a report was made.
+
+The notebook runs in a child process (``python -m papermill``) in its own process
+group, so a wall-clock timeout can stop the whole run, kernel included, and a dead
+kernel is reported as such. The executed notebook is always kept in ``OUT/report.ipynb``
+— with the error visible in it when a cell failed — and a failed run never leaves a
+``report.pdf`` that looks final: a PDF written during a failed run is renamed
+``report.INCOMPLETE.pdf``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DependencyError, NotebookExecutionError, UsageError
+from .parameters import check_parameters
+from .progress import say
+
+__all__ = ["NOTEBOOKS", "NotebookRun", "notebooks_dir", "run_report_notebook"]
+
+NOTEBOOKS = {
+    "soc2": "soc2_quarterly.ipynb",
+    "hipaa": "hipaa_phi_access.ipynb",
+    "gdpr": "gdpr_subject_access.ipynb",
+}
+
+KERNEL_NAME = "python3"  # resolved by jupyter_client to this interpreter (sys.executable)
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    kind: str
+    notebook: Path  # the executed notebook
+    pdf: Path
+    out_dir: Path
+    seconds: float
+    parameters: dict[str, Any]
+
+
+def notebooks_dir() -> Path:
+    """The notebooks shipped with the project (``notebooks/`` beside the package)."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    if not here.is_dir():
+        raise DependencyError(
+            f"the report notebooks were not found at {here}; run auditreports from a clone of the project "
+            "(pip install -e .) or pass --notebook PATH"
+        )
+    return here
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items()}
+
+
+def _first_error(notebook_path: Path) -> tuple[int | None, str]:
+    """(execution count, 'ErrorName: message') of the first failing cell of an executed notebook."""
+    try:
+        nb = json.loads(notebook_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, "the executed notebook could not be read"
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return cell.get("execution_count"), f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
+    return None, "no cell recorded an error"
+
+
+def run_report_notebook(
+    kind: str,
+    parameters: dict[str, Any],
+    *,
+    notebook: Path | None = None,
+    timeout: float = 1800.0,
+    start_timeout: float = 120.0,
+) -> NotebookRun:
+    """Check parameters, execute the report notebook with Papermill, return where things are.
+
+    Raises :class:`ParameterError` before any kernel starts when a parameter is bad, and
+    :class:`NotebookExecutionError` (naming the cell and error, or the timeout, or the
+    dead kernel) when the run fails; the executed notebook is kept either way.
+    """
+    checked = check_parameters(kind, parameters)
+    source = notebook or notebooks_dir() / NOTEBOOKS[kind]
+    if not source.is_file():
+        raise UsageError(f"notebook {source} does not exist")
+    out_dir = Path(checked["out_dir"]).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / "report.ipynb"
+    pdf = out_dir / "report.pdf"
+    # A report.pdf from an earlier run must not pass for this run's result.
+    if pdf.exists():
+        pdf.unlink()
+    incomplete = out_dir / "report.INCOMPLETE.pdf"
+    if incomplete.exists():
+        incomplete.unlink()
+
+    given = {k: v for k, v in _jsonable(checked).items()}
+    given["out_dir"] = str(out_dir)
+    if given.get("store"):
+        given["store"] = str(Path(given["store"]).resolve())
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump(given, fh)
+        params_file = fh.name
+    cmd = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(executed),
+        "-f",
+        params_file,
+        "-k",
+        KERNEL_NAME,
+        "--cwd",
+        str(Path.cwd()),
+        "--start-timeout",
+        str(int(start_timeout)),
+        "--no-progress-bar",
+        "--request-save-on-cell-execute",
+        "--stderr-file",
+        str(out_dir / "report.stderr.log"),
+    ]
+    env = dict(os.environ)
+    env.setdefault("IPYTHONDIR", str(Path(tempfile.gettempdir()) / "auditreports-ipython"))
+    env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    say(f"[auditreports] {kind}: executing {source.name} with Papermill → {executed}")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        _quarantine_pdf(pdf, incomplete)
+        raise NotebookExecutionError(
+            f"the {kind} report notebook did not finish within {timeout:.0f} s and was stopped; "
+            f"the partial notebook is {executed}",
+            notebook=str(executed),
+        ) from None
+    finally:
+        Path(params_file).unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        _quarantine_pdf(pdf, incomplete)
+        if "DeadKernelError" in err or "Kernel died" in err:
+            raise NotebookExecutionError(
+                f"the kernel running the {kind} report notebook died (out of memory or killed); "
+                f"the partial notebook is {executed}",
+                notebook=str(executed),
+            )
+        cell, error = _first_error(executed) if executed.exists() else (None, err.strip().splitlines()[-1:])
+        where = f"cell In [{cell}]" if cell else "a cell"
+        raise NotebookExecutionError(
+            f"the {kind} report notebook failed in {where} ({error}); no report.pdf was produced — "
+            f"open {executed} to see the error",
+            notebook=str(executed),
+            cell=cell,
+        )
+    if not pdf.is_file():
+        raise NotebookExecutionError(
+            f"the {kind} report notebook ran but wrote no {pdf}; open {executed} to see why", notebook=str(executed)
+        )
+    return NotebookRun(kind=kind, notebook=executed, pdf=pdf, out_dir=out_dir, seconds=seconds, parameters=checked)
+
+
+def _quarantine_pdf(pdf: Path, incomplete: Path) -> None:
+    if pdf.exists():
+        pdf.replace(incomplete)

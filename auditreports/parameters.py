@@ -1,0 +1,180 @@
+"""Notebook / report parameters: declared, type-checked and converted before anything runs.
+
+Every report notebook has a cell tagged ``parameters`` whose names are declared here.
+The CLI checks what the user gave against these declarations *before* a kernel starts
+(unknown names, wrong types, bad periods), so a typo costs one clear line and exit 2,
+not a failed notebook. The notebooks call :func:`check_parameters` again on what
+Papermill injected, so a notebook run by hand gets the same checks.
+
+Secrets are never parameters: Papermill saves parameters into the executed notebook,
+which is evidence that gets archived and shared. Anything that looks like a secret is
+rejected with a pointer to ``AUDITREPORTS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ParameterError
+
+__all__ = ["REPORT_KINDS", "ParameterSpec", "check_parameters", "declared_parameters"]
+
+REPORT_KINDS = ("soc2", "hipaa", "gdpr")
+
+_SECRET_NAME = re.compile(r"(token|secret|password|passwd|api_?key|bearer|credential)", re.IGNORECASE)
+
+
+def _as_str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(f"parameter {name!r} must be a non-empty string, got {value!r}", parameter=name)
+    return value
+
+
+def _as_optional_str(name: str, value: Any) -> str | None:
+    return None if value is None else _as_str(name, value)
+
+
+def _as_date(name: str, value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ParameterError(f"parameter {name!r} must be a date like 2026-07-01, got {value!r}", parameter=name)
+
+
+def _as_period(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?", value.strip()):
+        raise ParameterError(
+            f"parameter {name!r} must be a quarter (2026-Q3), a month (2026-07) or a year (2026), got {value!r}",
+            parameter=name,
+        )
+    return value.strip()
+
+
+def _as_str_list(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ParameterError(f"parameter {name!r} must be a list of strings, got {value!r}", parameter=name)
+    return list(value)
+
+
+def _as_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ParameterError(f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParameterError(f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name) from None
+    if number <= 0:
+        raise ParameterError(f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name)
+    return number
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    convert: Callable[[str, Any], Any]
+    default: Any
+    help: str
+
+
+_COMMON = (
+    ParameterSpec("store", _as_optional_str, None, "store directory written by `auditreports ingest` (or use src)"),
+    ParameterSpec("src", _as_str_list, [], "files, directories or globs to load instead of a store"),
+    ParameterSpec("source_format", _as_optional_str, None, "force the source format (default: detected)"),
+    ParameterSpec("period", _as_period, None, "reporting period: 2026-Q3, 2026-07 or 2026"),
+    ParameterSpec("date_from", _as_date, None, "first day of the period (instead of period)"),
+    ParameterSpec("date_to", _as_date, None, "last day of the period, inclusive (instead of period)"),
+    ParameterSpec("out_dir", _as_str, "out/report", "where report.pdf and evidence/ are written"),
+    ParameterSpec("settings_file", _as_optional_str, None, "YAML settings file (organisation, rules, thresholds)"),
+    ParameterSpec("rules_dir", _as_optional_str, None, "an extra directory of organisation rules"),
+    ParameterSpec("organisation", _as_optional_str, None, "organisation name on the cover (overrides settings)"),
+    ParameterSpec("reviewer", _as_optional_str, None, "reviewer named in the sign-off block"),
+    ParameterSpec("appendix_cap", _as_positive_int, 2000, "evidence rows printed in the appendix; the rest go to the embedded CSV"),
+)
+
+_PER_KIND: dict[str, tuple[ParameterSpec, ...]] = {
+    "soc2": (),
+    "hipaa": (
+        ParameterSpec("phi_tags", _as_str_list, ["phi"], "conversation tags that mark PHI"),
+        ParameterSpec("phi_channels", _as_str_list, [], "channels whose conversations all hold PHI"),
+        ParameterSpec("phi_knowledge_bases", _as_str_list, [], "knowledge bases whose retrievals count as PHI"),
+    ),
+    "gdpr": (
+        ParameterSpec("subject", _as_str, None, "the data subject: customer id (cus_…) or email"),
+        ParameterSpec("received", _as_date, None, "date the request was received (deadline = one calendar month later)"),
+        ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
+        ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
+        ParameterSpec("staff_by_name", lambda n, v: bool(v), False, "show staff by name instead of by role"),
+    ),
+}
+
+
+def declared_parameters(kind: str) -> dict[str, ParameterSpec]:
+    """The parameters a report notebook of ``kind`` accepts, by name."""
+    if kind not in _PER_KIND:
+        raise ParameterError(f"unknown report kind {kind!r}; use one of: {', '.join(REPORT_KINDS)}", parameter="kind")
+    return {spec.name: spec for spec in (*_COMMON, *_PER_KIND[kind])}
+
+
+def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Reject unknown names and secrets, convert types, fill defaults; one clear error per problem.
+
+    Returns every declared parameter (given or default), converted. Exactly one of
+    ``period`` or (``date_from`` and ``date_to``) must be set; ``store`` or ``src``
+    must name the input.
+    """
+    declared = declared_parameters(kind)
+    for name in given:
+        if _SECRET_NAME.search(name):
+            raise ParameterError(
+                f"parameter {name!r} looks like a secret; secrets are never notebook parameters "
+                "(they are saved in the executed notebook) — set AUDITREPORTS_TOKEN in the environment instead",
+                parameter=name,
+            )
+        if name not in declared:
+            known = ", ".join(sorted(declared))
+            raise ParameterError(f"unknown parameter {name!r} for a {kind} report; known: {known}", parameter=name)
+    out: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in given and given[name] is not None:
+            out[name] = spec.convert(name, given[name])
+        else:
+            out[name] = spec.default
+    if out["period"] is None and (out["date_from"] is None or out["date_to"] is None):
+        raise ParameterError("give the reporting period: period (e.g. 2026-Q3) or both date_from and date_to", parameter="period")
+    if out["period"] is not None and (out["date_from"] is not None or out["date_to"] is not None):
+        raise ParameterError("give either period or date_from/date_to, not both", parameter="period")
+    if out["date_from"] is not None and out["date_to"] is not None and out["date_from"] > out["date_to"]:
+        raise ParameterError(
+            f"date_from {out['date_from']} is after date_to {out['date_to']}", parameter="date_from"
+        )
+    if not out["store"] and not out["src"]:
+        raise ParameterError("name the input: store (a store directory) or src (files, directories or globs)", parameter="store")
+    if out["store"] and not Path(out["store"]).is_dir():
+        raise ParameterError(f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store")
+    if kind == "gdpr":
+        if not out["subject"]:
+            raise ParameterError("a gdpr report needs subject (a customer id or email)", parameter="subject")
+        if out["received"] is None:
+            raise ParameterError("a gdpr report needs received (the date the request arrived)", parameter="received")
+    for name in ("settings_file", "processing_record", "customer_directory", "rules_dir"):
+        value = out.get(name)
+        if value and not Path(value).exists():
+            raise ParameterError(f"parameter {name!r}: {value!r} does not exist", parameter=name)
+    return out

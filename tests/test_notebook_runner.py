@@ -1,0 +1,71 @@
+"""The Papermill runner: failures keep the notebook, never leave a final-looking PDF."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from auditreports.errors import NotebookExecutionError, ParameterError
+from auditreports.notebook import run_report_notebook
+
+
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("store = None\nperiod = None\nout_dir = 'out'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_failing_cell_keeps_notebook_and_no_final_pdf(tmp_path):
+    nb = _notebook(
+        tmp_path / "fails.ipynb",
+        "from pathlib import Path\n"
+        "Path(out_dir, 'report.pdf').write_bytes(b'%PDF-1.7 half written')\n"
+        "raise RuntimeError('rendering exploded')",
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.pdf").write_bytes(b"%PDF from last quarter")
+    with pytest.raises(NotebookExecutionError) as err:
+        run_report_notebook("soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=nb)
+    assert "rendering exploded" in err.value.message
+    assert not (out / "report.pdf").exists()
+    assert (out / "report.INCOMPLETE.pdf").exists()
+    executed = nbformat.read(out / "report.ipynb", as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors and errors[0]["evalue"] == "rendering exploded"
+    failing = next(c for c in executed.cells if any(o.output_type == "error" for o in c.get("outputs", [])))
+    assert f"cell In [{failing.execution_count}]" in err.value.message
+
+
+@pytest.mark.slow
+def test_wall_clock_timeout_stops_the_kernel(tmp_path):
+    nb = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
+    with pytest.raises(NotebookExecutionError, match="did not finish within 8 s"):
+        run_report_notebook(
+            "soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(tmp_path / "o")}, notebook=nb, timeout=8
+        )
+
+
+def test_bad_parameter_fails_before_a_kernel_starts(tmp_path):
+    with pytest.raises(ParameterError, match="perid"):
+        run_report_notebook("soc2", {"store": str(tmp_path), "perid": "2026-Q3", "out_dir": str(tmp_path)})
+    assert not (tmp_path / "report.ipynb").exists()
+
+
+def test_cli_bad_parameter_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditreports", "report", "soc2", "--store", str(tmp_path), "--period", "2026-Q9", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "period" in lines[0] and "Traceback" not in proc.stderr
