@@ -1,0 +1,27 @@
+"""Run the benchmarks: `python -m benchmarks` runs all, `python -m benchmarks ingest verify` some.
+
+Each benchmark is a script in this folder with a `main()` that prints its own table,
+comparing our pipeline against a naive pandas / one-record-at-a-time approach in the
+same run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    here = Path(__file__).parent
+    names = argv or sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    for name in names:
+        print(f"\n=== benchmark: {name} ===", flush=True)
+        module = importlib.import_module(f"benchmarks.{name}")
+        module.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
