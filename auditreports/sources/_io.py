@@ -1,0 +1,134 @@
+"""Finding input files and reading them: paths, directories, globs, gzip by magic.
+
+Why a module of its own: what an auditor hands us is rarely one file. It is a
+directory of daily exports, a glob, or a workspace-wide export split into files of
+10,000 events, some gzipped and some not, whatever their extension says.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+__all__ = ["InputFile", "read_input", "resolve_inputs"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+# Files picked up when a directory is walked; a file named explicitly is always read.
+DIRECTORY_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".gz", ".log", ".txt")
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class InputFile:
+    """One input file, read and decompressed."""
+
+    path: str
+    data: bytes  # decompressed content (a UTF-8 BOM removed)
+    sha256: str  # of the bytes on disk, so a re-ingest of the same export is recognised
+    size: int  # bytes on disk
+    compressed: bool
+    bom: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in _GLOB_CHARS for c in text)
+
+
+def resolve_inputs(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Every file named by ``src``: paths, directories (recursive) and globs, sorted, each once.
+
+    Raises :class:`InputError` for a path that does not exist or a glob that matches nothing:
+    that is the caller's mistake, not bad data.
+    """
+    items: Iterable[str | os.PathLike[str]] = [src] if isinstance(src, str | os.PathLike) else src
+    found: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found.extend(_walk(text))
+        elif os.path.isfile(text):
+            found.append(text)
+        elif _is_glob(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(f"{text}: the pattern matches no file; check the path and quoting", path=text)
+            for match in matches:
+                found.extend(_walk(match) if os.path.isdir(match) else [match])
+        else:
+            raise InputError(f"{text}: no such file or directory; check the path", path=text)
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    if not unique:
+        raise InputError("no input files found; pass audit-log files, directories or globs", src=str(src))
+    return unique
+
+
+def _walk(directory: str) -> list[str]:
+    out = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(DIRECTORY_SUFFIXES):
+                out.append(os.path.join(root, name))
+    return sorted(out)
+
+
+def read_input(path: str) -> InputFile:
+    """Read one file; gunzip it when its first bytes are the gzip magic (not by extension).
+
+    A gzip stream that is cut off is read as far as it goes and noted: the cut-off tail
+    then shows up as a quarantined line, never as an exception.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); check its permissions", path=path) from exc
+    entry = InputFile(path=path, data=raw, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), compressed=False)
+    if raw.startswith(GZIP_MAGIC):
+        entry.compressed = True
+        entry.data, note = _gunzip(raw)
+        if note:
+            entry.notes.append(note)
+    if entry.data.startswith(UTF8_BOM):
+        entry.data = entry.data[len(UTF8_BOM) :]
+        entry.bom = True
+        entry.notes.append("a UTF-8 byte-order mark at the start was skipped (offsets count from after it)")
+    return entry
+
+
+def _gunzip(raw: bytes) -> tuple[bytes, str | None]:
+    """Decompress every gzip member; keep what was readable if the stream is damaged."""
+    out = bytearray()
+    rest = raw
+    while rest:
+        d = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        try:
+            out += d.decompress(rest)
+        except zlib.error as exc:
+            return bytes(
+                out
+            ), f"the gzip stream is damaged after {len(out)} decompressed bytes ({exc}); the rest is unreadable"
+        if not d.eof:
+            return bytes(
+                out
+            ), f"the gzip stream is cut off after {len(out)} decompressed bytes; the last record may be incomplete"
+        rest = d.unused_data
+        if rest and not rest.startswith(GZIP_MAGIC):
+            if rest.strip(b"\x00"):
+                return bytes(out), f"{len(rest)} bytes of trailing garbage after the gzip stream were not read"
+            break
+    return bytes(out), None

@@ -1,0 +1,679 @@
+"""From file bytes to flat records and quarantine rows, for JSON array, NDJSON and CSV.
+
+The engine behind the platform formats. A format describes its fields
+(:class:`RecordSpec`); this module splits the file into records (one per NDJSON line,
+per JSON array element, per CSV record, which may span lines), parses them into a flat
+frame with an explicit schema, and accounts for every physical line.
+
+Fast path first: a clean file is parsed by Polars in one call with an explicit schema
+(schema inference silently drops fields that first appear late). Only when that call
+fails does a per-record pass locate the bad records, quarantine them with their line
+numbers, and parse the rest in one call again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..schema import EVENT_SCHEMA
+from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
+from .registry import ParsedFile
+
+__all__ = ["Field", "RecordSpec", "parse_bytes", "parse_records"]
+
+_COMPACT = r'("(?:[^"\\]|\\.)*")|\s+'  # whitespace outside JSON strings
+_CSV_QUOTED = r'"(?:[^"]|"")*"'
+_STRING_LIST = r'^\[\s*(?:"(?:[^"\\]|\\.)*"\s*(?:,\s*"(?:[^"\\]|\\.)*"\s*)*)?\]$'
+
+
+@dataclass(frozen=True)
+class Field:
+    """One source field: its flat column name, JSON path and CSV header.
+
+    ``kind`` is ``"str"`` (kept as text; numbers are cast later by the format),
+    ``"json"`` (a free-form value kept as compact JSON text) or ``"list"`` (a list of strings).
+    """
+
+    name: str
+    path: tuple[str, ...]
+    csv: str
+    kind: str = "str"
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """What the engine needs to know about a format.
+
+    ``to_events`` maps the flat frame (one column per field, plus ``raw``,
+    ``source_line``, ``source_offset`` and ``_nlines``) to canonical columns plus
+    ``_reason``: null for a loadable record, else the sentence that quarantines it.
+    """
+
+    format: str
+    fields: tuple[Field, ...]
+    to_events: Callable[[pl.LazyFrame], pl.LazyFrame]
+
+    def json_schema(self) -> dict[str, pl.DataType]:
+        schema: dict[str, pl.DataType] = {}
+        nested: dict[str, dict[str, pl.DataType]] = {}
+        for f in self.fields:
+            leaf: pl.DataType = pl.List(pl.String()) if f.kind == "list" else pl.String()
+            if len(f.path) == 1:
+                schema[f.path[0]] = leaf
+            else:
+                nested.setdefault(f.path[0], {})[f.path[1]] = leaf
+                schema.setdefault(f.path[0], pl.String())  # placeholder keeps key order
+        for key, leaves in nested.items():
+            schema[key] = pl.Struct(leaves)
+        return schema
+
+    def flatten(self) -> list[pl.Expr]:
+        out = []
+        for f in self.fields:
+            expr = pl.col(f.path[0])
+            if len(f.path) == 2:
+                expr = expr.struct.field(f.path[1])
+            out.append(expr.alias(f.name))
+        return out
+
+
+# --------------------------------------------------------------------------- lines
+
+
+@dataclass
+class _Lines:
+    """The physical lines of a file (terminators removed) and where each starts."""
+
+    text: list[str]  # one entry per line, "" for a line that is not valid UTF-8
+    offsets: list[int]  # byte offset of each line
+    bad_utf8: list[QuarantineRow]
+
+    @property
+    def count(self) -> int:
+        return len(self.text)
+
+
+def _split_lines(data: bytes) -> _Lines:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _split_lines_slow(data)
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    lengths = pl.Series(parts, dtype=pl.String).str.len_bytes().cast(pl.Int64)
+    offsets = (lengths + 1).cum_sum().shift(1, fill_value=0).to_list() if len(parts) else []
+    return _Lines([p[:-1] if p.endswith("\r") else p for p in parts], offsets, [])
+
+
+def _split_lines_slow(data: bytes) -> _Lines:
+    """Invalid UTF-8 somewhere: decode line by line, quarantining the lines that fail."""
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    text: list[str] = []
+    offsets: list[int] = []
+    bad: list[QuarantineRow] = []
+    offset = 0
+    for number, part in enumerate(parts, start=1):
+        offsets.append(offset)
+        try:
+            line = part.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append(
+                (
+                    number,
+                    offset,
+                    1,
+                    f"the line is not valid UTF-8 (byte 0x{part[exc.start]:02x} at column {exc.start + 1})",
+                    part,
+                )
+            )
+            line = ""
+        text.append(line[:-1] if line.endswith("\r") else line)
+        offset += len(part) + 1
+    return _Lines(text, offsets, bad)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class _Records:
+    """Candidate records: text plus where they are. ``csv_header`` is set for CSV."""
+
+    text: list[str]
+    line: list[int]  # 1-based first line
+    offset: list[int | None]
+    nlines: list[int]
+    layout: str
+    quarantine: list[QuarantineRow]
+    csv_header: str | None = None
+    ndjson_bytes: bytes | None = None  # the file itself when every record is one line of it
+
+
+def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
+    for line in lines.text:
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("["):
+            return "json-array"
+        if s.startswith("{"):
+            return "ndjson"
+        header = {h.strip().strip('"') for h in s.split(",")}
+        if len(header & spec_csv_headers) >= 2:
+            return "csv"
+        return "text"
+    return "ndjson"  # an empty file: nothing to parse either way
+
+
+def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
+    s = pl.Series("t", lines.text, dtype=pl.String)
+    keep = s.str.strip_chars().str.len_bytes() > 0
+    idx = keep.arg_true()
+    text = s.filter(keep).to_list()
+    line = (idx + 1).to_list()
+    offsets = pl.Series(lines.offsets, dtype=pl.Int64).gather(idx).to_list() if len(idx) else []
+    return _Records(text, line, offsets, [1] * len(text), "ndjson", [], ndjson_bytes=data)
+
+
+def _array_line_records(lines: _Lines) -> _Records | None:
+    """A JSON array written one element per line, the usual export shape; None if it is not."""
+    s = pl.Series("t", lines.text, dtype=pl.String).str.strip_chars()
+    nonblank = (s.str.len_bytes() > 0).arg_true()
+    if len(nonblank) == 0:
+        return None
+    first, last = int(nonblank[0]), int(nonblank[-1])
+    body = s.to_list()
+    body[first] = body[first][1:].lstrip()  # the opening "["
+    if not body[last].endswith("]"):
+        return None
+    body[last] = body[last][:-1].rstrip()
+    cleaned = pl.Series("t", body, dtype=pl.String).str.strip_chars().str.strip_suffix(",").str.strip_chars()
+    has = cleaned.str.len_bytes() > 0
+    cand = cleaned.filter(has)
+    if len(cand) == 0 or not bool((cand.str.starts_with("{") & cand.str.ends_with("}")).all()):
+        return None
+    idx = has.arg_true()
+    # Offsets: the element starts after the line's leading whitespace (and "[" on the first line).
+    lead = pl.Series("t", lines.text, dtype=pl.String).gather(idx)
+    lead_bytes = lead.str.len_bytes() - lead.str.strip_chars_start("[ \t").str.len_bytes()
+    offsets = (pl.Series(lines.offsets, dtype=pl.Int64).gather(idx) + lead_bytes).to_list()
+    return _Records(cand.to_list(), (idx + 1).to_list(), offsets, [1] * len(cand), "json-array", [])
+
+
+def _array_scan_records(lines: _Lines) -> _Records:
+    """Any JSON array (pretty-printed, compact, cut off): walk it element by element.
+
+    The decoder is the C scanner of the standard library; only element boundaries are
+    kept here, the fields are parsed by Polars afterwards like every other layout.
+    A broken element is quarantined up to the next line that starts an element at the
+    same indentation, so one bad element never takes the rest of the array with it.
+    """
+    text = "\n".join(lines.text)
+    starts = [0]
+    for line in lines.text[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    decoder = json.JSONDecoder()
+    records = _Records([], [], [], [], "json-array", [])
+
+    def where(pos: int) -> tuple[int, int]:
+        i = bisect.bisect_right(starts, pos) - 1
+        col = pos - starts[i]
+        return i, lines.offsets[i] + len(lines.text[i][:col].encode("utf-8"))
+
+    def quarantine(begin: int, end: int, reason: str) -> None:
+        chunk = text[begin:end].rstrip().rstrip(",").rstrip()
+        i, off = where(begin)
+        records.quarantine.append((i + 1, off, chunk.count("\n") + 1, reason, chunk.encode("utf-8")))
+
+    n = len(text)
+    pos = text.index("[") + 1
+    while True:
+        while pos < n and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= n:
+            break  # no closing bracket: the array is cut off; a broken last element was quarantined below
+        if text[pos] == "]":
+            pos += 1
+            rest = text[pos:]
+            if rest.strip():
+                begin = pos + (len(rest) - len(rest.lstrip()))
+                quarantine(begin, n, "text after the end of the JSON array")
+            break
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            i, _ = where(pos)
+            col = pos - starts[i]
+            prefix = lines.text[i][:col] + "{"
+            nxt = next((j for j in range(i + 1, len(lines.text)) if lines.text[j].startswith(prefix)), None)
+            end = starts[nxt] if nxt is not None else n
+            if nxt is None and lines.text and lines.text[-1].strip() == "]":
+                end = starts[len(lines.text) - 1]
+            quarantine(pos, end, f"the array element is not valid JSON ({exc.msg}); it may be truncated")
+            pos = end
+            continue
+        if not isinstance(value, dict):
+            quarantine(pos, end, f"the array element is a JSON {type(value).__name__}, not an object")
+        else:
+            chunk = text[pos:end]
+            i, off = where(pos)
+            records.text.append(chunk)
+            records.line.append(i + 1)
+            records.offset.append(off)
+            records.nlines.append(chunk.count("\n") + 1)
+        pos = end
+    return records
+
+
+def _csv_records(lines: _Lines) -> _Records:
+    """CSV records, which may span lines inside quotes, found by quote parity (vectorised).
+
+    A record whose quote never closes would swallow the rest of the file; instead its
+    first line is quarantined and splitting restarts on the next line.
+    """
+    first = next(i for i, t in enumerate(lines.text) if t.strip())
+    header = lines.text[first]
+    ncols = pl.select(_csv_field_counts(pl.lit(header))).item()
+    records = _Records([], [], [], [], "csv", [], csv_header=header)
+    start = first + 1
+    while start < lines.count:
+        seg = pl.DataFrame({"t": lines.text[start:]}, schema={"t": pl.String})
+        seg = seg.with_columns(
+            i=pl.int_range(start, start + seg.height, dtype=pl.Int64),
+            odd=(pl.col("t").str.count_matches('"', literal=True).cum_sum() % 2 == 1),
+        )
+        seg = seg.with_columns(rec=pl.col("odd").not_().shift(1, fill_value=True).cum_sum())
+        grouped = (
+            seg.group_by("rec", maintain_order=True)
+            .agg(
+                first=pl.col("i").first(),
+                n=pl.len(),
+                text=pl.col("t").str.join("\n"),
+                open=pl.col("odd").last(),
+            )
+            .with_columns(blank=(pl.col("n") == 1) & (pl.col("text").str.strip_chars().str.len_bytes() == 0))
+            .filter(~pl.col("blank"))
+            .with_columns(fields=_csv_field_counts(pl.col("text")))
+        )
+        broken = grouped.filter(pl.col("open") | ((pl.col("n") > 1) & (pl.col("fields") != ncols)))
+        stop = int(broken["first"][0]) if broken.height else lines.count
+        good = grouped.filter(pl.col("first") < stop)
+        records.text.extend(good["text"].to_list())
+        records.line.extend((good["first"] + 1).to_list())
+        records.offset.extend(pl.Series(lines.offsets, dtype=pl.Int64).gather(good["first"]).to_list())
+        records.nlines.extend(good["n"].to_list())
+        if not broken.height:
+            break
+        line = lines.text[stop]
+        records.quarantine.append(
+            (stop + 1, lines.offsets[stop], 1, "the CSV row has an unterminated quote", line.encode("utf-8"))
+        )
+        start = stop + 1
+    return records
+
+
+def _csv_field_counts(text: pl.Expr) -> pl.Expr:
+    stripped = text.str.replace_all(_CSV_QUOTED, "")
+    return stripped.str.count_matches(",", literal=True) + 1
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[QuarantineRow], list[int]]:
+    """Parse JSON records; returns (flat frame, quarantined, indices of parsed records)."""
+    schema = spec.json_schema()
+    keep = list(range(len(records.text)))
+    if not keep:
+        return pl.DataFrame(schema=schema).select(spec.flatten()), [], keep
+    try:
+        if records.ndjson_bytes is not None:
+            whole = pl.read_ndjson(io.BytesIO(records.ndjson_bytes), schema=schema)
+        else:
+            whole = pl.read_ndjson(io.StringIO(_one_per_line(records.text)), schema=schema)
+        if whole.height == len(keep):
+            return whole.select(spec.flatten()), [], keep
+    except (pl.exceptions.PolarsError, OSError):
+        pass
+    # Slow path: find the records that break the one-call parse, then parse the rest at once.
+    bad: list[QuarantineRow] = []
+    keep = []
+    for i, text in enumerate(records.text):
+        reason = _json_problem(text, spec)
+        if reason is None:
+            keep.append(i)
+        else:
+            bad.append(_qrow(records, i, reason))
+    texts = [records.text[i] for i in keep]
+    frame: pl.DataFrame | None = None
+    try:
+        if texts:
+            frame = pl.read_ndjson(io.StringIO(_one_per_line(texts)), schema=schema)
+    except pl.exceptions.PolarsError:
+        survivors = []
+        frames = []
+        for i in keep:
+            try:
+                frames.append(pl.read_ndjson(io.StringIO(_one_per_line([records.text[i]])), schema=schema))
+                survivors.append(i)
+            except pl.exceptions.PolarsError as exc:
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                bad.append(_qrow(records, i, f"the record does not fit the {spec.format} format ({first_line})"))
+        keep = survivors
+        frame = pl.concat(frames) if frames else None
+    if frame is None:
+        frame = pl.DataFrame(schema=schema)
+    if frame.height != len(keep):  # pragma: no cover - would mean Polars skipped a record
+        raise AssertionError(f"parsed {frame.height} records but expected {len(keep)}")
+    return frame.select(spec.flatten()), bad, keep
+
+
+def _one_per_line(texts: list[str]) -> str:
+    # Raw newlines are JSON whitespace outside strings and illegal inside them,
+    # so a pretty-printed element becomes one NDJSON line by replacing them.
+    return "\n".join(t.replace("\r", " ").replace("\n", " ") for t in texts)
+
+
+def _json_problem(text: str, spec: RecordSpec) -> str | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"the record is not valid JSON ({exc.msg}, character {exc.pos + 1}); it may be truncated"
+    except RecursionError:
+        return "the record is nested too deeply to be JSON we can read"
+    if not isinstance(value, dict):
+        return f"the record is a JSON {_json_type(value)}, not an object"
+    for f in spec.fields:
+        parent: object = value
+        for depth, key in enumerate(f.path):
+            if not isinstance(parent, dict):
+                return f"'{'.'.join(f.path[:depth])}' must be an object, got a JSON {_json_type(parent)}"
+            parent = parent.get(key)
+        if parent is None:
+            continue
+        if f.kind == "list":
+            if not isinstance(parent, list) or any(isinstance(v, dict | list) for v in parent):
+                return f"'{'.'.join(f.path)}' must be a list of strings, got {_short(parent)}"
+        elif f.kind == "str" and isinstance(parent, dict | list):
+            return f"'{'.'.join(f.path)}' must be a single value, got a JSON {_json_type(parent)}"
+    return None
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), "null"
+    )
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _qrow(records: _Records, i: int, reason: str) -> QuarantineRow:
+    return (records.line[i], records.offset[i], records.nlines[i], reason, records.text[i].encode("utf-8"))
+
+
+def _csv_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[QuarantineRow], list[int]]:
+    assert records.csv_header is not None
+    header = [h.strip() for h in pl.read_csv(io.StringIO(records.csv_header + "\n"), infer_schema=False).columns]
+    ncols = len(header)
+    counts = (
+        pl.DataFrame({"t": records.text}, schema={"t": pl.String})
+        .select(_csv_field_counts(pl.col("t")))
+        .to_series()
+        .to_list()
+    )
+    bad: list[QuarantineRow] = []
+    keep = []
+    for i, count in enumerate(counts):
+        if count == ncols:
+            keep.append(i)
+        else:
+            few = "too few" if count < ncols else "too many"
+            bad.append(_qrow(records, i, f"the CSV row has {few} fields ({count}, the header has {ncols})"))
+    frame = _read_csv_rows(records, keep, header, bad)
+    by_header = {f.csv: f for f in spec.fields}
+    exprs = []
+    for f in spec.fields:
+        if f.csv in frame.columns:
+            exprs.append(pl.col(f.csv).alias(f.name))
+        else:
+            exprs.append(pl.lit(None, dtype=pl.String).alias(f.name))
+    del by_header
+    flat = frame.select(exprs) if frame.width else pl.DataFrame({f.name: [] for f in spec.fields})
+    return flat.cast({f.name: pl.String for f in spec.fields}), bad, keep
+
+
+def _read_csv_rows(records: _Records, keep: list[int], header: list[str], bad: list[QuarantineRow]) -> pl.DataFrame:
+    schema = {name: pl.String() for name in _unique(header)}
+
+    def read(texts: list[str]) -> pl.DataFrame:
+        body = "\n".join(texts) + "\n"
+        return pl.read_csv(io.StringIO(body), has_header=False, new_columns=list(schema), schema=schema, quote_char='"')
+
+    if not keep:
+        return pl.DataFrame(schema=schema)
+    try:
+        frame = read([records.text[i] for i in keep])
+        if frame.height == len(keep):
+            return frame
+    except pl.exceptions.PolarsError:
+        pass
+    frames = []
+    survivors = []
+    for i in keep:
+        try:
+            one = read([records.text[i]])
+        except pl.exceptions.PolarsError as exc:
+            bad.append(_qrow(records, i, f"the CSV row cannot be parsed ({str(exc).strip().splitlines()[0]})"))
+            continue
+        if one.height != 1:
+            bad.append(_qrow(records, i, "the CSV row cannot be parsed as one record"))
+            continue
+        frames.append(one)
+        survivors.append(i)
+    keep[:] = survivors
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}__{seen[name]}")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
+
+
+def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.DataFrame:
+    """Free-form values become compact JSON text; CSV list cells become lists."""
+    exprs = []
+    errors = []
+    for f in spec.fields:
+        col = pl.col(f.name)
+        if f.kind == "json":
+            structured = col.str.starts_with("{") | col.str.starts_with("[")
+            compact = col.str.replace_all(_COMPACT, "$1")
+            if layout == "csv":
+                value = (
+                    pl.when(col.is_null() | (col.str.strip_chars() == "null"))
+                    .then(None)
+                    .when(structured)
+                    .then(compact)
+                    .otherwise(col)
+                )
+            else:
+                quoted = pl.concat_str(
+                    [
+                        pl.lit('"'),
+                        col.str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True),
+                        pl.lit('"'),
+                    ]
+                )
+                value = pl.when(structured).then(compact).otherwise(quoted)
+            exprs.append(value.alias(f.name))
+        elif f.kind == "list" and layout == "csv":
+            text = col.str.strip_chars()
+            empty = col.is_null() | (text == "") | (text == "null")
+            ok = text.str.contains(_STRING_LIST)
+            exprs.append(pl.when(ok).then(text).otherwise(None).str.json_decode(pl.List(pl.String())).alias(f.name))
+            errors.append(
+                pl.when(~empty & ~ok.fill_null(False)).then(
+                    pl.format("'{}' must be a JSON array of strings, got {}", pl.lit(f.csv), text.str.slice(0, 60))
+                )
+            )
+    out = flat.with_columns(exprs) if exprs else flat
+    reason = pl.coalesce(errors) if errors else pl.lit(None, dtype=pl.String)
+    return out.with_columns(reason.cast(pl.String).alias("_field_error"))
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def parse_bytes(data: bytes, path: str, spec: RecordSpec) -> ParsedFile:
+    """Parse one decompressed file of this format; every line is loaded, quarantined or blank."""
+    lines = _split_lines(data)
+    csv_headers = {f.csv for f in spec.fields}
+    layout = _layout(lines, csv_headers)
+    if layout == "ndjson":
+        clean = not lines.bad_utf8 and not data.startswith(b"\xef\xbb\xbf")
+        records = _ndjson_records(lines, data if clean else None)
+    elif layout == "json-array":
+        records = _array_line_records(lines) or _array_scan_records(lines)
+    elif layout == "csv":
+        records = _csv_records(lines)
+    else:
+        records = _Records([], [], [], [], "text", [])
+        for i, t in enumerate(lines.text):
+            if t.strip():
+                records.quarantine.append(
+                    (
+                        i + 1,
+                        lines.offsets[i],
+                        1,
+                        f"the line is not a {spec.format} record (not JSON or CSV)",
+                        t.encode(),
+                    )
+                )
+    records.quarantine[:0] = lines.bad_utf8
+    events, quarantine = parse_records(records, spec, path)
+    return _account(lines, records, events, quarantine, path, spec)
+
+
+def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidate records to (canonical events, working quarantine frame)."""
+    if records.layout == "csv":
+        flat, bad, keep = _csv_flat(records, spec)
+    elif records.layout == "text":
+        flat, bad, keep = (
+            pl.DataFrame({f.name: [] for f in spec.fields}, schema={f.name: pl.String for f in spec.fields}),
+            [],
+            [],
+        )
+    else:
+        flat, bad, keep = _json_flat(records, spec)
+    flat = _normalise_fields(flat, spec, records.layout)
+    if records.ndjson_bytes is not None and len(keep) == len(records.text):
+        prov = pl.DataFrame(
+            {
+                "raw": records.text,
+                "source_line": records.line,
+                "source_offset": records.offset,
+                "_nlines": records.nlines,
+            },
+            schema={"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64},
+        )
+    else:
+        prov = pl.DataFrame(
+            {
+                "raw": [records.text[i] for i in keep],
+                "source_line": [records.line[i] for i in keep],
+                "source_offset": [records.offset[i] for i in keep],
+                "_nlines": [records.nlines[i] for i in keep],
+            },
+            schema={"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64},
+        )
+    mapped = (
+        spec.to_events(pl.concat([flat, prov], how="horizontal").lazy())
+        .with_columns(pl.lit(path).alias("source_file"))
+        .collect()
+    )
+    rejected = mapped.filter(pl.col("_reason").is_not_null())
+    events = mapped.filter(pl.col("_reason").is_null()).select([*EVENT_SCHEMA, "_nlines"])
+    work = pl.concat(
+        [
+            quarantine_frame(records.quarantine + bad),
+            rejected.select(
+                "source_line",
+                "source_offset",
+                "_nlines",
+                pl.col("_reason").alias("reason"),
+                pl.col("raw").cast(pl.Binary),
+            ),
+        ]
+    )
+    return events, work
+
+
+def _account(
+    lines: _Lines, records: _Records, events: pl.DataFrame, work: pl.DataFrame, path: str, spec: RecordSpec
+) -> ParsedFile:
+    """Count each physical line once: quarantined if any bad record touches it, else loaded, else blank."""
+    if events["_nlines"].max() == 1 if events.height else True:
+        loaded_lines_set = events.select(pl.col("source_line")).to_series()
+    else:
+        loaded_lines_set = events.select(
+            pl.int_ranges(pl.col("source_line"), pl.col("source_line") + pl.col("_nlines")).explode()
+        ).to_series()
+    q_lines = work.select(pl.int_ranges(pl.col("source_line"), pl.col("source_line") + pl.col("_nlines")).explode())
+    q_set = q_lines.to_series().unique()
+    loaded_unique = loaded_lines_set.unique()
+    loaded_only = int((~loaded_unique.is_in(q_set.implode())).sum()) if len(q_set) else len(loaded_unique)
+    quarantined = len(q_set)
+    blank = lines.count - loaded_only - quarantined
+    # Independent check: every line no record covers must carry no content.
+    covered = pl.concat([loaded_unique, q_set]).unique().implode()
+    texts = pl.DataFrame({"t": lines.text}, schema={"t": pl.String}).with_row_index("n", offset=1)
+    uncovered = texts.filter(~pl.col("n").cast(pl.Int64).is_in(covered))
+    bad_utf8 = {row[0] for row in lines.bad_utf8}
+    if records.csv_header is not None:
+        uncovered = uncovered.filter(pl.col("t") != records.csv_header)
+    with_content = uncovered.filter(
+        ~pl.col("t").str.contains(r"^[\[\],\s]*$") & ~pl.col("n").cast(pl.Int64).is_in(list(bad_utf8))
+    )
+    notes = []
+    if records.layout == "csv":
+        notes.append("the CSV header line is counted as blank")
+    if records.layout == "json-array":
+        notes.append("lines holding only array brackets or commas are counted as blank")
+    if blank < 0 or with_content.height:
+        raise AssertionError(
+            f"{path}: line accounting is broken ({lines.count} read, {loaded_only} loaded, {quarantined} quarantined, "
+            f"{with_content.height} lines with content unaccounted for); this is a bug in auditreports, please report it"
+        )
+    return ParsedFile(
+        events=events.drop("_nlines"),
+        quarantine=finish_quarantine(work.drop("_nlines"), source_file=path, format=spec.format)
+        if work.height
+        else finish_quarantine(empty_work().drop("_nlines"), source_file=path, format=spec.format),
+        lines_read=lines.count,
+        blank_lines=blank,
+        loaded_lines=loaded_only,
+        quarantined_lines=quarantined,
+        layout=records.layout,
+        notes=notes,
+    )
