@@ -1,0 +1,201 @@
+"""Assembly shared by every report kind: scope, findings, sign-off, stamp, appendix."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from ..schema import conform
+from .model import (
+    Chart,
+    Diff,
+    ReportModel,
+    Section,
+    actor_expr,
+    build_appendix,
+    build_completeness,
+    build_findings,
+    build_signoff,
+    build_stamp,
+    in_period,
+    normalise_findings,
+    now_utc,
+)
+from .period import Period
+from .safety import file_data_uri
+from .settings import ReportSettings
+
+__all__ = ["ReportInputs", "assemble", "config_diffs"]
+
+
+class ReportInputs:
+    """The plain data every report is built from, normalised once.
+
+    ``events`` any canonical frame (lazy or not); ``verification`` the verdict dict;
+    ``findings`` the findings frame; ``ledger`` the ingest ledger dict;
+    ``quarantine`` the quarantine frame.
+    """
+
+    def __init__(
+        self,
+        events: pl.LazyFrame | pl.DataFrame,
+        *,
+        period: Period,
+        verification: Mapping[str, Any] | None = None,
+        findings: pl.DataFrame | None = None,
+        ledger: Mapping[str, Any] | None = None,
+        quarantine: pl.DataFrame | None = None,
+    ) -> None:
+        lf = conform(events.lazy())
+        self.all_count = int(lf.select(pl.len()).collect().item())
+        self.events = in_period(lf, period).sort("timestamp", "event_id").collect()
+        self.period = period
+        self.verification = dict(verification or {})
+        findings = normalise_findings(findings)
+        # Only findings that touch the period belong in a period report.
+        self.findings = findings.filter(
+            pl.col("window_end").is_null()
+            | (
+                (pl.col("window_end") >= pl.lit(period.start_utc))
+                & (pl.col("window_start").fill_null(pl.col("window_end")) < pl.lit(period.end_utc_exclusive))
+            )
+        )
+        self.ledger = dict(ledger or {})
+        self.quarantine = quarantine
+
+
+def assemble(
+    *,
+    kind: str,
+    title: str,
+    subtitle: str,
+    inputs: ReportInputs,
+    settings: ReportSettings,
+    sections: list[Section],
+    charts: dict[str, Chart],
+    evidence: pl.DataFrame,
+    signoff_statement: str,
+    keywords: list[str],
+    parameters: Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    rule_pack_hash: str | None = None,
+    manifest_hash: str | None = None,
+    triage: Mapping[str, str] | None = None,
+    by_role: bool = False,
+    findings: pl.DataFrame | None = None,
+    events_for_findings: pl.DataFrame | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ReportModel:
+    generated = now_utc()
+    findings = inputs.findings if findings is None else findings
+    actor = actor_expr(by_role=by_role)
+    views, counts = build_findings(
+        findings,
+        inputs.events if events_for_findings is None else events_for_findings,
+        settings,
+        triage=triage,
+        actor=actor,
+    )
+    return ReportModel(
+        kind=kind,
+        title=title,
+        subtitle=subtitle,
+        organisation=settings.organisation,
+        logo_uri=file_data_uri(settings.logo) if settings.logo else None,
+        period=inputs.period,
+        generated_at=generated,
+        completeness=build_completeness(
+            inputs.events,
+            inputs.all_count,
+            inputs.verification,
+            inputs.ledger,
+            inputs.quarantine,
+            inputs.period,
+            settings,
+        ),
+        findings=views,
+        severity_counts=counts,
+        sections=sections,
+        charts=charts,
+        signoff=build_signoff(signoff_statement, views, settings),
+        stamp=build_stamp(
+            kind=kind,
+            period=inputs.period,
+            parameters=parameters,
+            notebook_name=notebook_name,
+            rule_pack_hash=rule_pack_hash,
+            manifest_hash=manifest_hash,
+            ledger=inputs.ledger,
+            generated_at=generated,
+        ),
+        appendix=build_appendix(evidence, settings, actor=actor),
+        evidence_events=evidence,
+        findings_frame=findings,
+        keywords=keywords,
+        extra=extra or {},
+    )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix or "value": value}
+
+
+def _show(value: Any, limit: int = 600) -> str:
+    if value is None:
+        return "(not set)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + f" … [{len(text) - limit} more characters in events.csv]"
+
+
+def _parse(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def config_diffs(changes: pl.DataFrame, actor: pl.Expr, limit: int = 150) -> list[Diff]:
+    """Before/after diffs of reviewed changes, one row per setting that changed.
+
+    Change events are few (a quarter holds hundreds, not millions), so parsing their
+    JSON states one by one is fine; the list is capped at ``limit`` for the PDF.
+    """
+    rows = changes.head(limit).select(
+        pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S").alias("time"),
+        "event_type",
+        actor,
+        pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=":", ignore_nulls=True).alias(
+            "resource"
+        ),
+        "reason",
+        "before",
+        "after",
+    )
+    diffs = []
+    for r in rows.iter_rows(named=True):
+        before, after = _flatten(_parse(r["before"])), _flatten(_parse(r["after"]))
+        keys = sorted(set(before) | set(after))
+        changed = [(k, _show(before.get(k)), _show(after.get(k))) for k in keys if before.get(k) != after.get(k)]
+        if not changed and (r["before"] or r["after"]):
+            changed = [("value", _show(r["before"]), _show(r["after"]))]
+        diffs.append(
+            Diff(
+                r["time"],
+                r["event_type"],
+                r["actor"] or "",
+                r["resource"] or "",
+                r["reason"] or "",
+                changed or [("(no state recorded)", "", "")],
+            )
+        )
+    return diffs

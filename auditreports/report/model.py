@@ -1,0 +1,636 @@
+"""The report model: everything a report says, computed in Python from plain data.
+
+Templates only format what is here. The inputs are plain data so the model can be
+built and tested without a store: the canonical events frame, the integrity verdict
+dict (``Verification.to_dict()``), the findings frame (``Findings.frame``), the
+ingest ledger dict and the quarantine frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from .. import __version__
+from ..schema import EVENT_SCHEMA
+from .period import Period
+from .settings import ReportSettings
+
+__all__ = [
+    "Appendix",
+    "Chart",
+    "Completeness",
+    "Diff",
+    "FindingView",
+    "ReportModel",
+    "Section",
+    "SignOff",
+    "Stamp",
+    "Table",
+    "build_appendix",
+    "build_completeness",
+    "build_findings",
+    "build_signoff",
+    "build_stamp",
+    "in_period",
+    "table_from_frame",
+]
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+NULL = "—"
+FINDING_COLUMNS = {
+    "finding_id": pl.String(),
+    "rule_id": pl.String(),
+    "rule_name": pl.String(),
+    "severity": pl.String(),
+    "title": pl.String(),
+    "window_start": pl.Datetime("us", "UTC"),
+    "window_end": pl.Datetime("us", "UTC"),
+    "count": pl.Int64(),
+    "event_ids": pl.List(pl.String()),
+    "summary": pl.String(),
+}
+
+
+@dataclass
+class Table:
+    """A table as the template prints it: headers and rows of display strings."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    empty: str = "None in the period."
+    widths: list[str] | None = None
+    total: int | None = None  # rows before the display cap
+
+    @property
+    def truncated(self) -> bool:
+        return self.total is not None and self.total > len(self.rows)
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    uri: str | None = None  # data:image/svg+xml URI once exported
+    figure: Any = None  # the Plotly figure, for notebooks
+
+
+@dataclass
+class Diff:
+    """One reviewed change: what the setting was before and after."""
+
+    time: str
+    event_type: str
+    actor: str
+    resource: str
+    reason: str
+    changes: list[tuple[str, str, str]]  # (key, before, after)
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: str = ""
+    tables: list[Table] = field(default_factory=list)
+    charts: list[str] = field(default_factory=list)  # chart keys
+    diffs: list[Diff] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)  # label/value lines
+
+
+@dataclass
+class Completeness:
+    period_events: int
+    outside_period: int
+    sources: Table
+    fetches: Table
+    quarantine: Table
+    quarantined_total: int
+    gaps: Table
+    verdict: str
+    events_checked: int
+    breaks: Table
+    unverified: Table
+    reconciled: bool
+
+
+@dataclass
+class FindingView:
+    finding_id: str
+    rule_id: str
+    rule_name: str
+    severity: str
+    title: str
+    group: str
+    window: str
+    count: int
+    summary: str
+    evidence: Table
+    triage: str = "open — awaiting review"
+
+
+@dataclass
+class SignOff:
+    statement: str
+    reviewer: str
+    reviewer_role: str
+    decisions: Table
+
+
+@dataclass
+class Stamp:
+    items: list[tuple[str, str]]
+
+
+@dataclass
+class Appendix:
+    """Evidence events as pre-formatted fixed-width lines, one block per page.
+
+    One text block per page is ~5x faster and far lighter for WeasyPrint than a
+    table with a box per cell (benchmarks/report_appendix.py).
+    """
+
+    header: str
+    pages: list[str]
+    total: int
+    shown: int
+    cap: int
+    csv_name: str = "events.csv"
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.shown
+
+
+@dataclass
+class ReportModel:
+    kind: str  # soc2, hipaa, gdpr
+    title: str
+    subtitle: str
+    organisation: str
+    logo_uri: str | None
+    period: Period
+    generated_at: datetime
+    completeness: Completeness
+    findings: list[FindingView]
+    severity_counts: list[tuple[str, int]]
+    sections: list[Section]
+    charts: dict[str, Chart]
+    signoff: SignOff
+    stamp: Stamp
+    appendix: Appendix
+    evidence_events: pl.DataFrame  # every evidence event (embedded as events.csv)
+    findings_frame: pl.DataFrame
+    keywords: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    tool_version: str = __version__
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {
+            "title": f"{self.title} — {self.organisation} — {self.period.label}",
+            "author": self.organisation,
+            "subject": self.subtitle,
+            "keywords": ", ".join(self.keywords),
+            "created": self.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+# ---------------------------------------------------------------- formatting helpers
+
+
+def _display_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        out = (
+            col.dt.convert_time_zone("UTC").dt.strftime(TIME_FORMAT)
+            if dtype.time_zone
+            else col.dt.strftime(TIME_FORMAT)
+        )
+    elif isinstance(dtype, pl.Date):
+        out = col.dt.strftime("%Y-%m-%d")
+    elif isinstance(dtype, pl.List):
+        out = col.cast(pl.List(pl.String)).list.join(", ")
+    elif dtype == pl.Boolean:
+        out = pl.when(col).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    elif isinstance(dtype, pl.Struct):
+        out = col.struct.json_encode()
+    else:
+        out = col.cast(pl.String)
+    return out.fill_null(NULL).alias(name)
+
+
+def table_from_frame(
+    frame: pl.DataFrame,
+    columns: Mapping[str, str],
+    title: str,
+    *,
+    limit: int | None = 200,
+    note: str = "",
+    empty: str = "None in the period.",
+    widths: Sequence[str] | None = None,
+    max_chars: int = 300,
+) -> Table:
+    """Display strings for ``columns`` (label -> column) of ``frame``, capped at ``limit`` rows."""
+    total = frame.height
+    shown = frame.head(limit) if limit is not None else frame
+    schema = shown.schema
+    exprs = [_display_expr(col, schema[col]).str.slice(0, max_chars).alias(label) for label, col in columns.items()]
+    rows = [list(r) for r in shown.select(exprs).rows()] if shown.height else []
+    if limit is not None and total > limit:
+        note = (note + " " if note else "") + f"Showing {limit} of {total} rows; all are in the embedded evidence."
+    return Table(
+        title, list(columns), rows, note=note, empty=empty, widths=list(widths) if widths else None, total=total
+    )
+
+
+def in_period(events: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    return events.filter(
+        (pl.col("timestamp") >= pl.lit(period.start_utc)) & (pl.col("timestamp") < pl.lit(period.end_utc_exclusive))
+    )
+
+
+def actor_expr(*, by_role: bool = False) -> pl.Expr:
+    """Who did it, as the report prints it (by role only for GDPR minimisation)."""
+    role = pl.coalesce(pl.col("actor_role"), pl.col("actor_type").cast(pl.String))
+    if by_role:
+        return pl.concat_str([pl.lit("staff ("), role, pl.lit(")")]).alias("actor")
+    name = pl.coalesce(pl.col("actor_name"), pl.col("actor_email"), pl.col("actor_id"), pl.lit("unknown"))
+    return pl.concat_str([name, pl.lit(" ("), role, pl.lit(")")], ignore_nulls=True).alias("actor")
+
+
+# ---------------------------------------------------------------- completeness
+
+
+def _ledger_table(rows: list[Mapping[str, Any]], columns: Mapping[str, Sequence[str]], title: str, empty: str) -> Table:
+    out = []
+    for row in rows:
+        line = []
+        for keys in columns.values():
+            value = next((row[k] for k in keys if k in row and row[k] is not None), None)
+            if isinstance(value, dict | list):
+                value = json.dumps(value, default=str)
+            line.append(NULL if value is None else str(value))
+        out.append(line)
+    return Table(title, list(columns), out, empty=empty)
+
+
+def build_completeness(
+    events: pl.DataFrame,
+    all_events_count: int,
+    verification: Mapping[str, Any] | None,
+    ledger: Mapping[str, Any] | None,
+    quarantine: pl.DataFrame | None,
+    period: Period,
+    settings: ReportSettings,
+) -> Completeness:
+    """Population completeness: every input line accounted for, gaps, integrity verdict."""
+    ledger = ledger or {}
+    inputs = list(ledger.get("inputs") or [])
+    reconciled = all(
+        int(i.get("lines_read", 0) or 0)
+        == int(i.get("loaded", 0) or 0) + int(i.get("quarantined", 0) or 0) + int(i.get("blank", 0) or 0)
+        for i in inputs
+    )
+    sources = _ledger_table(
+        inputs,
+        {
+            "source file": ("path", "file"),
+            "sha256": ("sha256",),
+            "lines read": ("lines_read",),
+            "loaded": ("loaded",),
+            "quarantined": ("quarantined",),
+            "blank": ("blank",),
+            "duplicates": ("duplicates",),
+            "conflicts": ("conflicts",),
+            "first event": ("first_timestamp", "first"),
+            "last event": ("last_timestamp", "last"),
+        },
+        "Sources and ingest ledger",
+        "No file inputs recorded in the ledger.",
+    )
+    sources.widths = ["22%", "16%", "7%", "7%", "8%", "6%", "8%", "7%", "10%", "10%"]
+    fetches = _ledger_table(
+        list(ledger.get("fetches") or []),
+        {
+            "window": ("window",),
+            "pages": ("pages",),
+            "events": ("events",),
+            "retries": ("retries",),
+            "HTTP 429": ("429s", "rate_limited"),
+            "duplicates": ("duplicates",),
+            "conflicts": ("conflicts",),
+            "complete": ("complete",),
+        },
+        "API fetches",
+        "No API fetches recorded in the ledger.",
+    )
+    q = quarantine if quarantine is not None else pl.DataFrame()
+    if q.height:
+        q = q.with_columns(
+            (pl.col("preview") if "preview" in q.columns else pl.col("raw").cast(pl.String, strict=False)).alias(
+                "preview"
+            )
+        )
+        qcols = {
+            k: v
+            for k, v in {
+                "file": "source_file",
+                "line": "source_line",
+                "byte offset": "source_offset",
+                "reason": "reason",
+                "raw (preview)": "preview",
+            }.items()
+            if v in q.columns
+        }
+        qtable = table_from_frame(q, qcols, "Quarantined records", limit=50, max_chars=160)
+    else:
+        qtable = Table("Quarantined records", ["file", "line", "reason"], [], empty="No record was quarantined.")
+
+    gaps = coverage_gaps(events, period, settings.coverage_gap_hours)
+    gap_table = table_from_frame(
+        gaps,
+        {"silent from": "gap_start", "until": "gap_end", "hours": "hours"},
+        f"Coverage gaps (no event for more than {settings.coverage_gap_hours:g} h)",
+        empty="No gap: events were logged throughout the period.",
+    )
+    verification = verification or {}
+    breaks = pl.DataFrame(
+        list(verification.get("breaks") or []),
+        schema={"kind": pl.String, "event_id": pl.String, "position": pl.String, "detail": pl.String},
+        strict=False,
+    )
+    unverified = pl.DataFrame(
+        list(verification.get("unverified") or []), schema={"check": pl.String, "reason": pl.String}, strict=False
+    )
+    return Completeness(
+        period_events=events.height,
+        outside_period=all_events_count - events.height,
+        sources=sources,
+        fetches=fetches,
+        quarantine=qtable,
+        quarantined_total=q.height,
+        gaps=gap_table,
+        verdict=str(verification.get("verdict", "NOT RUN")),
+        events_checked=int(verification.get("events_checked", 0) or 0),
+        breaks=table_from_frame(
+            breaks,
+            {"kind": "kind", "event id": "event_id", "position": "position", "detail": "detail"},
+            "Integrity breaks",
+            limit=None,
+            empty="No break found.",
+        ),
+        unverified=table_from_frame(
+            unverified,
+            {"check": "check", "why it could not be checked": "reason"},
+            "Checks that could not be made",
+            limit=None,
+            empty="Every check could be made.",
+        ),
+        reconciled=reconciled,
+    )
+
+
+def coverage_gaps(events: pl.DataFrame, period: Period, hours: float) -> pl.DataFrame:
+    """Silences longer than ``hours`` between consecutive events, period edges included."""
+    edges = pl.DataFrame(
+        {"timestamp": [period.start_utc, period.end_utc_exclusive]}, schema={"timestamp": pl.Datetime("us", "UTC")}
+    )
+    times = pl.concat([events.select("timestamp"), edges]).sort("timestamp")
+    limit = pl.duration(microseconds=int(hours * 3_600_000_000))
+    return (
+        times.with_columns(pl.col("timestamp").shift(1).alias("gap_start"))
+        .rename({"timestamp": "gap_end"})
+        .filter((pl.col("gap_end") - pl.col("gap_start")) > limit)
+        .select(
+            "gap_start",
+            "gap_end",
+            ((pl.col("gap_end") - pl.col("gap_start")).dt.total_seconds() / 3600).round(1).alias("hours"),
+        )
+    )
+
+
+# ---------------------------------------------------------------- findings
+
+
+def normalise_findings(findings: pl.DataFrame | None) -> pl.DataFrame:
+    """The findings frame with every column the report reads (missing ones null)."""
+    if findings is None or findings.height == 0:
+        return pl.DataFrame(schema={**FINDING_COLUMNS, "group": pl.String()})
+    exprs = []
+    for name, dtype in FINDING_COLUMNS.items():
+        if name not in findings.columns:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+        elif isinstance(dtype, pl.Datetime) and findings.schema[name] == pl.String:
+            exprs.append(pl.col(name).str.to_datetime(time_zone="UTC", strict=False).alias(name))
+        else:
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+    group = findings.schema.get("group")
+    if group is None:
+        exprs.append(pl.lit(None, dtype=pl.String).alias("group"))
+    elif isinstance(group, pl.Struct):
+        exprs.append(pl.col("group").struct.json_encode().alias("group"))
+    else:
+        exprs.append(pl.col("group").cast(pl.String, strict=False).alias("group"))
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    return (
+        findings.select(exprs)
+        .with_columns(pl.col("severity").str.to_lowercase().replace_strict(rank, default=len(rank)).alias("_rank"))
+        .sort("_rank", "window_start", "finding_id", nulls_last=True)
+        .drop("_rank")
+    )
+
+
+def build_findings(
+    findings: pl.DataFrame,
+    events: pl.DataFrame,
+    settings: ReportSettings,
+    *,
+    triage: Mapping[str, str] | None = None,
+    actor: pl.Expr | None = None,
+) -> tuple[list[FindingView], list[tuple[str, int]]]:
+    """Findings by severity, each with its first evidence events."""
+    actor = actor if actor is not None else actor_expr()
+    n = settings.finding_evidence_rows
+    links = (
+        findings.select("finding_id", pl.col("event_ids").list.head(n))
+        .explode("event_ids")
+        .rename({"event_ids": "event_id"})
+        .drop_nulls("event_id")
+        .with_row_index("_order")
+    )
+    evidence = (
+        links.join(
+            events.select(
+                "event_id", "timestamp", "event_type", actor, "ip", "resource_id", "conversation_id", "reason"
+            ),
+            on="event_id",
+            how="left",
+        )
+        .unique(["finding_id", "event_id"], keep="first")
+        .sort("_order")
+    )
+    by_finding = evidence.partition_by("finding_id", as_dict=True) if evidence.height else {}
+    views = []
+    for f in findings.iter_rows(named=True):
+        ev = by_finding.get((f["finding_id"],), evidence.clear())
+        count = int(f["count"] or len(f["event_ids"] or []))
+        evtable = table_from_frame(
+            ev,
+            {
+                "time": "timestamp",
+                "event id": "event_id",
+                "event": "event_type",
+                "actor": "actor",
+                "ip": "ip",
+                "resource": "resource_id",
+                "conversation": "conversation_id",
+            },
+            "Evidence",
+            limit=None,
+            empty="No evidence event ids were attached to this finding.",
+            max_chars=80,
+        )
+        if count > ev.height:
+            evtable.note = f"First {ev.height} of {count} events; all are in the appendix and events.csv."
+        window = " – ".join(x.strftime(TIME_FORMAT) for x in (f["window_start"], f["window_end"]) if x is not None)
+        views.append(
+            FindingView(
+                finding_id=str(f["finding_id"]),
+                rule_id=str(f["rule_id"] or NULL),
+                rule_name=str(f["rule_name"] or NULL),
+                severity=str(f["severity"] or "info").lower(),
+                title=str(f["title"] or f["rule_name"] or f["rule_id"]),
+                group=str(f["group"] or NULL),
+                window=window or NULL,
+                count=count,
+                summary=str(f["summary"] or ""),
+                evidence=evtable,
+                triage=(triage or {}).get(str(f["finding_id"]), "open — awaiting review"),
+            )
+        )
+    counts = findings.group_by(pl.col("severity").str.to_lowercase()).len()
+    lookup = dict(counts.rows())
+    severity_counts = [(s, int(lookup.get(s, 0))) for s in SEVERITY_ORDER]
+    return views, severity_counts
+
+
+# ---------------------------------------------------------------- sign-off, stamp, appendix
+
+
+def build_signoff(statement: str, findings: list[FindingView], settings: ReportSettings) -> SignOff:
+    rows = [[f.finding_id, f.severity, f.title, "", ""] for f in findings]
+    decisions = Table(
+        "Decision per finding",
+        ["finding", "severity", "title", "decision (accept / remediate / false positive)", "ticket / note"],
+        rows,
+        empty="No finding to decide on.",
+        widths=["14%", "9%", "37%", "22%", "18%"],
+    )
+    return SignOff(statement, settings.reviewer or "", settings.reviewer_role or "", decisions)
+
+
+def build_stamp(
+    *,
+    kind: str,
+    period: Period,
+    parameters: Mapping[str, Any] | None,
+    notebook_name: str | None,
+    rule_pack_hash: str | None,
+    manifest_hash: str | None,
+    ledger: Mapping[str, Any] | None,
+    generated_at: datetime,
+) -> Stamp:
+    items = [
+        ("report kind", kind),
+        ("period", f"{period.label} ({period.start} to {period.end}, UTC)"),
+        ("generated at", generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("tool", f"auditreports {__version__}"),
+        ("notebook", notebook_name or "not run from a notebook"),
+        ("rule-pack hash (sha256)", rule_pack_hash or "not recorded"),
+        ("manifest hash (sha256)", manifest_hash or "not recorded"),
+    ]
+    for source in (ledger or {}).get("inputs") or []:
+        items.append((f"input {source.get('path', '?')}", f"sha256 {source.get('sha256', '?')}"))
+    items.append(("parameters", json.dumps(dict(parameters or {}), sort_keys=True, default=str)))
+    return Stamp(items)
+
+
+_APPENDIX_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("time (UTC)", "t", 19),
+    ("event id", "event_id", 26),
+    ("event", "event_type", 28),
+    ("outcome", "outcome", 7),
+    ("actor", "actor", 30),
+    ("ip", "ip", 15),
+    ("resource / conversation", "target", 26),
+    ("detail", "detail", 40),
+)
+APPENDIX_LINES_PER_PAGE = 58
+
+
+def build_appendix(evidence: pl.DataFrame, settings: ReportSettings, *, actor: pl.Expr | None = None) -> Appendix:
+    """Fixed-width evidence lines built as Polars string expressions, chunked per page."""
+    actor = actor if actor is not None else actor_expr()
+    cap = settings.appendix_cap
+    shown = evidence.sort("timestamp", "event_id").head(cap)
+    target = pl.coalesce(
+        pl.col("conversation_id"),
+        pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=":"),
+        pl.col("resource_id"),
+        pl.lit(""),
+    )
+    detail = pl.concat_str(
+        [
+            pl.col("reason"),
+            pl.when(pl.col("record_count").is_not_null()).then(pl.format("{} records", pl.col("record_count"))),
+            pl.col("subject_id"),
+        ],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    frame = shown.select(
+        pl.col("timestamp").dt.strftime(TIME_FORMAT).alias("t"),
+        "event_id",
+        "event_type",
+        pl.col("outcome").cast(pl.String),
+        actor,
+        "ip",
+        target.alias("target"),
+        detail.alias("detail"),
+    )
+    parts = []
+    for i, (_, col, width) in enumerate(_APPENDIX_COLUMNS):
+        text = pl.col(col).fill_null("").str.replace_all(r"[\r\n\t]+", " ")
+        last = i == len(_APPENDIX_COLUMNS) - 1
+        text = text.str.slice(0, width) if last else text.str.slice(0, width).str.pad_end(width)
+        parts.append(text)
+    lines = frame.select(pl.concat_str(parts, separator=" ").alias("line"))["line"].to_list() if frame.height else []
+    header = " ".join(
+        label.ljust(width) if i < len(_APPENDIX_COLUMNS) - 1 else label
+        for i, (label, _, width) in enumerate(_APPENDIX_COLUMNS)
+    )
+    pages = ["\n".join(lines[i : i + APPENDIX_LINES_PER_PAGE]) for i in range(0, len(lines), APPENDIX_LINES_PER_PAGE)]
+    return Appendix(header=header, pages=pages, total=evidence.height, shown=len(lines), cap=cap)
+
+
+def evidence_by_ids(events: pl.DataFrame, ids: pl.Series | Sequence[str]) -> pl.DataFrame:
+    """The events with these ids, in time order."""
+    wanted = pl.Series("event_id", list(ids) if not isinstance(ids, pl.Series) else ids, dtype=pl.String).unique()
+    return events.filter(pl.col("event_id").is_in(wanted.implode())).sort("timestamp", "event_id")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def empty_events_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)

@@ -1,0 +1,147 @@
+"""Rendering: Jinja2 formats the report model, WeasyPrint makes an archival PDF.
+
+- Autoescaping is always on: notes and user agents print as text, never as markup.
+- Templates are looked up first in the organisation's directory
+  (``ReportSettings.template_dir``), then in the package's; the stylesheet
+  ``report.css`` is looked up the same way and handed to WeasyPrint as a string.
+- WeasyPrint may load nothing but ``data:`` URLs (:class:`~.safety.DataOnlyFetcher`);
+  anything else aborts the render with :class:`~auditreports.errors.UnsafeResourceError`.
+- The PDF is PDF/A-3b with the evidence files embedded as attachments and written
+  atomically: a temporary file renamed into place, so a failed run never leaves a
+  ``report.pdf`` that looks final.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+from weasyprint import CSS, HTML, Attachment
+
+from ..errors import ReportError, UnsafeResourceError
+from .model import ReportModel
+from .safety import DataOnlyFetcher, RefusedResource
+from .settings import ReportSettings
+
+__all__ = ["PACKAGE_TEMPLATES", "render_html", "render_pdf", "template_environment", "write_pdf_bytes"]
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+# What each embedded file is, for the PDF's attachment descriptions.
+ATTACHMENT_DESCRIPTIONS = {
+    "findings.json": "Findings of the detection rules, with the ids of their evidence events",
+    "events.csv": "Every evidence event, every canonical column (spreadsheet-safe CSV)",
+    "verification.json": "Integrity verdict with every break and every check that could not be made",
+    "manifest.json": "Manifest of the inputs (sha256 per file) and of the store",
+    "subject_data.json": "The data subject's data, machine-readable (JSON)",
+    "subject_data.csv": "The data subject's data, machine-readable (CSV)",
+}
+
+
+def template_environment(settings: ReportSettings | None = None) -> jinja2.Environment:
+    """The Jinja environment: organisation overrides first, autoescape always on."""
+    settings = settings or ReportSettings()
+    searchpath = []
+    if settings.template_dir is not None:
+        if not settings.template_dir.is_dir():
+            raise ReportError(
+                f"template directory {settings.template_dir} does not exist; fix the template_dir setting.",
+                path=str(settings.template_dir),
+            )
+        searchpath.append(str(settings.template_dir))
+    searchpath.append(str(PACKAGE_TEMPLATES))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(searchpath),
+        autoescape=True,  # every template, whatever its extension
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+
+
+def render_html(model: ReportModel, settings: ReportSettings | None = None) -> str:
+    """The report as an HTML string (also handy to preview in a notebook)."""
+    env = template_environment(settings)
+    try:
+        return env.get_template(f"{model.kind}.html").render(model=model)
+    except jinja2.TemplateError as exc:
+        raise ReportError(f"the {model.kind} report template failed: {exc}; check your template overrides.") from exc
+
+
+def _stylesheet(settings: ReportSettings | None) -> str:
+    env = template_environment(settings)
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, "report.css")
+    return source
+
+
+def write_pdf_bytes(
+    html: str,
+    css: str,
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    created: datetime | None = None,
+) -> bytes:
+    """HTML + CSS strings -> PDF/A-3b bytes, with only ``data:`` URLs loadable."""
+    fetcher = DataOnlyFetcher()
+    files = [
+        Attachment(
+            string=payload,
+            name=name,
+            description=ATTACHMENT_DESCRIPTIONS.get(name, name),
+            created=created,
+            modified=created,
+            relationship="Data" if name != "manifest.json" else "Supplement",
+            url_fetcher=fetcher,
+        )
+        for name, payload in (attachments or {}).items()
+    ]
+    try:
+        document = HTML(string=html, url_fetcher=fetcher, base_url=None).render(
+            stylesheets=[CSS(string=css, url_fetcher=fetcher)]
+        )
+        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=files)
+    except RefusedResource as exc:
+        raise UnsafeResourceError(
+            f"the report tried to load {exc.url!r}; only inline data: URLs are allowed, so remove it from the template.",
+            url=exc.url,
+        ) from None
+    if fetcher.refused:  # pragma: no cover - RefusedResource aborts first
+        raise UnsafeResourceError(f"the report tried to load {fetcher.refused[0]!r}; only data: URLs are allowed.")
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write via a temporary file in the same directory and rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_pdf(
+    model: ReportModel,
+    out_path: str | os.PathLike[str],
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    settings: ReportSettings | None = None,
+) -> Path:
+    """Render ``model`` to a PDF/A-3b file at ``out_path`` with ``attachments`` embedded."""
+    path = Path(out_path)
+    model.extra["attachment_names"] = sorted(attachments or {})
+    html = render_html(model, settings)
+    pdf = write_pdf_bytes(html, _stylesheet(settings), attachments=attachments, created=model.generated_at)
+    atomic_write(path, pdf)
+    return path
