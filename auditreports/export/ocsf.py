@@ -85,6 +85,8 @@ _UNKNOWN_FALLBACK = (API_ACTIVITY, 99, "Other")
 
 _SEVERITY_IDS = {"informational": 1, "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5, "fatal": 6}
 _STATUS = {"success": (1, "Success"), "failure": (2, "Failure"), "unknown": (0, "Unknown")}
+# In Polars' JSON text a user string's quotes are escaped, so a bare-quoted marker is always ours.
+_PLACEHOLDER = "__auditreports_json__:"
 _NULL_MEMBER = r'(?:,"[A-Za-z_]+":null)|(?:"[A-Za-z_]+":null,?)'
 _EMPTY_OBJECT = r'(?:,"[A-Za-z_]+":\{\})|(?:"[A-Za-z_]+":\{\},?)'
 
@@ -125,12 +127,12 @@ def events_to_ocsf(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
             "type"
         ),
         pl.coalesce(pl.col("resource_type"), pl.col("event_type")).alias("name"),
-        pl.col("before").alias("data"),
+        _object_placeholder("before").alias("data"),
     )
     entity_result = pl.struct(
         pl.coalesce(pl.col("resource_id"), pl.col("event_type")).alias("uid"),
         pl.coalesce(pl.col("resource_type"), pl.col("event_type")).alias("name"),
-        pl.col("after").alias("data"),
+        _object_placeholder("after").alias("data"),
     )
     api = pl.struct(
         pl.coalesce(pl.col("source_action"), pl.col("event_type")).alias("operation"),
@@ -147,7 +149,11 @@ def events_to_ocsf(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
             )
         )
     )
-    app = pl.struct(pl.coalesce(pl.col("source"), pl.lit(PRODUCT_NAME)).alias("name"))
+    # the audited platform is the application; its vendor is not in the log, so name it by the source
+    app = pl.struct(
+        pl.coalesce(pl.col("source"), pl.lit(PRODUCT_NAME)).alias("name"),
+        pl.coalesce(pl.col("source"), pl.lit(PRODUCT_NAME)).alias("vendor_name"),
+    )
 
     per_class = {
         AUTHENTICATION: [
@@ -172,13 +178,22 @@ def events_to_ocsf(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
             http.alias("http_request"),
             resources.alias("resources"),
         ],
-        APPLICATION_LIFECYCLE: [app.alias("app"), actor],
+        APPLICATION_LIFECYCLE: [app.alias("app")],  # the class has no actor; unmapped.actor_id keeps it
     }
     encoded = pl.lit(None, pl.String)
     for class_uid, fields in per_class.items():
         record = pl.struct(*base, *fields, _unmapped().alias("unmapped"), pl.col("raw").alias("raw_data"))
         encoded = pl.when(pl.col("class_uid") == class_uid).then(record.struct.json_encode()).otherwise(encoded)
+    for column in ("before", "after"):
+        # splice the state-change JSON object in where its placeholder string stands
+        encoded = encoded.str.replace(f'"{_PLACEHOLDER}{column}"', pl.col(column).fill_null("null"), literal=True)
     return lf.select(pl.col("class_uid"), _drop_nulls(encoded).alias("ocsf"))
+
+
+def _object_placeholder(column: str) -> pl.Expr:
+    """A marker for a JSON object column (OCSF ``data`` must be an object, not text), or null."""
+    is_object = pl.col(column).str.strip_chars_start().str.starts_with("{").fill_null(False)
+    return pl.when(is_object).then(pl.lit(_PLACEHOLDER + column)).otherwise(pl.lit(None, pl.String))
 
 
 def findings_to_ocsf(findings: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -337,6 +352,7 @@ def _unmapped() -> pl.Expr:
         pl.col("event_type"),
         pl.col("source_action"),
         pl.col("category").cast(pl.String),
+        pl.col("actor_id"),
         pl.col("actor_role"),
         pl.col("conversation_id"),
         pl.col("channel"),
