@@ -395,6 +395,8 @@ def _json_problem(text: str, spec: RecordSpec) -> str | None:
     for f in spec.fields:
         parent: object = value
         for depth, key in enumerate(f.path):
+            if parent is None:
+                break
             if not isinstance(parent, dict):
                 return f"'{'.'.join(f.path[:depth])}' must be an object, got a JSON {_json_type(parent)}"
             parent = parent.get(key)
