@@ -236,13 +236,15 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         _matched=matched,
     ).with_columns(category=category)
 
+    extracted = set(lf.collect_schema().names())
+
     def column(name: str) -> pl.Expr:
-        base = pl.col(f"_{name}") if name in f else pl.lit(None, dtype=pl.String)
+        base = pl.col(f"_{name}") if f"_{name}" in extracted else pl.lit(None, dtype=pl.String)
         return _chain(set_columns[name], base) if name in set_columns else base
 
     actor_type = (
         _lookup(column("actor_type"), dict(fmap.actor_types), fmap.actor_type_default)
-        if "actor_type" in f or "actor_type" in set_columns
+        if "_actor_type" in extracted or "actor_type" in set_columns
         else pl.lit(fmap.actor_type_default)
     )
     flags = pl.concat_list(
@@ -263,7 +265,7 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         .when(pl.col("_timestamp").is_null())
         .then(pl.lit("the record's timestamp ") + pl.col("_ts").str.slice(0, 60) + pl.lit(" is not a date and time"))
     )
-    lf = lf.with_columns(_reason=reason)
+    lf = lf.with_columns(_why=reason)
     out = lf.select(
         event_id=pl.col("_event_id") if "event_id" in f else pl.lit(None, dtype=pl.String),
         timestamp=pl.col("_timestamp"),
@@ -298,12 +300,12 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         source_offset=pl.col("offset"),
         raw=pl.col("text"),
         flags=flags,
-        _reason=pl.col("_reason"),
+        _why=pl.col("_why"),
         _lines=pl.col("lines"),
     ).collect()
 
-    good = out.filter(pl.col("_reason").is_null())
-    bad = out.filter(pl.col("_reason").is_not_null())
+    good = out.filter(pl.col("_why").is_null())
+    bad = out.filter(pl.col("_why").is_not_null())
     loaded_lines = int(good["_lines"].sum() or 0)
     quarantined_lines = int(bad["_lines"].sum() or 0)
     missing_id = good["event_id"].is_null()
@@ -313,7 +315,7 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
             for i, t, m in zip(good["event_id"], good["raw"], missing_id, strict=True)
         ]
         good = good.with_columns(event_id=pl.Series(ids, dtype=pl.String))
-    reasons = [_json_error(t) if r == "__json__" else r for r, t in zip(bad["_reason"], bad["raw"], strict=True)]
+    reasons = [_json_error(t) if r == "__json__" else r for r, t in zip(bad["_why"], bad["raw"], strict=True)]
     quarantine = pl.DataFrame(
         {
             "source_file": [path] * bad.height,
@@ -325,7 +327,7 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         },
         schema=QUARANTINE_SCHEMA,
     )
-    events = conform(good.drop("_reason", "_lines")).collect()
+    events = conform(good.drop("_why", "_lines")).collect()
     assert list(events.columns)[: len(EVENT_SCHEMA)] == list(EVENT_SCHEMA)
     return MappedRecords(events, quarantine, loaded_lines, quarantined_lines)
 
