@@ -1,0 +1,295 @@
+"""Registered Python functions: derived fields that YAML conditions cannot express.
+
+A rule lists them under ``logic.derive``; each adds named columns to the events
+(local working time, role ranks, assignment history, PHI tags, first-seen IPs,
+revocations) with Polars expressions and joins, never a loop over rows. Rules then
+use those columns like any other field. Organisations can register their own with
+:func:`register_function` before calling :func:`auditreports.detect.detect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from .settings import WEEKDAYS, DetectionSettings
+
+__all__ = ["DerivedFields", "derived_fields", "register_function"]
+
+DeriveFn = Callable[[pl.LazyFrame, DetectionSettings, Mapping[str, Any]], pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class DerivedFields:
+    """A registered function: its name, the columns it adds, the settings and rule parameters it reads."""
+
+    name: str
+    columns: Mapping[str, pl.DataType]
+    fn: DeriveFn
+    settings_keys: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()
+    description: str = ""
+
+
+_REGISTRY: dict[str, DerivedFields] = {}
+
+
+def register_function(
+    name: str,
+    *,
+    columns: Mapping[str, pl.DataType],
+    settings_keys: tuple[str, ...] = (),
+    parameters: tuple[str, ...] = (),
+) -> Callable[[DeriveFn], DeriveFn]:
+    """Register ``fn(events, settings, params) -> events`` under ``name`` for ``logic.derive``.
+
+    ``columns`` are the columns it adds (rules are validated against them),
+    ``settings_keys`` the DetectionSettings fields it reads (recorded in findings),
+    ``parameters`` the rule parameters a rule using it must declare.
+    """
+
+    def decorate(fn: DeriveFn) -> DeriveFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"derived-field function {name!r} is registered twice")
+        _REGISTRY[name] = DerivedFields(name, dict(columns), fn, settings_keys, parameters, (fn.__doc__ or "").strip())
+        return fn
+
+    return decorate
+
+
+def derived_fields() -> dict[str, DerivedFields]:
+    """Every registered function by name."""
+    return dict(_REGISTRY)
+
+
+def _json_field(column: str, key: str) -> pl.Expr:
+    return pl.col(column).str.json_path_match(f"$.{key}")
+
+
+# --------------------------------------------------------------------------- working time
+
+
+def _off_hours_expr(timezone: str, minutes: tuple[int, int], days: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
+    local = pl.col("timestamp").dt.convert_time_zone(timezone)
+    minute_of_day = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+    day_numbers = [WEEKDAYS.index(d) + 1 for d in days]
+    working = local.dt.weekday().is_in(day_numbers) & (minute_of_day >= minutes[0]) & (minute_of_day < minutes[1])
+    text = pl.concat_str([local.dt.strftime("%a %Y-%m-%d %H:%M"), pl.lit(f" {timezone}")])
+    return ~working, text
+
+
+@register_function(
+    "local_time",
+    columns={"off_hours": pl.Boolean(), "local_time": pl.String()},
+    settings_keys=("timezone", "business_hours", "business_days", "actors"),
+)
+def local_time(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``off_hours``: outside the actor's business hours/days in their own zone; ``local_time``: that local time."""
+    default_off, default_text = _off_hours_expr(settings.timezone, settings.business_minutes, settings.business_days)
+    profiles: dict[tuple[str, tuple[int, int], tuple[str, ...]], list[str]] = {}
+    for actor_id, hours in settings.actors.items():
+        profiles.setdefault((hours.timezone, hours.minutes, hours.business_days), []).append(actor_id)
+    off: Any = None
+    text: Any = None
+    for (tz, minutes, days), actor_ids in profiles.items():
+        p_off, p_text = _off_hours_expr(tz, minutes, days)
+        cond = pl.col("actor_id").is_in(actor_ids)
+        off = pl.when(cond).then(p_off) if off is None else off.when(cond).then(p_off)
+        text = pl.when(cond).then(p_text) if text is None else text.when(cond).then(p_text)
+    off_expr = default_off if off is None else off.otherwise(default_off)
+    text_expr = default_text if text is None else text.otherwise(default_text)
+    return events.with_columns(off_hours=off_expr, local_time=text_expr)
+
+
+# --------------------------------------------------------------------------- roles
+
+
+@register_function(
+    "role_change",
+    columns={
+        "role_before": pl.String(),
+        "role_after": pl.String(),
+        "role_raised": pl.Boolean(),
+        "self_granted": pl.Boolean(),
+    },
+    settings_keys=("role_ranks",),
+)
+def role_change(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """Roles before/after a permission change; ``role_raised`` when the rank goes up; ``self_granted`` when actor = target.
+
+    A change to a role the ranking does not know is counted as raised (it cannot be
+    shown not to be), and so is any ranked role above the lowest when there was no
+    role before (a grant from nothing).
+    """
+    ranks = dict(settings.role_ranks)
+    lowest = min(ranks.values()) if ranks else 0
+    before = _json_field("before", "role").str.to_lowercase()
+    after = _json_field("after", "role").str.to_lowercase()
+    rank_before = before.replace_strict(ranks, default=None, return_dtype=pl.Int64)
+    rank_after = after.replace_strict(ranks, default=None, return_dtype=pl.Int64)
+    raised = (
+        pl.when(after.is_null() | (after == before))
+        .then(pl.lit(False))
+        .when(rank_after.is_null())
+        .then(pl.lit(True))
+        .when(rank_before.is_null())
+        .then(rank_after > lowest)
+        .otherwise(rank_after > rank_before)
+    )
+    self_granted = (
+        pl.col("actor_id").is_not_null()
+        & (pl.col("actor_id") == pl.col("resource_id"))
+        & pl.col("resource_type").fill_null("user").str.to_lowercase().is_in(["user", "member", "account"])
+    ).fill_null(False)
+    return events.with_columns(role_before=before, role_after=after, role_raised=raised, self_granted=self_granted)
+
+
+# --------------------------------------------------------------------------- conversation assignment
+
+_ASSIGNMENT_TYPES = ["conversation.created", "conversation.claimed", "conversation.reassigned"]
+
+
+@register_function(
+    "assignment",
+    columns={"assigned_to_actor": pl.Boolean(), "conversation_assignment_known": pl.Boolean()},
+    parameters=("claim_grace",),
+)
+def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``assigned_to_actor``: the conversation had been assigned to this actor by then (or within ``claim_grace`` after).
+
+    Built from the conversation log's claimed/reassigned events (``after.assignee``).
+    Null when the conversation has no assignment history in the data at all, so
+    a workspace log loaded without its conversation log cannot make every view look
+    like snooping.
+    """
+    grace = pl.duration(**_duration_kwargs(str(params["claim_grace"])))
+    assigned = (
+        events.filter(pl.col("event_type").is_in(_ASSIGNMENT_TYPES) & pl.col("conversation_id").is_not_null())
+        .select(
+            pl.col("conversation_id").alias("_a_conv"),
+            _json_field("after", "assignee").alias("_a_assignee"),
+            pl.col("timestamp").alias("_a_ts"),
+        )
+        .filter(pl.col("_a_assignee").is_not_null())
+    )
+    first_by_assignee = assigned.group_by("_a_conv", "_a_assignee").agg(pl.col("_a_ts").min().alias("_a_first"))
+    known = assigned.select(pl.col("_a_conv").unique().alias("_k_conv"), pl.lit(True).alias("_k_known"))
+    return (
+        events.join(
+            first_by_assignee,
+            left_on=["conversation_id", "actor_id"],
+            right_on=["_a_conv", "_a_assignee"],
+            how="left",
+        )
+        .join(known, left_on="conversation_id", right_on="_k_conv", how="left")
+        .with_columns(
+            conversation_assignment_known=pl.col("_k_known").fill_null(False),
+            assigned_to_actor=pl.when(pl.col("_k_known").fill_null(False))
+            .then(pl.col("_a_first").is_not_null() & (pl.col("_a_first") <= pl.col("timestamp") + grace))
+            .otherwise(None),
+        )
+        .drop("_a_first", "_k_known")
+    )
+
+
+# --------------------------------------------------------------------------- PHI tags
+
+_TAG_TYPES = ["conversation.tag_applied", "conversation.tag_removed"]
+
+
+@register_function("phi_tags", columns={"conversation_phi": pl.Boolean()}, settings_keys=("phi_tags",))
+def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``conversation_phi``: at the event's time the conversation's latest tag set held a PHI tag.
+
+    Tag events carry the whole tag set after the change (``after.tags``), so the
+    state at any moment is the latest tag event before it, found by an as-of join.
+    """
+    tags = list(settings.phi_tags)
+    state = (
+        events.filter(pl.col("event_type").is_in(_TAG_TYPES) & pl.col("conversation_id").is_not_null())
+        .select(
+            pl.col("conversation_id").alias("_t_conv"),
+            pl.col("timestamp").alias("_t_ts"),
+            _json_field("after", "tags")
+            .str.json_decode(pl.List(pl.String))
+            .list.eval(pl.element().str.to_lowercase().is_in(tags))
+            .list.any()
+            .fill_null(False)
+            .alias("_t_phi"),
+        )
+        .sort("_t_ts")
+    )
+    return (
+        events.with_columns(pl.col("conversation_id").fill_null("").alias("_t_key"))
+        .sort("timestamp")
+        .join_asof(
+            state.with_columns(pl.col("_t_conv").alias("_t_key")),
+            left_on="timestamp",
+            right_on="_t_ts",
+            by="_t_key",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .with_columns(conversation_phi=pl.col("_t_phi").fill_null(False) & pl.col("conversation_id").is_not_null())
+        .drop("_t_key", "_t_conv", "_t_ts", "_t_phi")
+    )
+
+
+# --------------------------------------------------------------------------- first-seen IPs
+
+
+@register_function(
+    "ip_history",
+    columns={"new_ip_for_actor": pl.Boolean(), "actor_first_seen": pl.Datetime("us", "UTC")},
+    parameters=("learning_period",),
+)
+def ip_history(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``new_ip_for_actor``: the actor's first event from this IP, after its first ``learning_period`` in the data.
+
+    The log only shows the loaded period, so every IP is "new" at first; the
+    learning period is how long an actor must have been seen before a new IP counts.
+    """
+    learning = pl.duration(**_duration_kwargs(str(params["learning_period"])))
+    ts = pl.col("timestamp")
+    first_from_ip = ts.min().over(["actor_id", "ip"])
+    first_seen = ts.min().over("actor_id")
+    return events.with_columns(
+        actor_first_seen=first_seen,
+        new_ip_for_actor=(
+            pl.col("ip").is_not_null()
+            & pl.col("actor_id").is_not_null()
+            & (ts == first_from_ip)
+            & (first_from_ip >= first_seen + learning)
+        ).fill_null(False),
+    )
+
+
+# --------------------------------------------------------------------------- revoked credentials
+
+_REMOVAL_TYPES = ["auth.user.removed", "auth.api_key.revoked"]
+
+
+@register_function("revocations", columns={"actor_removed_at": pl.Datetime("us", "UTC"), "after_removal": pl.Boolean()})
+def revocations(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``after_removal``: the actor acts after its account was removed or its API key revoked (``resource_id`` of that event)."""
+    removed = (
+        events.filter(pl.col("event_type").is_in(_REMOVAL_TYPES) & pl.col("resource_id").is_not_null())
+        .group_by(pl.col("resource_id").alias("_r_id"))
+        .agg(pl.col("timestamp").min().alias("actor_removed_at"))
+    )
+    return events.join(removed, left_on="actor_id", right_on="_r_id", how="left").with_columns(
+        after_removal=(pl.col("timestamp") > pl.col("actor_removed_at")).fill_null(False)
+    )
+
+
+# --------------------------------------------------------------------------- durations
+
+
+
+def _duration_kwargs(text: str) -> dict[str, int]:
+    from .durations import parse_duration
+
+    return {"microseconds": int(parse_duration(text).total_seconds() * 1_000_000)}
