@@ -1,0 +1,332 @@
+"""``fetch``: an audit-log API into the Parquet store, resumable, with a completeness record.
+
+Order of operations, which is what makes a kill -9 harmless:
+
+1. pages are received and buffered (``settings.pages_per_write`` at a time, so the
+   store gets a few large Parquet parts rather than one per page);
+2. the buffered events go into the store (the store de-duplicates by event id and
+   payload, so writing the same page twice adds nothing);
+3. only then the checkpoint moves past those pages (atomically).
+
+A run killed anywhere re-fetches at most the pages after the last checkpoint, and
+re-writing them is harmless, so the finished store holds exactly the events of an
+uninterrupted run. At the end one entry goes into the store's ledger under
+``fetches``: the evidence that the population tested was complete.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import FetchError, UsageError
+from ._checkpoint import Checkpoint, checkpoint_key
+from ._retry import RetryStats
+from ._settings import FetchSettings
+from ._sink import store_batch, store_ledger_entry
+from ._token import Token, load_token, redact
+from .client import Page, first_page_url, iter_pages, open_client
+from .pagination import LinkOrBodyCursor, PaginationStrategy
+
+__all__ = ["FetchReport", "fetch", "public_endpoint"]
+
+_SECRET_PARAM_HINTS = ("token", "key", "secret", "sig", "password", "auth", "code", "credential")
+
+
+def public_endpoint(url: str) -> str:
+    """The URL as it may be written down: no user:password, secret-looking query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    query = "&".join(
+        f"{k}=[REDACTED]" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else (f"{k}={v}" if v else k)
+        for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _utc_iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _check_window(since: str | None, until: str | None) -> None:
+    parsed = {}
+    for name, value in (("since", since), ("until", until)):
+        if value is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise UsageError(f"--{name} {value!r} is not an ISO 8601 time; use e.g. 2026-07-01T00:00:00Z") from None
+        parsed[name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if "since" in parsed and "until" in parsed and parsed["since"] >= parsed["until"]:
+        raise UsageError(f"--since {since} is not before --until {until}; the window would be empty")
+
+
+@dataclass
+class FetchReport:
+    """What one fetch did; ``as_ledger()`` is the entry written under ``fetches`` in the ledger.
+
+    ``complete`` is true only when the last page was read (no next page, or an empty
+    page) and every page is in the store. ``resumed`` says the run continued from a
+    checkpoint left by an interrupted run.
+    """
+
+    endpoint: str
+    strategy: str
+    window: dict[str, str | None]
+    filters: dict[str, str | None]
+    page_size: int
+    pages: int = 0
+    events: int = 0
+    events_added: int = 0
+    duplicates_dropped: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    retries: int = 0
+    http_429: int = 0
+    http_5xx: int = 0
+    http_408: int = 0
+    connection_errors: int = 0
+    waited_seconds: float = 0.0
+    first_cursor: str | None = None
+    last_cursor: str | None = None
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    started_at: str = ""
+    finished_at: str | None = None
+    duration_seconds: float = 0.0
+    resumed: bool = False
+    runs: int = 1
+    complete: bool = False
+    end_reason: str | None = None
+    error: str | None = None
+    store: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_ledger(self) -> dict[str, Any]:
+        entry = asdict(self)
+        entry.pop("store")
+        return entry
+
+    def summary(self) -> str:
+        state = "complete" if self.complete else "INCOMPLETE"
+        text = (
+            f"fetch {state}: {self.pages} pages, {self.events} events received, {self.events_added} added to the store, "
+            f"{self.duplicates_dropped} duplicates dropped, {self.conflicts} conflicts, {self.quarantined} quarantined, "
+            f"{self.retries} retries ({self.http_429}x429, {self.http_5xx}x5xx, {self.connection_errors} connection errors), "
+            f"{self.duration_seconds:.1f} s" + (" (resumed)" if self.resumed else "")
+        )
+        return text if self.error is None else f"{text}; stopped: {self.error}"
+
+
+class _Progress:
+    """Progress on stderr: a live line on a terminal, one line per N pages otherwise."""
+
+    def __init__(self, settings: FetchSettings, stats: RetryStats) -> None:
+        self.enabled = settings.progress
+        self.every = settings.progress_every
+        self.tty = sys.stderr.isatty()
+        self.stats = stats
+        self.started = time.monotonic()
+        self.events_at_start = 0
+
+    def page(self, pages: int, events: int, *, final: bool = False) -> None:
+        if not self.enabled or (not self.tty and not final and pages % self.every):
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = (events - self.events_at_start) / elapsed
+        line = (
+            f"[auditreports] fetch: {pages} pages, {events} events, {rate:,.0f} events/s, "
+            f"{self.stats.retries} retries ({self.stats.http_429}x429)"
+        )
+        if self.tty:
+            print("\r" + line, end="\n" if final else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def fetch(
+    url: str,
+    store: str | Path,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    conversation_id: str | None = None,
+    event_type: str | None = None,
+    author: str | None = None,
+    token: Token | str | None = None,
+    settings: FetchSettings | None = None,
+    strategy: PaginationStrategy | None = None,
+    format: str = "conversation",
+    environ: Mapping[str, str] | None = None,
+) -> FetchReport:
+    """Fetch the audit log at ``url`` into the store ``store``; resume if a checkpoint says so.
+
+    ``token``: a :class:`Token` or the secret; by default read from
+    ``AUDITREPORTS_TOKEN`` / ``AUDITREPORTS_TOKEN_FILE``. Raises ``FetchError``
+    subclasses when the API cannot be read completely; the pages read until then stay
+    in the store, the checkpoint lets the same call continue, and the ledger records
+    the incomplete fetch.
+    """
+    settings = settings or FetchSettings()
+    secret = token if isinstance(token, Token) else (Token(token) if token is not None else load_token(environ))
+    strategy = strategy or LinkOrBodyCursor()
+    _check_window(since, until)
+    store_dir = Path(store)
+    if store_dir.exists() and not store_dir.is_dir():
+        raise UsageError(f"--store {store_dir} is a file; give a directory for the Parquet store")
+    filters = {"conversation_id": conversation_id, "event_type": event_type, "author": author}
+    start_url = first_page_url(url, {"since": since, "until": until, **filters, "limit": settings.page_size})
+    endpoint = redact(public_endpoint(url.split("?")[0] if "?" in url else url), secret)
+    checkpoint = Checkpoint(store_dir, checkpoint_key(start_url, filters, settings.page_size, strategy.name))
+    saved = checkpoint.load()
+    if saved is not None and saved.get("next_url") is None:
+        saved = None  # a finished run that stopped before clearing its checkpoint: start afresh
+
+    stats = RetryStats()
+    report = FetchReport(
+        endpoint=endpoint,
+        strategy=strategy.name,
+        window={"since": since, "until": until},
+        filters=filters,
+        page_size=settings.page_size,
+        started_at=_utc_iso(settings.wall_clock()),
+        store=str(store_dir),
+    )
+    seen: set[str] = set()
+    next_url, number, cursor = start_url, 1, None
+    if saved is not None:
+        _restore(report, stats, saved)
+        seen = set(saved.get("cursors_seen", []))
+        next_url, number, cursor = saved["next_url"], int(saved["next_page"]), saved.get("next_cursor")
+    started_clock = time.monotonic()
+    previous_duration = report.duration_seconds
+    progress = _Progress(settings, stats)
+    progress.events_at_start = report.events
+    buffer: list[Page] = []
+
+    def flush(next_page: Page | None) -> None:
+        if buffer:
+            outcome = store_batch(store_dir, buffer, endpoint=endpoint, format=format)
+            report.events_added += outcome.added
+            report.duplicates_dropped += outcome.duplicates
+            report.conflicts += outcome.conflicts
+            report.quarantined += outcome.quarantined
+            if outcome.first_timestamp and (
+                report.first_timestamp is None or outcome.first_timestamp < report.first_timestamp
+            ):
+                report.first_timestamp = outcome.first_timestamp
+            if outcome.last_timestamp and (
+                report.last_timestamp is None or outcome.last_timestamp > report.last_timestamp
+            ):
+                report.last_timestamp = outcome.last_timestamp
+            buffer.clear()
+        report.duration_seconds = previous_duration + time.monotonic() - started_clock
+        checkpoint.save(_checkpoint_state(report, stats, seen, next_page))
+
+    with open_client(settings) as client:
+        try:
+            for page in iter_pages(
+                client,
+                next_url,
+                token=secret,
+                settings=settings,
+                strategy=strategy,
+                start_number=number,
+                start_cursor=cursor,
+                seen_cursors=seen,
+                stats=stats,
+            ):
+                buffer.append(page)
+                report.pages = page.number
+                report.events += len(page.records)
+                report.last_cursor = page.cursor if page.cursor is not None else report.last_cursor
+                if page.number == 1 and page.next is not None:
+                    report.first_cursor = page.next.cursor
+                progress.page(report.pages, report.events)
+                if page.next is None:
+                    report.end_reason = "empty page" if not page.records else "no next page"
+                    flush(None)
+                elif len(buffer) >= settings.pages_per_write:
+                    flush(page)
+        except (FetchError, KeyboardInterrupt) as exc:
+            # The pages received so far are good: keep them and the resume point, record the stop.
+            if buffer:
+                flush(buffer[-1])
+            if isinstance(exc, FetchError):
+                report.error = redact(exc.message, secret)
+                exc.message = report.error
+                exc.args = (report.error,)
+            else:
+                report.error = "interrupted"
+            _finish(report, stats, settings, store_dir, previous_duration, started_clock, record=report.pages > 0)
+            raise
+    report.complete = True
+    _finish(report, stats, settings, store_dir, previous_duration, started_clock, record=True)
+    checkpoint.clear()
+    progress.page(report.pages, report.events, final=True)
+    return report
+
+
+def _finish(
+    report: FetchReport,
+    stats: RetryStats,
+    settings: FetchSettings,
+    store_dir: Path,
+    previous_duration: float,
+    started_clock: float,
+    *,
+    record: bool,
+) -> None:
+    for name, value in stats.as_dict().items():
+        setattr(report, name, value)
+    report.finished_at = _utc_iso(settings.wall_clock())
+    report.duration_seconds = round(previous_duration + time.monotonic() - started_clock, 3)
+    if record:
+        store_ledger_entry(store_dir, report.as_ledger())
+
+
+def _checkpoint_state(
+    report: FetchReport, stats: RetryStats, seen: set[str], last_written: Page | None
+) -> dict[str, Any]:
+    following = last_written.next if last_written is not None else None
+    return {
+        "report": report.as_ledger(),
+        "retry_stats": stats.as_dict(),
+        "cursors_seen": sorted(seen),
+        "next_url": following.url if following is not None else None,
+        "next_cursor": following.cursor if following is not None else None,
+        "next_page": (last_written.number + 1) if last_written is not None else None,
+        "saved_at": _utc_iso(time.time()),
+    }
+
+
+def _restore(report: FetchReport, stats: RetryStats, saved: dict[str, Any]) -> None:
+    previous = saved.get("report", {})
+    for name in (
+        "pages",
+        "events",
+        "events_added",
+        "duplicates_dropped",
+        "conflicts",
+        "quarantined",
+        "first_cursor",
+        "last_cursor",
+        "first_timestamp",
+        "last_timestamp",
+        "started_at",
+        "duration_seconds",
+    ):
+        if name in previous:
+            setattr(report, name, previous[name])
+    report.runs = int(previous.get("runs", 1)) + 1
+    report.resumed = True
+    stats.merge(saved.get("retry_stats", {}))

@@ -1,0 +1,59 @@
+"""``auditreports fetch``: read the audit-log API into the store, resumable, with a completeness record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..api import FetchSettings, fetch
+from ..api._token import TOKEN_ENV, TOKEN_FILE_ENV
+
+HELP = f"fetch the audit log from the API into a store (token from {TOKEN_ENV}; resumes after an interruption)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="the endpoint, e.g. https://api.example.com/v1/audit-log")
+    parser.add_argument("--store", required=True, metavar="DIR", help="the Parquet store to write into")
+    parser.add_argument("--since", metavar="WHEN", help="start of the window, inclusive (ISO 8601)")
+    parser.add_argument("--until", metavar="WHEN", help="end of the window, exclusive (ISO 8601)")
+    parser.add_argument("--conversation-id", metavar="ID", help="only this conversation")
+    parser.add_argument("--event-type", metavar="TYPE", help="only this event type (the API's name, e.g. claimed)")
+    parser.add_argument("--author", metavar="ID", help="only events by this author id")
+    parser.add_argument(
+        "--page-size", type=int, default=500, metavar="N", help="events per page, at most 500 (default 500)"
+    )
+    parser.add_argument(
+        "--pages-per-write",
+        type=int,
+        default=20,
+        metavar="N",
+        help="pages buffered per store write; an interruption re-fetches at most this many (default 20)",
+    )
+    parser.add_argument("--max-attempts", type=int, default=8, metavar="N", help="attempts per page (default 8)")
+    parser.add_argument("--json", action="store_true", help="print the completeness record as one JSON document")
+    parser.epilog = (
+        f"The token is read from {TOKEN_ENV} or from the file named by {TOKEN_FILE_ENV}, never from the command line. "
+        "Exit 0 when the fetch is complete, 1 when the API could not be read completely (run again to resume), "
+        "2 for a usage error."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = FetchSettings(
+        page_size=args.page_size, pages_per_write=args.pages_per_write, max_attempts=args.max_attempts
+    )
+    report = fetch(
+        args.url,
+        args.store,
+        since=args.since,
+        until=args.until,
+        conversation_id=args.conversation_id,
+        event_type=args.event_type,
+        author=args.author,
+        settings=settings,
+    )
+    print(f"[auditreports] {report.summary()}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_ledger(), indent=2))
+    return 0 if report.complete else 1
