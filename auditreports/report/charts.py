@@ -22,10 +22,10 @@ from .safety import data_uri
 
 __all__ = [
     "ChartExporter",
+    "draw_charts",
     "events_over_time_figure",
     "exports_figure",
     "failed_logins_figure",
-    "draw_charts",
     "phi_access_figure",
 ]
 

@@ -42,15 +42,28 @@ def _role(which: str) -> pl.Expr:
     return pl.coalesce(pl.col(which).str.json_path_match("$.role"), pl.col(which)).alias(f"{which}_role")
 
 
-def control_evidence_table(framework: Mapping[str, Any] | None, findings: pl.DataFrame, verdict: str) -> Table:
+def control_evidence_table(framework: Mapping[str, Any] | Any | None, findings: pl.DataFrame, verdict: str) -> Table:
     """Requirement -> the rules and integrity checks that evidence it, with what they found."""
     title = "Control → evidence"
     if not framework:
         return Table(title, ["control", "evidence"], [], empty="No framework map was given (frameworks/soc2.yml).")
-    reqs = framework.get("requirements") or framework.get("controls") or []
-    if isinstance(reqs, Mapping):
-        reqs = [{"id": k, **(v or {})} for k, v in reqs.items()]
-    per_rule = dict(findings.group_by("rule_id").len().rows()) if findings.height else {}
+    if isinstance(framework, Mapping):
+        reqs = framework.get("requirements") or framework.get("controls") or []
+        if isinstance(reqs, Mapping):
+            reqs = [{"id": k, **(v or {})} for k, v in reqs.items()]
+    else:  # a detect.Framework
+        reqs = [
+            {"id": r.id, "title": r.title, "rules": list(r.rules), "integrity_checks": list(r.integrity_checks)}
+            for r in framework.requirements
+        ]
+    per_rule: dict[str, int] = {}
+    if findings.height:
+        for col in ("rule_id", "rule_name"):
+            for name, n in findings.group_by(col).len().rows():
+                if name is not None:
+                    per_rule[name] = (
+                        per_rule.get(name, 0) + int(n) if col == "rule_id" else max(per_rule.get(name, 0), int(n))
+                    )
     rows = []
     for req in reqs:
         rules = list(req.get("rules") or [])
@@ -81,7 +94,7 @@ def build_soc2_model(
     inputs: ReportInputs,
     settings: ReportSettings | None = None,
     *,
-    framework: Mapping[str, Any] | None = None,
+    framework: Mapping[str, Any] | Any | None = None,
     triage: Mapping[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     notebook_name: str | None = None,

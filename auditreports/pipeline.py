@@ -1,0 +1,322 @@
+"""What each report notebook does, as one function per report kind.
+
+    open store (or load files) -> verify -> detect -> build model -> charts -> render PDF + evidence
+
+Each function leaves ``out_dir/report.pdf`` (PDF/A-3b, written atomically) and
+``out_dir/evidence/`` with findings.json, events.csv, verification.json,
+manifest.json (and subject_data.json/.csv for GDPR); the same bytes are embedded
+in the PDF. Lower-level pieces (``prepare_inputs``, the ``build_*_model``
+functions, ``ChartExporter``, ``render_pdf``) are public so a notebook can show
+the charts and tables on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .csvsafe import safe_csv_frame
+from .errors import ParameterError
+from .progress import stage
+from .report.charts import ChartExporter, draw_charts
+from .report.common import ReportInputs
+from .report.gdpr import build_gdpr_model, resolve_subject
+from .report.hipaa import build_hipaa_model
+from .report.model import ReportModel
+from .report.period import Period, parse_period
+from .report.render import atomic_write, render_pdf
+from .report.settings import ReportSettings
+from .report.soc2 import build_soc2_model
+
+__all__ = [
+    "ReportResult",
+    "evidence_files",
+    "gdpr_subject_access",
+    "hipaa_phi_access",
+    "prepare_inputs",
+    "soc2_quarterly",
+]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Where a report run left its files, and the model it rendered."""
+
+    pdf: Path
+    evidence_dir: Path
+    evidence: dict[str, Path]
+    model: ReportModel = field(repr=False)
+    verdict: str
+    findings: int
+
+
+@dataclass
+class _Prepared:
+    inputs: ReportInputs
+    findings_doc: dict[str, Any]
+    rule_pack_hash: str | None
+    framework: Any
+
+
+def _period(period: str | Period | tuple[Any, Any]) -> Period:
+    if isinstance(period, Period):
+        return period
+    if isinstance(period, tuple):
+        return parse_period(start=period[0], end=period[1])
+    return parse_period(str(period))
+
+
+def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame | None]:
+    """A store directory, a source path/glob, or an already-loaded events frame."""
+    if isinstance(store_or_src, pl.DataFrame | pl.LazyFrame):
+        return store_or_src.lazy(), {}, None
+    if hasattr(store_or_src, "events") and hasattr(store_or_src, "ledger"):
+        return store_or_src.events, store_or_src.ledger, store_or_src.quarantine
+    path = Path(os.fspath(store_or_src))
+    if path.is_dir() and (path / "ledger.json").is_file():
+        from .store import open_store
+
+        store = open_store(path)
+        return store.events, store.ledger, store.quarantine
+    from .sources import load
+
+    loaded = load(store_or_src)
+    return loaded.events, {"version": 1, "inputs": loaded.ledger, "fetches": []}, loaded.quarantine
+
+
+def _verify(events: pl.LazyFrame) -> dict[str, Any]:
+    try:
+        from .integrity import verify  # type: ignore[attr-defined]
+    except ImportError:
+        return {
+            "verdict": "PARTIAL",
+            "events_checked": 0,
+            "breaks": [],
+            "unverified": [{"check": "integrity", "reason": "the integrity module is not installed in this build"}],
+        }
+    return dict(verify(events).to_dict())
+
+
+def prepare_inputs(
+    store_or_src: Any, *, period: str | Period | tuple[Any, Any], framework: str | None = None
+) -> _Prepared:
+    """Open, verify and detect: the plain data every report model is built from."""
+    p = _period(period)
+    with stage("open"):
+        events, ledger, quarantine = _open(store_or_src)
+    with stage("verify"):
+        verification = _verify(events)
+    with stage("detect"):
+        from .detect import builtin_rules_dir, detect, load_framework
+
+        found = detect(events)
+        findings_doc = json.loads(found.to_json())
+        rule_hash = hashlib.sha256()
+        for path in sorted(Path(builtin_rules_dir()).glob("*.yml")):
+            rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
+        fw = load_framework(framework) if framework else None
+    inputs = ReportInputs(
+        events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
+    )
+    return _Prepared(inputs, findings_doc, rule_hash.hexdigest(), fw)
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
+    flat = frame.with_columns(
+        [
+            pl.col(c).cast(pl.List(pl.String)).list.join("|").alias(c)
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.List)
+        ]
+        + [
+            pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias(c)
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.Datetime)
+        ]
+    )
+    return safe_csv_frame(flat).collect().write_csv().encode("utf-8")
+
+
+def _json(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8")
+
+
+def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
+    """The evidence documents, as bytes, exactly as they are written and embedded."""
+    event_ids = set(model.evidence_events.get_column("event_id").to_list())
+    if model.kind == "gdpr":
+        keep = set(model.findings_frame.get_column("finding_id").to_list())
+        findings = [
+            {
+                **f,
+                "title": v.title,
+                "summary": v.summary,
+                "group": v.group,
+                "event_ids": [e for e in f["event_ids"] if e in event_ids],
+            }
+            for f, v in zip(
+                [f for f in prepared.findings_doc["findings"] if f["finding_id"] in keep],
+                sorted(model.findings, key=lambda v: v.finding_id),
+                strict=False,
+            )
+        ]
+    else:
+        findings = [
+            f
+            for f in prepared.findings_doc["findings"]
+            if f["finding_id"] in set(model.findings_frame["finding_id"].to_list())
+        ]
+    files = {
+        "findings.json": _json(
+            {"findings": findings, "rules": prepared.findings_doc.get("rules", []), "period": model.period.label}
+        ),
+        "events.csv": _csv(model.evidence_events),
+        "verification.json": _json(
+            prepared.inputs.verification
+            if model.kind != "gdpr"
+            else _gdpr_verification(prepared.inputs.verification, event_ids)
+        ),
+    }
+    if model.kind == "gdpr":
+        data = model.extra["subject_data"]
+        files["subject_data.json"] = _json(
+            {
+                "subject": model.extra["subject_facts"][0][1],
+                "received": model.extra["received"],
+                "events": data.to_dicts(),
+            }
+        )
+        files["subject_data.csv"] = _csv(data)
+    manifest = {
+        "report": model.kind,
+        "period": {"label": model.period.label, "start": model.period.start, "end": model.period.end},
+        "generated_at": model.generated_at,
+        "inputs": [
+            {"path": i.get("path"), "sha256": i.get("sha256")} for i in prepared.inputs.ledger.get("inputs") or []
+        ],
+        "rule_pack_sha256": prepared.rule_pack_hash,
+        "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
+    }
+    files["manifest.json"] = _json(manifest)
+    return files
+
+
+def _gdpr_verification(verification: Mapping[str, Any], ids: set[str]) -> dict[str, Any]:
+    """Only the verdict, counts and breaks on the subject's own events (no one else's ids)."""
+    return {
+        "verdict": verification.get("verdict"),
+        "events_checked": verification.get("events_checked"),
+        "breaks_total": len(verification.get("breaks") or []),
+        "breaks": [b for b in verification.get("breaks") or [] if b.get("event_id") in ids],
+        "unverified": verification.get("unverified") or [],
+    }
+
+
+def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: ReportSettings) -> ReportResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evidence_dir = out_dir / "evidence"
+    if settings.charts:
+        with stage("charts"), ChartExporter() as exporter:
+            draw_charts(model.charts, exporter)
+    files = evidence_files(model, prepared)
+    manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
+    model.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in model.stamp.items]
+    written = {}
+    for name, payload in files.items():
+        atomic_write(evidence_dir / name, payload)
+        written[name] = evidence_dir / name
+    with stage("render PDF"):
+        pdf = render_pdf(model, out_dir / "report.pdf", attachments=files, settings=settings)
+    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings))
+
+
+def _settings(settings: ReportSettings | Mapping[str, Any] | None) -> ReportSettings:
+    if isinstance(settings, ReportSettings):
+        return settings
+    return ReportSettings.from_mapping(settings)
+
+
+def soc2_quarterly(
+    store_or_src: Any,
+    *,
+    period: str | Period | tuple[Any, Any],
+    out_dir: str | os.PathLike[str],
+    settings: ReportSettings | Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    triage: Mapping[str, str] | None = None,
+) -> ReportResult:
+    """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``."""
+    s = _settings(settings)
+    prepared = prepare_inputs(store_or_src, period=period, framework="soc2")
+    model = build_soc2_model(
+        prepared.inputs,
+        s,
+        framework=prepared.framework,
+        triage=triage,
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=prepared.rule_pack_hash,
+    )
+    return _finish(model, prepared, Path(out_dir), s)
+
+
+def hipaa_phi_access(
+    store_or_src: Any,
+    *,
+    period: str | Period | tuple[Any, Any],
+    out_dir: str | os.PathLike[str],
+    settings: ReportSettings | Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    triage: Mapping[str, str] | None = None,
+) -> ReportResult:
+    """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir``."""
+    s = _settings(settings)
+    prepared = prepare_inputs(store_or_src, period=period)
+    model = build_hipaa_model(
+        prepared.inputs,
+        s,
+        triage=triage,
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=prepared.rule_pack_hash,
+    )
+    return _finish(model, prepared, Path(out_dir), s)
+
+
+def gdpr_subject_access(
+    store_or_src: Any,
+    *,
+    period: str | Period | tuple[Any, Any],
+    out_dir: str | os.PathLike[str],
+    subject: str,
+    received: str | date | datetime,
+    settings: ReportSettings | Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> ReportResult:
+    """The GDPR Art. 15 subject access report: report.pdf + evidence/ (with subject_data) in ``out_dir``."""
+    s = _settings(settings)
+    if not subject:
+        raise ParameterError("a GDPR report needs --subject: a customer id (cus_…) or an e-mail address.")
+    who = resolve_subject(subject, s.customers)
+    prepared = prepare_inputs(store_or_src, period=period)
+    model = build_gdpr_model(
+        prepared.inputs,
+        who,
+        received,
+        s,
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=prepared.rule_pack_hash,
+    )
+    return _finish(model, prepared, Path(out_dir), s)

@@ -1,0 +1,311 @@
+"""HIPAA PHI-access audit: who touched conversations holding PHI, when, and what left.
+
+This is an access report for the information-system activity review of
+45 CFR 164.308(a)(1)(ii)(D); it is deliberately **not** titled an accounting of
+disclosures (164.528), whose content rules differ.
+
+Which conversations hold PHI is configurable (``ReportSettings.phi_tags``,
+``phi_channels``, ``phi_knowledge_bases``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from .charts import events_over_time_figure, phi_access_figure
+from .common import ReportInputs, assemble
+from .model import Chart, ReportModel, Section, actor_expr, table_from_frame
+from .settings import ReportSettings
+
+__all__ = ["after_hours_expr", "build_hipaa_model", "phi_access_events", "phi_conversations"]
+
+STAFF_ACTORS = ("user", "api_key")
+DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered")
+
+
+def phi_conversations(events: pl.DataFrame, settings: ReportSettings) -> pl.Series:
+    """Conversation ids that hold PHI under the configured tags, channels and knowledge bases."""
+    tags = list(settings.phi_tags)
+    quoted = [json.dumps(t) for t in tags]
+    tagged = (
+        (pl.col("event_type") == "conversation.tag_applied")
+        & (
+            pl.col("after").str.json_path_match("$.tag").is_in(tags)
+            | pl.col("after").str.contains_any(quoted, ascii_case_insensitive=True)
+            | pl.col("after").is_in(tags)
+        )
+        if tags
+        else pl.lit(False)
+    )
+    channel = pl.col("channel").is_in(list(settings.phi_channels))
+    kbs = list(settings.phi_knowledge_bases)
+    kb = (
+        (pl.col("event_type") == "bot.knowledge.retrieved")
+        & (pl.col("resource_id").is_in(kbs) | pl.col("after").fill_null("").str.contains_any(kbs))
+        if kbs
+        else pl.lit(False)
+    )
+    return (
+        events.filter(pl.col("conversation_id").is_not_null() & (tagged | channel | kb))
+        .get_column("conversation_id")
+        .unique()
+        .sort()
+    )
+
+
+def after_hours_expr(settings: ReportSettings) -> pl.Expr:
+    """True when an event falls outside business hours in the organisation's time zone."""
+    local = pl.col("timestamp").dt.convert_time_zone(settings.timezone)
+    start, end = settings.business_hours
+    weekday = local.dt.weekday() - 1  # Polars: Monday = 1
+    return ((local.dt.hour() < start) | (local.dt.hour() >= end) | ~weekday.is_in(list(settings.business_days))).alias(
+        "after_hours"
+    )
+
+
+def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSettings) -> pl.DataFrame:
+    """Staff (users, API keys) events on PHI conversations, each marked after-hours or not."""
+    ids = phi.implode()
+    touches = pl.col("conversation_id").is_in(ids) | (
+        pl.col("event_type").str.starts_with("data.") & pl.col("resource_id").is_in(ids)
+    )
+    return events.filter(touches & pl.col("actor_type").cast(pl.String).is_in(list(STAFF_ACTORS))).with_columns(
+        pl.coalesce("conversation_id", "resource_id").alias("phi_conversation"),
+        after_hours_expr(settings),
+        actor_expr(),
+        pl.coalesce("actor_id", "actor_email", "actor_name", pl.lit("unknown")).alias("staff_id"),
+    )
+
+
+def build_hipaa_model(
+    inputs: ReportInputs,
+    settings: ReportSettings | None = None,
+    *,
+    triage: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    rule_pack_hash: str | None = None,
+    manifest_hash: str | None = None,
+) -> ReportModel:
+    """The HIPAA PHI-access audit model from plain data (see :class:`ReportInputs`)."""
+    settings = settings or ReportSettings()
+    ev = inputs.events
+    phi = phi_conversations(ev, settings)
+    access = phi_access_events(ev, phi, settings)
+    patient = pl.coalesce("subject_id", pl.lit("(no patient id)"))
+    per_staff = (
+        access.group_by("staff_id")
+        .agg(
+            pl.col("actor").first(),
+            pl.len().alias("accesses"),
+            pl.col("phi_conversation").n_unique().alias("conversations"),
+            pl.col("subject_id").drop_nulls().n_unique().alias("patients"),
+            pl.col("after_hours").sum().alias("after_hours_n"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .sort("accesses", descending=True)
+    )
+    per_patient = (
+        access.group_by(patient.alias("patient"))
+        .agg(
+            pl.len().alias("accesses"),
+            pl.col("staff_id").n_unique().alias("staff"),
+            pl.col("actor").unique().sort().str.join(", ").alias("who"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .sort("staff", "accesses", descending=True)
+    )
+    after_hours = access.filter(pl.col("after_hours"))
+    threshold = settings.bulk_access_threshold
+    bulk = (
+        access.group_by("staff_id", pl.col("timestamp").dt.date().alias("day"))
+        .agg(
+            pl.col("actor").first(),
+            pl.col("phi_conversation").n_unique().alias("conversations"),
+            pl.col("subject_id").drop_nulls().n_unique().alias("patients"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .filter(pl.col("conversations") >= threshold)
+        .sort("conversations", descending=True)
+    )
+    recipient = pl.coalesce(
+        *[
+            pl.col("after").str.json_path_match(p)
+            for p in ("$.recipient", "$.destination", "$.url", "$.endpoint", "$.target")
+        ],
+        pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=":"),
+        pl.col("resource_id"),
+        pl.lit("(not recorded)"),
+    ).alias("recipient")
+    purpose = pl.coalesce(
+        pl.col("after").str.json_path_match("$.purpose"), pl.col("reason"), pl.lit("(not recorded)")
+    ).alias("purpose")
+    disclosures = ev.filter(
+        pl.col("event_type").is_in(list(DISCLOSURE_TYPES))
+        | ((pl.col("event_type") == "integration.api.call") & pl.col("conversation_id").is_in(phi.implode()))
+    ).with_columns(
+        recipient,
+        purpose,
+        actor_expr(),
+        pl.when(pl.col("record_count").is_not_null())
+        .then(pl.col("record_count"))
+        .otherwise(pl.col("subject_ids").list.len())
+        .alias("records"),
+    )
+    sections = [
+        Section(
+            "phi-scope",
+            "Which conversations hold PHI",
+            "A conversation counts as holding PHI if it was tagged "
+            + (", ".join(settings.phi_tags) or "(no tag configured)")
+            + ", ran on channel(s) "
+            + (", ".join(settings.phi_channels) or "(none configured)")
+            + ", or the bot retrieved from knowledge base(s) "
+            + (", ".join(settings.phi_knowledge_bases) or "(none configured)")
+            + ".",
+            facts=[
+                ("PHI conversations", str(phi.len())),
+                ("staff accesses to them", str(access.height)),
+                ("staff members", str(per_staff.height)),
+                ("patients", str(access.get_column("subject_id").drop_nulls().n_unique())),
+                ("after-hours accesses", str(after_hours.height)),
+                ("bulk-access days", str(bulk.height)),
+                ("disclosures (exports, webhooks, integrations)", str(disclosures.height)),
+            ],
+            charts=["phi_access"],
+        ),
+        Section(
+            "per-staff",
+            "Access per staff member",
+            "Each staff member's access to PHI conversations; compare with their role's need to know.",
+            tables=[
+                table_from_frame(
+                    per_staff,
+                    {
+                        "staff member": "actor",
+                        "accesses": "accesses",
+                        "conversations": "conversations",
+                        "patients": "patients",
+                        "after hours": "after_hours_n",
+                        "first": "first",
+                        "last": "last",
+                    },
+                    "Per staff member",
+                    widths=["28%", "9%", "11%", "9%", "9%", "17%", "17%"],
+                )
+            ],
+        ),
+        Section(
+            "per-patient",
+            "Access per patient",
+            "Who accessed each patient's conversations; many staff on one patient may be snooping.",
+            tables=[
+                table_from_frame(
+                    per_patient,
+                    {
+                        "patient": "patient",
+                        "accesses": "accesses",
+                        "staff": "staff",
+                        "who": "who",
+                        "first": "first",
+                        "last": "last",
+                    },
+                    "Per patient",
+                    widths=["13%", "8%", "6%", "41%", "16%", "16%"],
+                )
+            ],
+        ),
+        Section(
+            "after-hours",
+            "After-hours and bulk access",
+            f"Business hours are {settings.business_hours[0]:02d}:00–{settings.business_hours[1]:02d}:00 "
+            f"({settings.timezone}) on weekdays {', '.join(str(d) for d in settings.business_days)} (0 = Monday). "
+            f"Bulk access is {threshold} or more distinct PHI conversations by one staff member in one day.",
+            tables=[
+                table_from_frame(
+                    bulk,
+                    {
+                        "staff member": "actor",
+                        "day": "day",
+                        "conversations": "conversations",
+                        "patients": "patients",
+                        "first": "first",
+                        "last": "last",
+                    },
+                    "Bulk access",
+                    empty="No bulk access.",
+                ),
+                table_from_frame(
+                    after_hours,
+                    {
+                        "time (UTC)": "timestamp",
+                        "staff member": "actor",
+                        "event": "event_type",
+                        "conversation": "phi_conversation",
+                        "patient": "subject_id",
+                        "ip": "ip",
+                    },
+                    "After-hours accesses",
+                    empty="No after-hours access.",
+                ),
+            ],
+        ),
+        Section(
+            "disclosures",
+            "Disclosures: data sent out of the platform",
+            "Exports, webhook deliveries and integration calls on PHI conversations, with recipient, date and purpose "
+            "as logged. This is an access report, not an accounting of disclosures under 164.528.",
+            tables=[
+                table_from_frame(
+                    disclosures,
+                    {
+                        "date": "timestamp",
+                        "event": "event_type",
+                        "by": "actor",
+                        "recipient": "recipient",
+                        "purpose": "purpose",
+                        "records": "records",
+                    },
+                    "Disclosures",
+                    empty="No data left the platform in the period.",
+                    widths=["14%", "17%", "18%", "22%", "21%", "8%"],
+                )
+            ],
+        ),
+    ]
+    charts = {
+        "events_over_time": Chart("events_over_time", "Events per day by category", figure=events_over_time_figure(ev)),
+        "phi_access": Chart("phi_access", "PHI accesses per day", figure=phi_access_figure(access)),
+    }
+    finding_ids = inputs.findings.select(pl.col("event_ids").explode()).to_series().drop_nulls()
+    evidence_ids = pl.concat(
+        [access.get_column("event_id"), disclosures.get_column("event_id"), finding_ids.cast(pl.String)]
+    )
+    evidence = ev.filter(pl.col("event_id").is_in(evidence_ids.implode()))
+    return assemble(
+        kind="hipaa",
+        title="HIPAA PHI-access audit",
+        subtitle="Access to conversations holding PHI, per staff member and per patient; after-hours and bulk access; disclosures",
+        inputs=inputs,
+        settings=settings,
+        sections=sections,
+        charts=charts,
+        evidence=evidence,
+        signoff_statement=(
+            "Information system activity review, 45 CFR 164.308(a)(1)(ii)(D): I reviewed the records of access to "
+            "conversations holding PHI in this report for the period and recorded a decision for each finding."
+        ),
+        keywords=["HIPAA", "164.308(a)(1)(ii)(D)", "PHI access", "activity review", inputs.period.label],
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=rule_pack_hash,
+        manifest_hash=manifest_hash,
+        triage=triage,
+    )
