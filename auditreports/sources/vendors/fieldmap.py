@@ -79,6 +79,7 @@ class FieldSource:
     path: str | None = None
     regex: str | None = None  # the first group (or the whole match) is the value
     const: str | None = None
+    json_key: str | None = None  # wrap the value as {"<json_key>": value} (e.g. before/after roles)
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ def _sources(file: Path | str, name: str, spec: object) -> tuple[FieldSource, ..
     for item in items:
         if isinstance(item, str):
             out.append(FieldSource(path=_check_path(file, item)))
-        elif isinstance(item, dict) and set(item) <= {"path", "regex", "const"} and item:
+        elif isinstance(item, dict) and set(item) <= {"path", "regex", "const", "json_key"} and item:
+            json_key = str(item["json_key"]) if item.get("json_key") else None
             if "const" in item:
-                out.append(FieldSource(const=str(item["const"])))
+                out.append(FieldSource(const=str(item["const"]), json_key=json_key))
                 continue
             regex = item.get("regex")
             if regex is not None:
@@ -140,7 +142,7 @@ def _sources(file: Path | str, name: str, spec: object) -> tuple[FieldSource, ..
                     re.compile(regex)
                 except re.error as exc:
                     raise _fail(file, f"field {name!r} has an invalid regex {regex!r} ({exc})") from None
-            out.append(FieldSource(path=_check_path(file, item.get("path")), regex=regex))
+            out.append(FieldSource(path=_check_path(file, item.get("path")), regex=regex, json_key=json_key))
         else:
             raise _fail(file, f"field {name!r} must be a path, a list of paths or {{path, regex}} / {{const}}")
     return tuple(out)

@@ -66,12 +66,16 @@ def field_expr(path: str) -> pl.Expr:
 
 def _source_expr(src: FieldSource) -> pl.Expr:
     if src.const is not None:
-        return pl.lit(src.const, dtype=pl.String)
-    assert src.path is not None
-    value = field_expr(src.path)
-    if src.regex is not None:
-        group = 1 if re.compile(src.regex).groups else 0
-        value = value.str.extract(src.regex, group)
+        value = pl.lit(src.const, dtype=pl.String)
+    else:
+        assert src.path is not None
+        value = field_expr(src.path)
+        if src.regex is not None:
+            group = 1 if re.compile(src.regex).groups else 0
+            value = value.str.extract(src.regex, group)
+    if src.json_key is not None:
+        # The detection rules read roles as {"role": ...} in before/after.
+        value = pl.when(value.is_not_null()).then(pl.struct(value.alias(src.json_key)).struct.json_encode())
     return value
 
 
