@@ -1,0 +1,278 @@
+"""Write the simulated quarter to disk, byte-identically for the same seed.
+
+gzip members are written with ``mtime=0`` and no file name, JSON with fixed key order,
+CSV with a fixed dialect, so two runs with one seed produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import random
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .logs import Event, canonical
+from .processing_record import PROCESSING_RECORD, README
+from .quarter import DEFAULT_SEED, Quarter, simulate_quarter
+from .tamper import KINDS, tamper
+from .timeline import QUARTER
+
+FILE_EVENTS = 10_000
+WORKSPACE_CSV_COLUMNS = (
+    "id", "sequence", "occurred_at", "category", "action",
+    "actor.type", "actor.id", "actor.email", "actor.name", "actor.role",
+    "resource.type", "resource.id", "outcome", "ip_address", "user_agent",
+    "details.reason", "details.before", "details.after", "details.record_count", "details.subject_ids",
+    "prev_hash", "hash",
+)  # fmt: skip
+CONVERSATION_CSV_COLUMNS = (
+    "event_id", "conversation_id", "event_type", "author_kind", "author_id", "author_name", "timestamp",
+    "before", "after", "reason", "ip_address", "user_agent", "channel", "customer_id",
+)  # fmt: skip
+# The week shown in the plain workspace CSV example: ISO week 28 (Mon 6 – Sun 12 July).
+CSV_WEEK = ("2026-07-06", "2026-07-13")
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def _json_text(value: object) -> str:
+    """JSON-in-a-cell: RFC 8785 text, so rebuilding the event reproduces the hashed bytes."""
+    return "" if value is None else canonical(value).decode("utf-8")
+
+
+def workspace_lines(events: Iterable[Event]) -> list[bytes]:
+    """Each event as exactly its RFC 8785 canonical bytes: what the chain hashes, plus ``hash``."""
+    return [canonical(e) for e in events]
+
+
+def conversation_json(events: list[Event]) -> bytes:
+    """A JSON array, one event per line, keys in the platform's order."""
+    body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events)
+    return ("[\n" + body + "\n]\n").encode("utf-8")
+
+
+def _csv(rows: Iterable[Iterable[object]]) -> bytes:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
+def workspace_csv(events: list[Event]) -> bytes:
+    """Dotted headers; ``details.before``/``after`` as JSON text; an empty cell is null."""
+
+    def row(e: Event) -> list[object]:
+        a, r, d = e["actor"], e["resource"], e["details"]
+        return [
+            e["id"], e["sequence"], e["occurred_at"], e["category"], e["action"],
+            a["type"], a["id"], a["email"], a["name"], a["role"], r["type"], r["id"],
+            e["outcome"], e["ip_address"], e["user_agent"],
+            d["reason"], _json_text(d["before"]), _json_text(d["after"]), d["record_count"],
+            _json_text(d["subject_ids"]), e["prev_hash"], e["hash"],
+        ]  # fmt: skip
+
+    return _csv([WORKSPACE_CSV_COLUMNS, *(row(e) for e in events)])
+
+
+def conversation_csv(events: list[Event]) -> bytes:
+    def row(e: Event) -> list[object]:
+        a = e["author"]
+        return [
+            e["event_id"], e["conversation_id"], e["event_type"], a["kind"], a["id"], a["name"], e["timestamp"],
+            _json_text(e["before"]), _json_text(e["after"]), e["reason"], e["ip_address"], e["user_agent"],
+            e["channel"], e["customer_id"],
+        ]  # fmt: skip
+
+    return _csv([CONVERSATION_CSV_COLUMNS, *(row(e) for e in events)])
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of a file's content (decompressed for ``.gz``), stable across zlib builds."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check(seed: int, scale: float) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. --seed 20260701.")
+    if not (0.01 <= scale <= 50):
+        raise UsageError(f"scale must be between 0.01 and 50, got {scale}; 1.0 is ~150,000 events, 7 is ~1M.")
+
+
+class _Writer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.written: list[str] = []
+
+    def put(self, rel: str, data: bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.written.append(rel)
+
+
+def _clear_previous(root: Path) -> None:
+    """Remove files an earlier generation wrote (only our own names), so none go stale."""
+    patterns = (
+        f"workspace/workspace-audit-{QUARTER}-*.ndjson.gz",
+        f"conversations/conversation-audit-{QUARTER}-*.json.gz",
+        f"tampered/*/workspace-audit-{QUARTER}-*.ndjson.gz",
+        "exports/conv_*.json",
+        "exports/conv_*.csv",
+        f"exports/workspace-audit-{QUARTER}-week-*.csv",
+    )
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            path.unlink()
+
+
+def _representative_conversation(q: Quarter) -> str:
+    """The conversation whose history shows the most of the state model (ties: lowest id)."""
+    kinds: dict[str, set[str]] = {}
+    for e in q.conversation_events:
+        kinds.setdefault(e["conversation_id"], set()).add(e["event_type"])
+    return min(kinds, key=lambda cid: (-len(kinds[cid]), cid))
+
+
+def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: float = 1.0) -> dict[str, Any]:
+    """Write the sample quarter 2026-Q3 under ``out_dir``; returns the summary also saved in ground_truth.json.
+
+    The same ``seed`` and ``scale`` always give byte-identical files. ``scale`` multiplies
+    customers, conversations and integration traffic (1.0 ≈ 150,000 events, 7 ≈ 1M).
+    """
+    _check(seed, scale)
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} is a file; give a directory to write the sample quarter into.")
+    root.mkdir(parents=True, exist_ok=True)
+    _clear_previous(root)
+    q = simulate_quarter(seed, scale)
+    w = _Writer(root)
+
+    ws_lines = q.workspace_lines
+    ws_files = []
+    for i, chunk in enumerate(_chunks(ws_lines, FILE_EVENTS), start=1):
+        rel = f"workspace/workspace-audit-{QUARTER}-{i:04d}.ndjson.gz"
+        w.put(rel, _gzip(b"".join(line + b"\n" for line in chunk)))
+        ws_files.append({"path": rel, "events": len(chunk)})
+    cv_files = []
+    for i, chunk in enumerate(_chunks(q.conversation_events, FILE_EVENTS), start=1):
+        rel = f"conversations/conversation-audit-{QUARTER}-{i:04d}.json.gz"
+        w.put(rel, _gzip(conversation_json(chunk)))
+        cv_files.append({"path": rel, "events": len(chunk)})
+
+    conv_id = _representative_conversation(q)
+    conv_events = [e for e in q.conversation_events if e["conversation_id"] == conv_id]
+    w.put(f"exports/{conv_id}.json", conversation_json(conv_events))
+    w.put(f"exports/{conv_id}.csv", conversation_csv(conv_events))
+    week = [e for e in q.workspace if CSV_WEEK[0] <= e["occurred_at"][:10] < CSV_WEEK[1]]
+    week_rel = f"exports/workspace-audit-{QUARTER}-week-28.csv"
+    w.put(week_rel, workspace_csv(week))
+
+    w.put(
+        "customers.csv",
+        _csv([("customer_id", "email", "name", "country"), *((c.id, c.email, c.name, c.country) for c in q.roster.customers)]),
+    )
+    w.put("processing_record.yml", PROCESSING_RECORD.encode("utf-8"))
+    w.put("README.md", README.replace("{seed}", str(seed)).replace("{scale}", str(scale)).encode("utf-8"))
+
+    first = ws_lines[:FILE_EVENTS]
+    tampered = []
+    trng = random.Random(seed + 3)
+    for kind in KINDS:
+        lines, brk = tamper(kind, first, trng)
+        rel = f"tampered/{kind}/workspace-audit-{QUARTER}-0001.ndjson.gz"
+        w.put(rel, _gzip(b"".join(line + b"\n" for line in lines)))
+        tampered.append({"path": rel, "kind": kind, "original": ws_files[0]["path"], "events": len(lines), "breaks": [brk]})
+
+    summary: dict[str, Any] = {
+        "generator": {
+            "seed": seed,
+            "scale": scale,
+            "command": f"auditreports samples DIR --seed {seed} --scale {scale}",
+        },
+        "period": {"quarter": QUARTER, "start": "2026-07-01T00:00:00.000Z", "end": "2026-09-30T23:59:59.999Z"},
+        "workspace": {
+            "events": len(q.workspace),
+            "first_sequence": 1,
+            "last_sequence": len(q.workspace),
+            "last_hash": q.workspace[-1]["hash"],
+            "files": ws_files,
+        },
+        "conversations": {
+            "events": len(q.conversation_events),
+            "conversations": len(q.conversations),
+            "customers": len(q.roster.customers),
+            "staff": len(q.roster.staff),
+            "files": cv_files,
+        },
+        "examples": {
+            "conversation_export": {"conversation_id": conv_id, "json": f"exports/{conv_id}.json", "csv": f"exports/{conv_id}.csv"},
+            "workspace_csv": {"path": week_rel, "from": CSV_WEEK[0], "until": CSV_WEEK[1], "events": len(week)},
+        },
+        "incidents": q.incidents,
+        "tampered": tampered,
+        "untrusted_text": {
+            "conversation_ids": q.hostile_note_conversations,
+            "note": "notes holding markup, spreadsheet formulas or prompt-injection text; reports must show them as plain text",
+        },
+    }
+    summary["files"] = {rel: content_sha256(root / rel) for rel in sorted(w.written)}
+    (root / "ground_truth.json").write_bytes((json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return summary
+
+
+def _scale_for(n_events: int, per_unit: int) -> float:
+    return min(50.0, max(0.01, n_events / per_unit * 1.1))
+
+
+def _open_for(path: Path) -> Any:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        return gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0, compresslevel=6)
+    return path.open("wb")
+
+
+def generate_workspace_ndjson(path: str | Path, n_events: int, seed: int = DEFAULT_SEED) -> int:
+    """Write the first ``n_events`` of a simulated workspace log (hash-chained NDJSON, gzip if ``.gz``).
+
+    For benchmarks: the file is a valid chain from the genesis hash. Returns events written
+    (fewer than asked only beyond ~4M events, the largest scale).
+    """
+    _check(seed, 1.0)
+    if n_events < 1:
+        raise UsageError(f"n_events must be at least 1, got {n_events}.")
+    q = simulate_quarter(seed, _scale_for(n_events, 87_000))
+    lines = q.workspace_lines[:n_events]
+    with _open_for(Path(path)) as fh:
+        fh.write(b"".join(line + b"\n" for line in lines))
+    return len(lines)
+
+
+def generate_conversation_ndjson(path: str | Path, n_events: int, seed: int = DEFAULT_SEED) -> int:
+    """Write ``n_events`` conversation-log events, one JSON object per line (gzip if ``.gz``)."""
+    _check(seed, 1.0)
+    if n_events < 1:
+        raise UsageError(f"n_events must be at least 1, got {n_events}.")
+    q = simulate_quarter(seed, _scale_for(n_events, 54_000))
+    events = q.conversation_events[:n_events]
+    out = Path(path)
+    with _open_for(out) as fh:
+        for e in events:
+            fh.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+    return len(events)
