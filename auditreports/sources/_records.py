@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from .registry import ParsedFile
@@ -448,7 +449,9 @@ def _csv_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[Q
     exprs = []
     for f in spec.fields:
         if f.csv in frame.columns:
-            exprs.append(pl.col(f.csv).alias(f.name))
+            # Undo the spreadsheet-safety prefix of our own CSV exports (csvsafe): one leading
+            # "'" before quotes-then-formula-trigger is dropped; ``raw`` keeps the line as read.
+            exprs.append(restore_expr(pl.col(f.csv)).alias(f.name))
         else:
             exprs.append(pl.lit(None, dtype=pl.String).alias(f.name))
     del by_header
