@@ -165,7 +165,10 @@ def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -
     for key, cols in (("breaks", ("kind", "event_id", "position", "detail")), ("unverified", ("check", "reason"))):
         rows = verification.get(key) or []
         if rows:
-            frame = pl.DataFrame([{c: None if r.get(c) is None else str(r.get(c)) for c in cols} for r in rows], schema=dict.fromkeys(cols, pl.String))
+            frame = pl.DataFrame(
+                [{c: None if r.get(c) is None else str(r.get(c)) for c in cols} for r in rows],
+                schema=dict.fromkeys(cols, pl.String),
+            )
             verification[key] = redact_frame(frame.lazy(), ids, emails).collect().to_dicts()
     out.verification = verification
     return out

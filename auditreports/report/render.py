@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -101,10 +103,16 @@ def write_pdf_bytes(
         for name, payload in (attachments or {}).items()
     ]
     try:
-        document = HTML(string=html, url_fetcher=fetcher, base_url=None).render(
-            stylesheets=[CSS(string=css, url_fetcher=fetcher)]
-        )
-        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=files)
+        with warnings.catch_warnings():
+            # WeasyPrint opens its sRGB ICC profile without closing it (a ResourceWarning
+            # at garbage collection); collect inside this block so it is not ours to see.
+            warnings.simplefilter("ignore", ResourceWarning)
+            document = HTML(string=html, url_fetcher=fetcher, base_url=None).render(
+                stylesheets=[CSS(string=css, url_fetcher=fetcher)]
+            )
+            pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=files)
+            del document
+            gc.collect()
     except RefusedResource as exc:
         raise UnsafeResourceError(
             f"the report tried to load {exc.url!r}; only inline data: URLs are allowed, so remove it from the template.",

@@ -1,0 +1,185 @@
+"""Rendering: PDF/A-3b with attachments and metadata, untrusted text stays text, overrides, atomic write."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from pdfminer.high_level import extract_text
+from pypdf import PdfReader
+from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
+
+from auditreports.errors import UnsafeResourceError
+from auditreports.report.common import ReportInputs
+from auditreports.report.period import parse_period
+from auditreports.report.render import render_pdf, write_pdf_bytes
+from auditreports.report.settings import ReportSettings
+from auditreports.report.soc2 import build_soc2_model
+
+ATTACKS = [
+    '<img src="file:///etc/passwd">',
+    '<link rel="attachment" href="file:///etc/passwd">',
+    "<style>@import url(http://127.0.0.1:{port}/x)</style>",
+    '<img src="http://127.0.0.1:{port}/pixel.png">',
+]
+
+
+class Listener:
+    """A loopback TCP listener that records whether anything connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+def model_with(notes: list[str], **settings: object):
+    extra = [
+        event(
+            200 + i,
+            "config.model_settings.update",
+            "config",
+            minutes=90 + i,
+            reason=note,
+            user_agent=note,
+            before="{}",
+            after=json.dumps({"note": note}),
+        )
+        for i, note in enumerate(notes)
+    ]
+    extra.append(
+        event(
+            300,
+            "config.retention.update",
+            "config",
+            minutes=100,
+            before='{"days": 30}',
+            after='{"days": "' + notes[0].replace('"', "'") + '"}',
+        )
+    )
+    inputs = ReportInputs(
+        make_events(extra),
+        period=parse_period("2026-Q3"),
+        verification=VERIFICATION,
+        findings=make_findings(),
+        ledger=LEDGER,
+    )
+    s = ReportSettings(organisation="Acme Health", **settings)  # type: ignore[arg-type]
+    model = build_soc2_model(inputs, s)
+    # Each attack is a change reason (printed in the diff heading) and an after-state value.
+    return model, s
+
+
+def test_pdf_is_pdfa3b_with_attachments_and_metadata(tmp_path: Path) -> None:
+    model, settings = model_with(["plain note"])
+    files = {"findings.json": b'{"findings": []}\n', "events.csv": b"event_id\nevt_1\n", "manifest.json": b"{}\n"}
+    pdf = render_pdf(model, tmp_path / "report.pdf", attachments=files, settings=settings)
+    reader = PdfReader(pdf)
+    assert {name: data[0] for name, data in reader.attachments.items()} == files
+    meta = reader.metadata
+    assert meta is not None
+    assert "SOC 2" in (meta.title or "") and meta.author == "Acme Health"
+    assert "access review" in str(meta.get("/Keywords"))
+    assert meta.get("/CreationDate")
+    xmp = reader.xmp_metadata
+    assert xmp is not None and xmp.pdfaid_part == "3" and xmp.pdfaid_conformance == "B"
+    text = extract_text(str(pdf))
+    assert "Page 1 of" in text and "Integrity verdict: FAILED" in text
+    assert "6 failed logins for eve@acme.example" in text
+    assert list(tmp_path.iterdir()) == [pdf]  # no temporary file left behind
+
+
+def test_untrusted_markup_renders_as_text_and_fetches_nothing(tmp_path: Path, listener: Listener) -> None:
+    notes = [a.format(port=listener.port) for a in ATTACKS]
+    model, settings = model_with(notes, appendix_cap=10_000)
+    pdf = render_pdf(model, tmp_path / "report.pdf", settings=settings)
+    text = extract_text(str(pdf))
+    flat = "".join(text.split())  # line wrapping may split a long note anywhere
+    for note in notes:
+        assert "reason:“" + "".join(note.split()) + "”" in flat  # printed verbatim, as text
+    reader = PdfReader(pdf)
+    assert reader.attachments == {}  # the <link rel=attachment> did not attach /etc/passwd
+    assert listener.connections == 0
+    assert b"root:x:0:0" not in pdf.read_bytes()
+
+
+def test_fetcher_refuses_anything_but_data_urls_loudly(listener: Listener) -> None:
+    html = f'<p>x</p><img src="http://127.0.0.1:{listener.port}/x.png">'
+    with pytest.raises(UnsafeResourceError, match="only inline data: URLs"):
+        write_pdf_bytes(html, "")
+    with pytest.raises(UnsafeResourceError):
+        write_pdf_bytes("<p>x</p>", "@import url(file:///etc/passwd);")
+    assert listener.connections == 0
+    pixel = (
+        "data:image/svg+xml;base64,PHN2ZyB4bWxucz0naHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmcnIHdpZHRoPScxJyBoZWlnaHQ9JzEnLz4="
+    )
+    assert write_pdf_bytes(f'<img src="{pixel}">', "").startswith(b"%PDF")
+
+
+def test_organisation_overrides_and_logo(tmp_path: Path) -> None:
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "soc2.html").write_text(
+        '{% extends "base.html" %}{% block cover_note %}<p>Prepared for the Acme audit committee</p>{% endblock %}'
+    )
+    logo = tmp_path / "logo.svg"
+    logo.write_text(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20' fill='red'/></svg>"
+    )
+    model, settings = model_with(["n"], template_dir=overrides, logo=logo)
+    assert model.logo_uri is not None and model.logo_uri.startswith("data:image/svg+xml;base64,")
+    pdf = render_pdf(model, tmp_path / "out" / "report.pdf", settings=settings)
+    assert "Prepared for the Acme audit committee" in extract_text(str(pdf))
+
+
+def test_failed_render_leaves_no_report(tmp_path: Path) -> None:
+    overrides = tmp_path / "t"
+    overrides.mkdir()
+    (overrides / "soc2.html").write_text(
+        '{% extends "base.html" %}{% block cover_note %}<img src="file:///etc/hostname">{% endblock %}'
+    )
+    model, settings = model_with(["n"], template_dir=overrides)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeResourceError):
+        render_pdf(model, out / "report.pdf", settings=settings)
+    assert not (out / "report.pdf").exists()
+    assert not any(out.iterdir())
+
+
+def test_appendix_beyond_cap_is_announced(tmp_path: Path) -> None:
+    model, settings = model_with(["n"], appendix_cap=3)
+    pdf = render_pdf(model, tmp_path / "r.pdf", settings=settings)
+    text = " ".join(extract_text(io.BytesIO(pdf.read_bytes())).split())
+    assert f"The first 3 are printed here (cap 3); all {model.appendix.total} are in the embedded events.csv" in text
