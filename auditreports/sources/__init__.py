@@ -12,7 +12,7 @@ page), with the RFC 8785 canonical JSON of each record as its ``raw`` text.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ class LoadResult:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     conflicts: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)  # files found by walking that are no audit log
 
     @property
     def lines_read(self) -> int:
@@ -83,27 +84,43 @@ class LoadResult:
         failed = [e for e in self.ledger if e.get("error")]
         if failed:
             text += " Unreadable: " + "; ".join(f"{e['path']} ({e['error']})" for e in failed) + "."
+        if self.skipped:
+            text += (
+                f" Skipped {len(self.skipped)} file(s) found in directories that are no audit log: "
+                + ", ".join(s["path"] for s in self.skipped)
+                + "."
+            )
         return text
 
 
-def load(src: Source, *, format: str | None = None) -> LoadResult:
+def load(
+    src: Source, *, format: str | None = None, on_file: Callable[[dict[str, Any]], None] | None = None
+) -> LoadResult:
     """Load audit-log files, directories or globs into canonical events.
 
     ``format`` forces one registered format (see :func:`formats`) for every file;
     otherwise each file's format is detected from its first bytes. Bad records never
     raise: they are quarantined with file, line, offset, raw bytes and a reason.
     A path that does not exist or an unknown ``format`` raises (the caller's mistake).
+    ``on_file`` is called with each file's ledger entry as soon as it is read (for progress).
     """
     forced = get_format(format) if format is not None else None
     paths = resolve_inputs(src)
     parts: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     ledger: list[dict[str, Any]] = []
-    for path in bar(paths, total=len(paths), desc="loading", unit="file"):
-        parsed, entry = _load_file(path, forced)
+    skipped: list[dict[str, str]] = []
+    for path, named in bar(paths, total=len(paths), desc="loading", unit="file"):
+        loaded = _load_file(path, forced, named)
+        if loaded is None:
+            skipped.append({"path": path, "reason": "not in any audit-log format we recognise"})
+            continue
+        parsed, entry = loaded
         parts.append(parsed.events)
         quarantines.append(parsed.quarantine)
         ledger.append(entry)
+        if on_file is not None:
+            on_file(entry)
     events = pl.concat(parts) if parts else empty_events()
     kept, per_file = dedupe_events(events)
     stats = {row["source_file"]: row for row in per_file.iter_rows(named=True)}
@@ -118,10 +135,11 @@ def load(src: Source, *, format: str | None = None) -> LoadResult:
         ledger=ledger,
         duplicates=sum(e["duplicates"] for e in ledger),
         conflicts=sum(e["conflicts"] for e in ledger),
+        skipped=skipped,
     )
 
 
-def _load_file(path: str, forced: FormatSpec | None) -> tuple[ParsedFile, dict[str, Any]]:
+def _load_file(path: str, forced: FormatSpec | None, named: bool) -> tuple[ParsedFile, dict[str, Any]] | None:
     inp = read_input(path)
     error = None
     try:
@@ -129,7 +147,9 @@ def _load_file(path: str, forced: FormatSpec | None) -> tuple[ParsedFile, dict[s
         parsed = spec.parse(inp.data, path)
         format_name = spec.name
     except SourceFormatError as exc:
-        # An unrecognised file does not stop the others: all its lines are quarantined.
+        if not named:
+            return None
+        # A named file we cannot recognise does not stop the others: all its lines are quarantined.
         error = exc.message
         format_name = "unknown"
         parsed = _quarantine_whole_file(inp.data, path, "the file is in no audit-log format we recognise")

@@ -43,35 +43,39 @@ def _is_glob(text: str) -> bool:
     return any(c in _GLOB_CHARS for c in text)
 
 
-def resolve_inputs(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Every file named by ``src``: paths, directories (recursive) and globs, sorted, each once.
+def resolve_inputs(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[tuple[str, bool]]:
+    """Every file named by ``src`` as ``(path, named)``: paths, directories (recursive) and globs, each once.
+
+    ``named`` is true for a file the caller named itself (or a glob matched), false for one
+    found by walking a directory: an unrecognised file found by walking is skipped, not
+    quarantined (an export folder often holds a README or a customer list).
 
     Raises :class:`InputError` for a path that does not exist or a glob that matches nothing:
     that is the caller's mistake, not bad data.
     """
     items: Iterable[str | os.PathLike[str]] = [src] if isinstance(src, str | os.PathLike) else src
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []
     for item in items:
         text = os.fspath(item)
         if os.path.isdir(text):
-            found.extend(_walk(text))
+            found.extend((p, False) for p in _walk(text))
         elif os.path.isfile(text):
-            found.append(text)
+            found.append((text, True))
         elif _is_glob(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file; check the path and quoting", path=text)
             for match in matches:
-                found.extend(_walk(match) if os.path.isdir(match) else [match])
+                found.extend([(p, False) for p in _walk(match)] if os.path.isdir(match) else [(match, True)])
         else:
             raise InputError(f"{text}: no such file or directory; check the path", path=text)
     seen: set[str] = set()
     unique = []
-    for path in found:
+    for path, named in found:
         key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
-            unique.append(path)
+            unique.append((path, named))
     if not unique:
         raise InputError("no input files found; pass audit-log files, directories or globs", src=str(src))
     return unique

@@ -16,10 +16,12 @@ from __future__ import annotations
 import bisect
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+import rfc8785
 
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
@@ -28,7 +30,6 @@ from .registry import ParsedFile
 
 __all__ = ["Field", "RecordSpec", "parse_bytes", "parse_records"]
 
-_COMPACT = r'("(?:[^"\\]|\\.)*")|\s+'  # whitespace outside JSON strings
 _CSV_QUOTED = r'"(?:[^"]|"")*"'
 _STRING_LIST = r'^\[\s*(?:"(?:[^"\\]|\\.)*"\s*(?:,\s*"(?:[^"\\]|\\.)*"\s*)*)?\]$'
 
@@ -157,6 +158,7 @@ class _Records:
     quarantine: list[QuarantineRow]
     csv_header: str | None = None
     ndjson_bytes: bytes | None = None  # the file itself when every record is one line of it
+    parsed: pl.DataFrame | None = None  # the fast path's result, when it already ran
 
 
 def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
@@ -336,6 +338,8 @@ def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[
     keep = list(range(len(records.text)))
     if not keep:
         return pl.DataFrame(schema=schema).select(spec.flatten()), [], keep
+    if records.parsed is not None:
+        return records.parsed.select(spec.flatten()), [], keep
     try:
         if records.ndjson_bytes is not None:
             whole = pl.read_ndjson(io.BytesIO(records.ndjson_bytes), schema=schema)
@@ -376,6 +380,14 @@ def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[
     if frame.height != len(keep):  # pragma: no cover - would mean Polars skipped a record
         raise AssertionError(f"parsed {frame.height} records but expected {len(keep)}")
     return frame.select(spec.flatten()), bad, keep
+
+
+def _fast_parse(records: _Records, spec: RecordSpec) -> pl.DataFrame | None:
+    try:
+        frame = pl.read_ndjson(io.StringIO("\n".join(records.text)), schema=spec.json_schema())
+    except pl.exceptions.PolarsError:
+        return None
+    return frame if frame.height == len(records.text) else None
 
 
 def _one_per_line(texts: list[str]) -> str:
@@ -505,32 +517,19 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.DataFrame:
-    """Free-form values become compact JSON text; CSV list cells become lists."""
+    """Free-form values become RFC 8785 canonical JSON text; CSV list cells become lists.
+
+    Canonical text makes a JSON export and a CSV export of the same event compare equal
+    (key order differs between them). The Python work is per *distinct* value, not per row.
+    """
     exprs = []
     errors = []
     for f in spec.fields:
         col = pl.col(f.name)
         if f.kind == "json":
-            structured = col.str.starts_with("{") | col.str.starts_with("[")
-            compact = col.str.replace_all(_COMPACT, "$1")
-            if layout == "csv":
-                value = (
-                    pl.when(col.is_null() | (col.str.strip_chars() == "null"))
-                    .then(None)
-                    .when(structured)
-                    .then(compact)
-                    .otherwise(col)
-                )
-            else:
-                quoted = pl.concat_str(
-                    [
-                        pl.lit('"'),
-                        col.str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True),
-                        pl.lit('"'),
-                    ]
-                )
-                value = pl.when(structured).then(compact).otherwise(quoted)
-            exprs.append(value.alias(f.name))
+            values = flat.get_column(f.name).drop_nulls().unique().to_list()
+            mapping = {v: _canonical_json(v, from_csv=layout == "csv") for v in values}
+            exprs.append(col.replace_strict(mapping, default=None, return_dtype=pl.String).alias(f.name))
         elif f.kind == "list" and layout == "csv":
             text = col.str.strip_chars()
             empty = col.is_null() | (text == "") | (text == "null")
@@ -541,9 +540,35 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
                     pl.format("'{}' must be a JSON array of strings, got {}", pl.lit(f.csv), text.str.slice(0, 60))
                 )
             )
-    out = flat.with_columns(exprs) if exprs else flat
     reason = pl.coalesce(errors) if errors else pl.lit(None, dtype=pl.String)
-    return out.with_columns(reason.cast(pl.String).alias("_field_error"))
+    # One with_columns: the reasons must see the cells before they are decoded.
+    return flat.with_columns(*exprs, reason.cast(pl.String).alias("_field_error"))
+
+
+_JSON_SCALAR = re.compile(r"^(?:true|false|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$")
+
+
+def _canonical_json(value: str, *, from_csv: bool) -> str | None:
+    """One free-form value as canonical JSON text.
+
+    From CSV the cell holds JSON text ("null" or empty is null; text that is not JSON is
+    kept as a JSON string). From JSON, Polars hands objects and arrays over as JSON text
+    and scalars as their bare text: a bare ``true``/number is read back as JSON, anything
+    else is a JSON string.
+    """
+    stripped = value.strip()
+    if from_csv and stripped in ("", "null"):
+        return None
+    parsed: object = value
+    if from_csv or stripped.startswith(("{", "[")) or _JSON_SCALAR.match(stripped):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = value
+    try:
+        return rfc8785.dumps(parsed).decode("utf-8")
+    except Exception:  # integers beyond 2**53 and other values RFC 8785 cannot express
+        return json.dumps(parsed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------- entry points
@@ -558,7 +583,13 @@ def parse_bytes(data: bytes, path: str, spec: RecordSpec) -> ParsedFile:
         clean = not lines.bad_utf8 and not data.startswith(b"\xef\xbb\xbf")
         records = _ndjson_records(lines, data if clean else None)
     elif layout == "json-array":
-        records = _array_line_records(lines) or _array_scan_records(lines)
+        line_records = _array_line_records(lines)
+        if line_records is not None:
+            line_records.parsed = _fast_parse(line_records, spec)
+        # One element per line parsed in one call; anything else is walked element by element.
+        records = (
+            line_records if line_records is not None and line_records.parsed is not None else _array_scan_records(lines)
+        )
     elif layout == "csv":
         records = _csv_records(lines)
     else:
