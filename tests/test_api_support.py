@@ -57,7 +57,8 @@ def write_export(directory: Path, n: int = 1200, seed: int = 7) -> list[dict[str
     parts = [events[:third], events[third : 2 * third], events[2 * third :]]
     parts[1] = [*parts[1], dict(parts[0][10])]  # an identical duplicate in another file
     parts[2] = [*parts[2], {**events[20], "event_id": "aev_badtime", "timestamp": "not a time"}]
-    (directory / "conversation-audit-0001.json.gz").write_bytes(gzip.compress(json.dumps(parts[0]).encode()))
+    array = "[\n" + ",\n".join(json.dumps(e, ensure_ascii=False) for e in parts[0]) + "\n]\n"  # one event a line
+    (directory / "conversation-audit-0001.json.gz").write_bytes(gzip.compress(array.encode()))
     (directory / "conversation-audit-0002.json").write_text(json.dumps(parts[1], indent=1), encoding="utf-8")
     (directory / "conversation-audit-0003.ndjson").write_text(
         "".join(json.dumps(e) + "\n" for e in parts[2]), encoding="utf-8"

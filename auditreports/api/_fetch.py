@@ -29,7 +29,7 @@ from ..errors import FetchError, UsageError
 from ._checkpoint import Checkpoint, checkpoint_key
 from ._retry import RetryStats
 from ._settings import FetchSettings
-from ._sink import store_batch, store_ledger_entry
+from ._sink import conflicts_of_fetch, store_batch, store_ledger_entry
 from ._token import Token, load_token, redact
 from .client import Page, first_page_url, iter_pages, open_client
 from .pagination import LinkOrBodyCursor, PaginationStrategy
@@ -80,6 +80,7 @@ class FetchReport:
     """
 
     endpoint: str
+    fetch_id: str
     strategy: str
     window: dict[str, str | None]
     filters: dict[str, str | None]
@@ -186,7 +187,9 @@ def fetch(
     filters = {"conversation_id": conversation_id, "event_type": event_type, "author": author}
     start_url = first_page_url(url, {"since": since, "until": until, **filters, "limit": settings.page_size})
     endpoint = redact(public_endpoint(url.split("?")[0] if "?" in url else url), secret)
-    checkpoint = Checkpoint(store_dir, checkpoint_key(start_url, filters, settings.page_size, strategy.name))
+    fetch_id = checkpoint_key(start_url, filters, settings.page_size, strategy.name)
+    checkpoint = Checkpoint(store_dir, fetch_id)
+    source_prefix = f"{endpoint}#fetch={fetch_id}&page="
     saved = checkpoint.load()
     if saved is not None and saved.get("next_url") is None:
         saved = None  # a finished run that stopped before clearing its checkpoint: start afresh
@@ -199,6 +202,7 @@ def fetch(
         filters=filters,
         page_size=settings.page_size,
         started_at=_utc_iso(settings.wall_clock()),
+        fetch_id=fetch_id,
         store=str(store_dir),
     )
     seen: set[str] = set()
@@ -213,12 +217,13 @@ def fetch(
     progress.events_at_start = report.events
     buffer: list[Page] = []
 
+    position: dict[str, Any] = {"next_url": next_url, "next_cursor": cursor, "next_page": number}
+
     def flush(next_page: Page | None) -> None:
         if buffer:
-            outcome = store_batch(store_dir, buffer, endpoint=endpoint, format=format)
+            outcome = store_batch(store_dir, buffer, source_prefix=source_prefix, format=format)
             report.events_added += outcome.added
             report.duplicates_dropped += outcome.duplicates
-            report.conflicts += outcome.conflicts
             report.quarantined += outcome.quarantined
             if outcome.first_timestamp and (
                 report.first_timestamp is None or outcome.first_timestamp < report.first_timestamp
@@ -229,8 +234,17 @@ def fetch(
             ):
                 report.last_timestamp = outcome.last_timestamp
             buffer.clear()
+        following = next_page.next if next_page is not None else None
+        position.update(
+            next_url=following.url if following is not None else None,
+            next_cursor=following.cursor if following is not None else None,
+            next_page=next_page.number + 1 if next_page is not None else None,
+        )
+        save()
+
+    def save() -> None:
         report.duration_seconds = previous_duration + time.monotonic() - started_clock
-        checkpoint.save(_checkpoint_state(report, stats, seen, next_page))
+        checkpoint.save(_checkpoint_state(report, stats, seen, position))
 
     with open_client(settings) as client:
         try:
@@ -261,16 +275,27 @@ def fetch(
             # The pages received so far are good: keep them and the resume point, record the stop.
             if buffer:
                 flush(buffer[-1])
+            elif report.pages > 0:
+                save()  # same resume point; keeps the retries this run spent for the ledger
             if isinstance(exc, FetchError):
                 report.error = redact(exc.message, secret)
                 exc.message = report.error
                 exc.args = (report.error,)
             else:
                 report.error = "interrupted"
-            _finish(report, stats, settings, store_dir, previous_duration, started_clock, record=report.pages > 0)
+            _finish(
+                report,
+                stats,
+                settings,
+                store_dir,
+                source_prefix,
+                previous_duration,
+                started_clock,
+                record=report.pages > 0,
+            )
             raise
     report.complete = True
-    _finish(report, stats, settings, store_dir, previous_duration, started_clock, record=True)
+    _finish(report, stats, settings, store_dir, source_prefix, previous_duration, started_clock, record=True)
     checkpoint.clear()
     progress.page(report.pages, report.events, final=True)
     return report
@@ -281,6 +306,7 @@ def _finish(
     stats: RetryStats,
     settings: FetchSettings,
     store_dir: Path,
+    source_prefix: str,
     previous_duration: float,
     started_clock: float,
     *,
@@ -291,20 +317,18 @@ def _finish(
     report.finished_at = _utc_iso(settings.wall_clock())
     report.duration_seconds = round(previous_duration + time.monotonic() - started_clock, 3)
     if record:
+        report.conflicts = conflicts_of_fetch(store_dir, source_prefix)
         store_ledger_entry(store_dir, report.as_ledger())
 
 
 def _checkpoint_state(
-    report: FetchReport, stats: RetryStats, seen: set[str], last_written: Page | None
+    report: FetchReport, stats: RetryStats, seen: set[str], position: dict[str, Any]
 ) -> dict[str, Any]:
-    following = last_written.next if last_written is not None else None
     return {
         "report": report.as_ledger(),
         "retry_stats": stats.as_dict(),
         "cursors_seen": sorted(seen),
-        "next_url": following.url if following is not None else None,
-        "next_cursor": following.cursor if following is not None else None,
-        "next_page": (last_written.number + 1) if last_written is not None else None,
+        **position,
         "saved_at": _utc_iso(time.time()),
     }
 

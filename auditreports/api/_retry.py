@@ -65,8 +65,8 @@ class RetryStats:
     waited_seconds: float = 0.0
     waits: list[float] = field(default_factory=list)
 
-    def record(self, reason: str, delay: float) -> None:
-        self.retries += 1
+    def observe(self, reason: str) -> None:
+        """Count one failed attempt: ``"429"``, ``"503"``…, or ``"connection"``."""
         if reason == "429":
             self.http_429 += 1
         elif reason == "408":
@@ -75,6 +75,10 @@ class RetryStats:
             self.http_5xx += 1
         else:
             self.connection_errors += 1
+
+    def retried(self, delay: float) -> None:
+        """Count one retry after waiting ``delay`` seconds."""
+        self.retries += 1
         self.waited_seconds += delay
         self.waits.append(delay)
 

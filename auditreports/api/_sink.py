@@ -4,8 +4,9 @@ Records are mapped by ``auditreports.sources.events_from_records`` (the loaders'
 own field map, so an event fetched and the same event ingested from an export are
 the same row) and written by ``auditreports.store.write_store``, which de-duplicates
 against the store by event id and payload and flags conflicts. Each event's
-provenance is ``source_file = "<endpoint>#page=<n>"``, ``source_line`` = its
-position in that page.
+provenance is ``source_file = "<endpoint>#fetch=<id>&page=<n>"`` (the fetch id is
+the checkpoint key: the same endpoint and filters give the same id), ``source_line``
+= its position in that page.
 """
 
 from __future__ import annotations
@@ -17,30 +18,30 @@ from typing import Any
 import polars as pl
 
 from ..errors import DependencyError
+from ..schema import EVENT_SCHEMA
 from .client import Page
 
-__all__ = ["BatchOutcome", "store_batch", "store_ledger_entry"]
+__all__ = ["BatchOutcome", "conflicts_of_fetch", "store_batch", "store_ledger_entry"]
 
 
 @dataclass(frozen=True)
 class BatchOutcome:
     added: int
     duplicates: int
-    conflicts: int
     quarantined: int
     first_timestamp: str | None
     last_timestamp: str | None
 
 
-def _store_api() -> tuple[Any, Any]:
+def _store_api() -> tuple[Any, Any, Any]:
     try:
         from ..sources import events_from_records
-        from ..store import write_store
+        from ..store import open_store, write_store
     except ImportError as exc:  # the loaders and the store are separate modules of this package
         raise DependencyError(
             f"the Parquet store is not available in this build ({exc}); install a complete auditreports"
         ) from None
-    return events_from_records, write_store
+    return events_from_records, write_store, open_store
 
 
 def _int(result: object, *names: str) -> int:
@@ -59,36 +60,55 @@ def _iso(value: object) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-def store_batch(store: Path, pages: list[Page], *, endpoint: str, format: str) -> BatchOutcome:
-    """Map the pages' records to canonical events and write them (and their quarantine) to the store."""
-    events_from_records, write_store = _store_api()
+def store_batch(store: Path, pages: list[Page], *, source_prefix: str, format: str) -> BatchOutcome:
+    """Map the pages' records to canonical events and write them (and their quarantine) to the store.
+
+    The store drops events it already holds with the same payload (a page re-written
+    after a crash, an event repeated across a page boundary). Quarantine rows are
+    appended by the store without such a check, so rows already there for the same
+    position and bytes are left out here: re-writing a page never doubles them.
+    """
+    events_from_records, write_store, open_store = _store_api()
     frames: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     for page in pages:
         events, quarantine = events_from_records(
-            page.records, format=format, source_file=f"{endpoint}#page={page.number}"
+            page.records, format=format, source_file=f"{source_prefix}{page.number}"
         )
         frames.append(events)
         quarantines.append(quarantine)
     events = pl.concat(frames, how="vertical_relaxed")
     quarantine = pl.concat(quarantines, how="vertical_relaxed")
-    # Pages of an at-least-once API repeat events across boundaries: identical ones are kept once.
-    unique = events.unique(subset=["event_id", "raw"], keep="first", maintain_order=True)
-    in_batch_duplicates = events.height - unique.height
-    result = write_store(store, unique, quarantine=quarantine, ledger_entries=[], kind="fetches")
-    span = unique.select(pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).row(0)
+    if quarantine.height and (store / "quarantine.ndjson").is_file():
+        known = open_store(store).quarantine.select("source_file", "source_line", "raw")
+        quarantine = quarantine.join(known, on=["source_file", "source_line", "raw"], how="anti", nulls_equal=True)
+    result = write_store(store, events, quarantine=quarantine, ledger_entries=[], kind="fetches")
+    added = _int(result, "added")
+    span = events.select(pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).row(0)
     return BatchOutcome(
-        added=_int(result, "added", "events_added", "new_events", "written"),
-        duplicates=in_batch_duplicates + _int(result, "duplicates", "duplicates_dropped"),
-        conflicts=_int(result, "conflicts"),
+        added=added,
+        duplicates=events.height - added,
         quarantined=quarantine.height,
         first_timestamp=_iso(span[0]),
         last_timestamp=_iso(span[1]),
     )
 
 
+def conflicts_of_fetch(store: Path, source_prefix: str) -> int:
+    """Events of this fetch that the store flagged ``id_conflict`` (same id, another payload)."""
+    _, _, open_store = _store_api()
+    return int(
+        open_store(store)
+        .events.filter(
+            pl.col("source_file").str.starts_with(source_prefix) & pl.col("flags").list.contains("id_conflict")
+        )
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
 def store_ledger_entry(store: Path, entry: dict[str, Any]) -> None:
     """Append one entry under ``fetches`` in the store's ledger."""
-    events_from_records, write_store = _store_api()
-    empty, _ = events_from_records([], format="conversation", source_file="none")
-    write_store(store, empty, quarantine=None, ledger_entries=[entry], kind="fetches")
+    _, write_store, _ = _store_api()
+    write_store(store, pl.DataFrame(schema=EVENT_SCHEMA), quarantine=None, ledger_entries=[entry], kind="fetches")

@@ -125,6 +125,7 @@ def _get_page(
             reason = str(status)
             detail = f"HTTP {status}: {message}"
             retry_after = parse_retry_after(response.headers.get("Retry-After"), settings.wall_clock())
+        stats.observe(reason)
         if attempt >= settings.max_attempts:
             raise RetriesExhaustedError(
                 f"gave up on {where} after {attempt} attempts (last: {detail}); run the same command again later to resume",
@@ -143,7 +144,7 @@ def _get_page(
                 page=number,
                 attempts=attempt,
             )
-        stats.record(reason, delay)
+        stats.retried(delay)
         settings.sleep(delay)
 
 
