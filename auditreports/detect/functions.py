@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from ..errors import ConfigError
 from .settings import WEEKDAYS, DetectionSettings
 
 __all__ = ["DerivedFields", "derived_fields", "register_function"]
@@ -160,10 +161,11 @@ _ASSIGNMENT_TYPES = ["conversation.created", "conversation.claimed", "conversati
 def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
     """``assigned_to_actor``: the conversation had been assigned to this actor by then (or within ``claim_grace`` after).
 
-    Built from the conversation log's claimed/reassigned events (``after.assignee``).
-    Null when the conversation has no assignment history in the data at all, so
-    a workspace log loaded without its conversation log cannot make every view look
-    like snooping.
+    Built from the conversation log's created/claimed/reassigned events (``after.assignee``).
+    Null when the conversation log has no event for the conversation at all, so a
+    workspace log loaded without its conversation log cannot make every view look
+    like snooping. A conversation the log covers but no human ever claimed (bot-only)
+    counts as not assigned.
     """
     grace = pl.duration(**_duration_kwargs(str(params["claim_grace"])))
     assigned = (
@@ -176,7 +178,13 @@ def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
         .filter(pl.col("_a_assignee").is_not_null())
     )
     first_by_assignee = assigned.group_by("_a_conv", "_a_assignee").agg(pl.col("_a_ts").min().alias("_a_first"))
-    known = assigned.select(pl.col("_a_conv").unique().alias("_k_conv"), pl.lit(True).alias("_k_known"))
+    # The conversation log covers a conversation when it has any conversation.* event for it
+    # (a bot-only conversation is created with assignee null: known, and never assigned).
+    known = (
+        events.filter(pl.col("event_type").str.starts_with("conversation.") & pl.col("conversation_id").is_not_null())
+        .select(pl.col("conversation_id").unique().alias("_k_conv"))
+        .with_columns(_k_known=pl.lit(True))
+    )
     return (
         events.join(
             first_by_assignee,
@@ -200,33 +208,47 @@ def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
 _TAG_TYPES = ["conversation.tag_applied", "conversation.tag_removed"]
 
 
-@register_function("phi_tags", columns={"conversation_phi": pl.Boolean()}, settings_keys=("phi_tags",))
-def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
-    """``conversation_phi``: at the event's time the conversation's latest tag set held a PHI tag.
+_PHI_SCOPES = ("at_time", "conversation")
 
-    Tag events carry the whole tag set after the change (``after.tags``), so the
-    state at any moment is the latest tag event before it, found by an as-of join.
+
+@register_function(
+    "phi_tags", columns={"conversation_phi": pl.Boolean()}, settings_keys=("phi_tags",), parameters=("phi_scope",)
+)
+def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+    """``conversation_phi``: the conversation is tagged as holding PHI.
+
+    With ``phi_scope: at_time`` the tag must be in force at the event's time: tag
+    events carry the whole tag set after the change (``after.tags``), so the state at
+    any moment is the latest tag event before it, found by an as-of join. With
+    ``phi_scope: conversation`` a PHI tag at any time marks every event of the
+    conversation (the PHI was there before someone tagged it).
     """
+    scope = params["phi_scope"]
+    if scope not in _PHI_SCOPES:
+        raise ConfigError(f"phi_scope must be one of {', '.join(_PHI_SCOPES)}, not {scope!r}; fix the settings.")
     tags = list(settings.phi_tags)
-    state = (
-        events.filter(pl.col("event_type").is_in(_TAG_TYPES) & pl.col("conversation_id").is_not_null())
-        .select(
-            pl.col("conversation_id").alias("_t_conv"),
-            pl.col("timestamp").alias("_t_ts"),
-            _json_field("after", "tags")
-            .str.json_decode(pl.List(pl.String))
-            .list.eval(pl.element().str.to_lowercase().is_in(tags))
-            .list.any()
-            .fill_null(False)
-            .alias("_t_phi"),
-        )
-        .sort("_t_ts")
+    state = events.filter(pl.col("event_type").is_in(_TAG_TYPES) & pl.col("conversation_id").is_not_null()).select(
+        pl.col("conversation_id").alias("_t_conv"),
+        pl.col("timestamp").alias("_t_ts"),
+        _json_field("after", "tags")
+        .str.json_decode(pl.List(pl.String))
+        .list.eval(pl.element().str.to_lowercase().is_in(tags))
+        .list.any()
+        .fill_null(False)
+        .alias("_t_phi"),
     )
+    if scope == "conversation":
+        ever = state.group_by("_t_conv").agg(pl.col("_t_phi").any())
+        return (
+            events.join(ever, left_on="conversation_id", right_on="_t_conv", how="left")
+            .with_columns(conversation_phi=pl.col("_t_phi").fill_null(False))
+            .drop("_t_phi")
+        )
     return (
         events.with_columns(pl.col("conversation_id").fill_null("").alias("_t_key"))
         .sort("timestamp")
         .join_asof(
-            state.with_columns(pl.col("_t_conv").alias("_t_key")),
+            state.sort("_t_ts").with_columns(pl.col("_t_conv").alias("_t_key")),
             left_on="timestamp",
             right_on="_t_ts",
             by="_t_key",
