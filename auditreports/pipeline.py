@@ -94,7 +94,7 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
 
 def _verify(events: pl.LazyFrame) -> dict[str, Any]:
     try:
-        from .integrity import verify  # type: ignore[attr-defined]
+        from .integrity.verify import verify
     except ImportError:
         return {
             "verdict": "PARTIAL",

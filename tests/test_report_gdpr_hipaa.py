@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pdfminer.high_level import extract_text
 from pypdf import PdfReader
+from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
 from auditreports.report.common import ReportInputs
 from auditreports.report.gdpr import build_gdpr_model, resolve_subject
@@ -14,7 +15,6 @@ from auditreports.report.hipaa import build_hipaa_model
 from auditreports.report.period import parse_period
 from auditreports.report.render import render_pdf
 from auditreports.report.settings import ReportSettings
-from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
 OTHERS = ["cus_2", "cus_3", "bob@example.com", "carol@example.com"]
 
@@ -22,22 +22,63 @@ OTHERS = ["cus_2", "cus_3", "bob@example.com", "carol@example.com"]
 def gdpr_events():
     return make_events(
         [
-            event(40, "conversation.created", "conversation", minutes=200, conversation_id="conv_1", subject_id="cus_1", channel="web", actor_type="bot"),
-            event(41, "bot.knowledge.retrieved", "bot", minutes=201, conversation_id="conv_1", actor_type="bot", resource_id="kb_faq"),
-            event(42, "conversation.note_added", "conversation", minutes=202, conversation_id="conv_1", subject_id="cus_1",
-                  reason="same issue as cus_3 (carol@example.com); reply to alice@example.com", after='{"cc": "bob@example.com", "ref": "cus_2"}'),
-            event(43, "conversation.note_added", "conversation", minutes=203, conversation_id="conv_2", subject_id="cus_2", reason="unrelated"),
+            event(
+                40,
+                "conversation.created",
+                "conversation",
+                minutes=200,
+                conversation_id="conv_1",
+                subject_id="cus_1",
+                channel="web",
+                actor_type="bot",
+            ),
+            event(
+                41,
+                "bot.knowledge.retrieved",
+                "bot",
+                minutes=201,
+                conversation_id="conv_1",
+                actor_type="bot",
+                resource_id="kb_faq",
+            ),
+            event(
+                42,
+                "conversation.note_added",
+                "conversation",
+                minutes=202,
+                conversation_id="conv_1",
+                subject_id="cus_1",
+                reason="same issue as cus_3 (carol@example.com); reply to alice@example.com",
+                after='{"cc": "bob@example.com", "ref": "cus_2"}',
+            ),
+            event(
+                43,
+                "conversation.note_added",
+                "conversation",
+                minutes=203,
+                conversation_id="conv_2",
+                subject_id="cus_2",
+                reason="unrelated",
+            ),
         ]
     )
 
 
 def test_gdpr_report_holds_the_subject_and_nobody_else(tmp_path: Path) -> None:
     customers = tmp_path / "customers.csv"
-    customers.write_text("customer_id,email,name\ncus_1,alice@example.com,Alice\ncus_2,bob@example.com,Bob\ncus_3,carol@example.com,Carol\n")
+    customers.write_text(
+        "customer_id,email,name\ncus_1,alice@example.com,Alice\ncus_2,bob@example.com,Bob\ncus_3,carol@example.com,Carol\n"
+    )
     subject = resolve_subject("ALICE@example.com", customers)
     assert subject.ids == ("cus_1",)
     settings = ReportSettings(organisation="Acme", customers=customers)
-    inputs = ReportInputs(gdpr_events(), period=parse_period("2026-Q3"), verification=VERIFICATION, findings=make_findings(), ledger=LEDGER)
+    inputs = ReportInputs(
+        gdpr_events(),
+        period=parse_period("2026-Q3"),
+        verification=VERIFICATION,
+        findings=make_findings(),
+        ledger=LEDGER,
+    )
     model = build_gdpr_model(inputs, subject, "2026-01-31", settings)
     assert model.extra["deadline"] == "2026-02-28"
     ids = set(model.evidence_events["event_id"].to_list())
@@ -59,14 +100,55 @@ def test_gdpr_report_holds_the_subject_and_nobody_else(tmp_path: Path) -> None:
 
 def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
     extra = [
-        event(50, "conversation.tag_applied", "conversation", minutes=0, conversation_id="conv_p1", subject_id="cus_7", after='{"tag": "phi"}'),
-        event(51, "conversation.claimed", "conversation", minutes=30, conversation_id="conv_p1", subject_id="cus_7", actor_id="usr_2", actor_name="Sam Roe", actor_role="agent"),
+        event(
+            50,
+            "conversation.tag_applied",
+            "conversation",
+            minutes=0,
+            conversation_id="conv_p1",
+            subject_id="cus_7",
+            after='{"tag": "phi"}',
+        ),
+        event(
+            51,
+            "conversation.claimed",
+            "conversation",
+            minutes=30,
+            conversation_id="conv_p1",
+            subject_id="cus_7",
+            actor_id="usr_2",
+            actor_name="Sam Roe",
+            actor_role="agent",
+        ),
         # 23:30 local (UTC) on Monday: after hours
-        event(52, "data.conversation.view", "data_access", minutes=14 * 60 + 30, resource_id="conv_p1", subject_id="cus_7", actor_id="usr_3", actor_name="Max Snoop", actor_role="agent"),
+        event(
+            52,
+            "data.conversation.view",
+            "data_access",
+            minutes=14 * 60 + 30,
+            resource_id="conv_p1",
+            subject_id="cus_7",
+            actor_id="usr_3",
+            actor_name="Max Snoop",
+            actor_role="agent",
+        ),
         event(53, "conversation.claimed", "conversation", minutes=40, conversation_id="conv_np", subject_id="cus_8"),
-        event(54, "integration.webhook.delivered", "integration", minutes=50, actor_type="system", after='{"url": "https://crm.example/hook", "purpose": "CRM sync"}'),
+        event(
+            54,
+            "integration.webhook.delivered",
+            "integration",
+            minutes=50,
+            actor_type="system",
+            after='{"url": "https://crm.example/hook", "purpose": "CRM sync"}',
+        ),
     ]
-    inputs = ReportInputs(make_events(extra), period=parse_period("2026-Q3"), verification=VERIFICATION, findings=make_findings(), ledger=LEDGER)
+    inputs = ReportInputs(
+        make_events(extra),
+        period=parse_period("2026-Q3"),
+        verification=VERIFICATION,
+        findings=make_findings(),
+        ledger=LEDGER,
+    )
     model = build_hipaa_model(inputs, ReportSettings(phi_tags=("phi",), bulk_access_threshold=1))
     s = {x.key: x for x in model.sections}
     assert dict(s["phi-scope"].facts)["PHI conversations"] == "1"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -149,7 +151,7 @@ class ChartExporter:
         return data_uri(self.svg(fig), "image/svg+xml")
 
 
-def draw_charts(charts: dict[str, object], exporter: ChartExporter) -> None:
+def draw_charts(charts: Mapping[str, Any], exporter: ChartExporter) -> None:
     """Export every chart's figure to an inline SVG URI with one running exporter."""
     for chart in charts.values():
         figure = getattr(chart, "figure", None)
