@@ -1,0 +1,142 @@
+"""Conversation continuity: replaying each conversation's states to prove nothing is missing or invented.
+
+The conversation log has no hash chain, but every state change carries the keys it
+changes with their previous value (``before``) and the new one (``after``), and
+``created`` carries the full initial state. Replaying a conversation is therefore a
+proof of continuity: each event's ``before`` must equal what the events before it
+left. A removed or forged state change breaks that equality (it cannot remove a
+``note_added``, which changes no state - so continuity is PARTIAL evidence, not a
+chain). The replay is vectorised: per state key, the value each event leaves is
+forward-filled over the conversation and shifted one event, then compared.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from .model import Break, Unverified
+from .settings import IntegritySettings
+
+__all__ = ["STATE_KEYS", "conversation_breaks"]
+
+CHECK = "continuity"
+STATE_KEYS = ("status", "assignee", "priority", "tags", "escalated")
+_NULL = "\u0000null"  # a JSON null as a value (distinct from "key absent", which is a Polars null)
+
+# (event type, statuses it cannot follow, why)
+_CANNOT_FOLLOW: tuple[tuple[str | None, tuple[str, ...], str], ...] = (
+    ("wakened", ("open", "resolved", "deleted", "archived"), "wakened but was not snoozed"),
+    ("resolved", ("resolved",), "resolved twice without being reopened"),
+    ("reopened", ("open", "snoozed", "deleted", "archived"), "reopened but was not resolved"),
+    ("snoozed", ("snoozed",), "snoozed while already snoozed"),
+)
+
+
+def _key_value(column: str, key: str) -> pl.Expr:
+    present = pl.col(column).str.contains(f'"{key}"\\s*:').fill_null(False)
+    value = pl.col(column).str.json_path_match(f"$.{key}")
+    return pl.when(present).then(value.fill_null(_NULL)).otherwise(None)
+
+
+def _shown(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr == _NULL).then(pl.lit("null")).otherwise(expr)
+
+
+def conversation_breaks(
+    ordered: pl.DataFrame, *, source: str, settings: IntegritySettings
+) -> tuple[list[Break], list[Unverified], dict[str, int]]:
+    """Replay every conversation of one source; breaks, unverifiable conversations and counts."""
+    frame = (
+        ordered.filter(pl.col("conversation_id").is_not_null())
+        .with_columns(
+            kind=pl.coalesce(pl.col("source_action"), pl.col("event_type").str.split(".").list.last()),
+        )
+        .sort(["conversation_id", "timestamp", "position"])
+    )
+    if frame.height == 0:
+        return [], [], {"conversations": 0}
+    conv = "conversation_id"
+    cols = []
+    for key in STATE_KEYS:
+        cols += [_key_value("before", key).alias(f"b_{key}"), _key_value("after", key).alias(f"a_{key}")]
+    frame = frame.with_columns(cols).with_columns(
+        [pl.col(f"a_{k}").forward_fill().over(conv).shift(1).over(conv).alias(f"s_{k}") for k in STATE_KEYS]
+        + [
+            pl.int_range(pl.len()).over(conv).alias("nth"),
+            (pl.col("kind") == "created").any().over(conv).alias("has_created"),
+            pl.col("timestamp").min().over(conv).alias("conv_first"),
+        ]
+    )
+    breaks: list[Break] = []
+
+    mismatch_parts = [
+        pl.when(pl.col(f"b_{k}").is_not_null() & pl.col(f"s_{k}").is_not_null() & (pl.col(f"b_{k}") != pl.col(f"s_{k}")))
+        .then(pl.format("{}: before says {} but the previous event left {}", pl.lit(k), _shown(pl.col(f"b_{k}")),
+                        _shown(pl.col(f"s_{k}"))))
+        .otherwise(None)
+        for k in STATE_KEYS
+    ]  # fmt: skip
+    mism = frame.with_columns(_why=pl.concat_str(mismatch_parts, separator="; ", ignore_nulls=True)).filter(
+        pl.col("_why").str.len_chars() > 0
+    )
+    breaks += _rows(mism, "state_mismatch", source, pl.format("conversation {}, {}: {}", conv, "kind", "_why"))
+
+    status = pl.when(pl.col("s_status") == _NULL).then(None).otherwise(pl.col("s_status"))
+    rules = [
+        pl.when((pl.col("kind") == "created") & (pl.col("nth") > 0)).then(pl.lit("created again after earlier events")),
+        pl.when((status == "deleted") & (pl.col("nth") > 0)).then(pl.format("{} after the conversation was deleted", "kind")),
+        pl.when((status == "archived") & ~pl.col("kind").is_in(["deleted", "note_added", "archived"])
+                & pl.col("before").is_not_null()).then(pl.format("{} after the conversation was archived", "kind")),
+    ]  # fmt: skip
+    for kind, statuses, why in _CANNOT_FOLLOW:
+        rules.append(
+            pl.when((pl.col("kind") == kind) & status.is_in(list(statuses))).then(
+                pl.format("{} (status was {})", pl.lit(why), status)
+            )
+        )
+    impossible = frame.with_columns(_why=pl.coalesce(rules)).filter(pl.col("_why").is_not_null())
+    breaks += _rows(impossible, "impossible_transition", source, pl.format("conversation {}: {}", conv, "_why"))
+
+    log_start = frame["timestamp"].min()
+    carry = timedelta(days=settings.carryover_days)
+    orphans = frame.filter(~pl.col("has_created") & (pl.col("nth") == 0))
+    late = orphans.filter(pl.col("conv_first") > pl.lit(log_start) + carry) if log_start is not None else orphans
+    breaks += _rows(
+        late,
+        "unknown_conversation",
+        source,
+        pl.format(
+            "conversation {} has no created event, yet its first event ({}, {}) comes {} days after the log starts",
+            conv, "kind", pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
+            (pl.col("conv_first") - pl.lit(log_start)).dt.total_days(),
+        ),
+    )  # fmt: skip
+    unverified: list[Unverified] = []
+    carried = orphans.height - late.height
+    if carried:
+        unverified.append(
+            Unverified(
+                CHECK,
+                f"{carried} conversation(s) began before the log (no created event, first seen within "
+                f"{settings.carryover_days} days of its start): their first events' before-states cannot be checked",
+                source=source,
+                events=carried,
+            )
+        )
+    stats = {"conversations": frame[conv].n_unique(), "events": frame.height, "carried_over": carried}
+    return breaks, unverified, stats
+
+
+def _rows(frame: pl.DataFrame, kind: str, source: str, detail: pl.Expr) -> list[Break]:
+    rows = (
+        frame.sort("position")
+        .with_columns(_d=detail)
+        .select("event_id", "position", "_d", "source_file", "source_line")
+    )
+    return [
+        Break(kind, CHECK, r["event_id"], r["position"], r["_d"], source=source, source_file=r["source_file"],
+              source_line=r["source_line"])
+        for r in rows.iter_rows(named=True)
+    ]  # fmt: skip
