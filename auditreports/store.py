@@ -311,9 +311,13 @@ def _write_partitions(path: Path, events: pl.DataFrame) -> list[str]:
 
 
 def _append_quarantine(path: Path, quarantine: pl.DataFrame) -> None:
+    # The preview is for a human reading the file: undecodable bytes shown as \xNN escapes.
+    preview = [
+        raw[: _PREVIEW_CHARS * 4].decode("utf-8", "backslashreplace")[:_PREVIEW_CHARS] for raw in quarantine["raw"]
+    ]
     rows = quarantine.with_columns(
         pl.col("raw").bin.encode("base64").alias("raw_base64"),
-        pl.col("raw").cast(pl.String, strict=False).str.slice(0, _PREVIEW_CHARS).alias("raw_preview"),
+        pl.Series("raw_preview", preview, dtype=pl.String),
     ).drop("raw")
     buffer = rows.write_ndjson()
     target = path / QUARANTINE_FILE
