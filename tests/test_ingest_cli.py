@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_sources_formats import records, render
 
 from auditreports.cli import main
 from auditreports.store import open_store
-from test_sources_formats import records, render
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -9,10 +9,10 @@ from typing import Any
 
 import polars as pl
 import pytest
+from test_sources_formats import records, render
 
 from auditreports.samples import generate_workspace_ndjson
 from auditreports.sources import load
-from test_sources_formats import records, render
 
 WS = records("workspace")
 

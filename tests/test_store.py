@@ -8,12 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from test_sources_formats import records, render
 
 from auditreports.errors import StoreError
 from auditreports.schema import EVENT_SCHEMA
 from auditreports.sources import events_from_records, load
 from auditreports.store import open_store, write_store
-from test_sources_formats import records, render
 
 WS = records("workspace")
 CV = records("conversation")
