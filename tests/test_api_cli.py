@@ -1,0 +1,174 @@
+"""``auditreports fetch`` and ``serve-sample-api`` as a user runs them: subprocesses, real HTTP, kill -9."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from test_api_support import TOKEN, write_export
+
+from auditreports.api import FetchSettings, ServerFaults, fetch, start_server
+from auditreports.store import open_store
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("export")
+    write_export(directory, n=1500)
+    return directory
+
+
+@pytest.fixture
+def serve(export: Path) -> Iterator[Any]:
+    stops = []
+
+    def _serve(faults: ServerFaults | None = None) -> str:
+        url, stop = start_server(export, token=TOKEN, faults=faults)
+        stops.append(stop)
+        return url
+
+    yield _serve
+    for stop in stops:
+        stop()
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AUDITREPORTS_TOKEN")}
+    return {**base, **extra}
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "auditreports", *args]
+
+
+def whole_store(store: Path) -> pl.DataFrame:
+    """Every column of every stored event, provenance and raw bytes included, in a stable order."""
+    frame = open_store(store).events.collect().with_columns(pl.col("flags").list.sort())
+    return frame.sort("event_id", "source_file", "source_line")
+
+
+def assert_no_token_in(paths: list[Path], *texts: str) -> None:
+    for path in paths:
+        assert TOKEN.encode() not in path.read_bytes(), path
+    for text in texts:
+        assert TOKEN not in text
+
+
+@pytest.mark.slow  # ~10-15 s: four CLI processes, three of them killed
+def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result(serve, tmp_path) -> None:
+    url = serve(ServerFaults(seed=4, slow_ms=30, duplicate_boundary=2, drop_connection=0.05))
+    reference = tmp_path / "reference"
+    fetch(url, reference, token=TOKEN, settings=FetchSettings(page_size=50, progress=False))
+
+    store = tmp_path / "store"
+    args = cli("fetch", url, "--store", str(store), "--page-size", "50", "--pages-per-write", "2")
+    outputs: list[str] = []
+    for extra_delay in (0.0, 0.3, 0.6):  # kill right after a checkpoint, and at arbitrary moments after
+        proc = subprocess.Popen(args, env=env(AUDITREPORTS_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        checkpoints = store / "fetch-checkpoints"
+        while not (checkpoints.is_dir() and any(checkpoints.glob("*.json"))) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(extra_delay)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, "the fetch finished before it could be killed; slow the server"
+        outputs += [out.decode(), err.decode()]
+
+    done = subprocess.run(args, env=env(AUDITREPORTS_TOKEN=TOKEN), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "fetch complete" in done.stderr and "(resumed)" in done.stderr
+    assert re.search(r"fetch: \d+ pages, \d+ events, [\d,]+ events/s, \d+ retries", done.stderr)
+    outputs += [done.stdout, done.stderr]
+
+    assert whole_store(store).equals(whole_store(reference))
+    assert open_store(store).quarantine.height == open_store(reference).quarantine.height == 1
+    entries = open_store(store).ledger["fetches"]
+    assert entries[-1]["complete"] is True and entries[-1]["resumed"] is True and entries[-1]["runs"] >= 2
+    assert entries[-1]["pages"] == open_store(reference).ledger["fetches"][0]["pages"]
+    assert not (store / "fetch-checkpoints").exists()
+    assert_no_token_in([p for p in store.rglob("*") if p.is_file()], *outputs)
+
+
+def test_wrong_token_is_one_clear_line_and_a_quick_exit(serve, tmp_path) -> None:
+    url = serve()
+    started = time.monotonic()
+    result = subprocess.run(
+        cli("fetch", url, "--store", str(tmp_path / "s")),
+        env=env(AUDITREPORTS_TOKEN="tok_not_the_right_one_42"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("auditreports: error: the API rejected the token (HTTP 401")
+    assert "AUDITREPORTS_TOKEN" in lines[0]
+    assert "tok_not_the_right_one_42" not in result.stderr + result.stdout
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").rglob("*.parquet"))
+
+
+def test_missing_token_is_a_usage_error(serve, tmp_path) -> None:
+    result = subprocess.run(
+        cli("fetch", serve(), "--store", str(tmp_path / "s")), env=env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "auditreports: error: no API token: set AUDITREPORTS_TOKEN (or AUDITREPORTS_TOKEN_FILE to a file holding the "
+        "token); tokens are never accepted on the command line"
+    ]
+
+
+def test_token_file_and_json_record(serve, tmp_path) -> None:
+    import json
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    result = subprocess.run(
+        cli("fetch", serve(), "--store", str(tmp_path / "s"), "--conversation-id", "conv_0003", "--json"),
+        env=env(AUDITREPORTS_TOKEN_FILE=str(token_file)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["complete"] is True and record["filters"]["conversation_id"] == "conv_0003"
+    assert record["events_added"] == open_store(tmp_path / "s").events.select(pl.len()).collect().item() > 0
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_serve_sample_api_generates_a_token_and_serves(export, tmp_path) -> None:
+    proc = subprocess.Popen(
+        cli("serve-sample-api", str(export), "--port", "0", "--duplicate-boundary"),
+        env=env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline(), proc.stderr.readline()]
+        token = re.search(r"this server's token: (\S+)", lines[0])
+        url = re.search(r"serving 1502 events from 3 files at (http://127\.0\.0\.1:\d+/v1/audit-log)", lines[1])
+        assert token and url, lines
+        report = fetch(url.group(1), tmp_path / "s", token=token.group(1), settings=FetchSettings(progress=False))
+        # 1502 records: one identical duplicate dropped, one unreadable timestamp quarantined
+        assert report.complete and report.events_added == 1500
+        assert report.duplicates_dropped == 2 * (report.pages - 1) + 1  # page boundaries, and the export's own
+        assert report.quarantined == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        if proc.stderr is not None:
+            proc.stderr.close()
