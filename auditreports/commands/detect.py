@@ -23,9 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules", action="append", default=[], metavar="DIR", help="an extra directory of rule files (repeatable)"
     )
-    parser.add_argument(
-        "--rule", action="append", default=[], metavar="NAME", help="run only this rule (repeatable)"
-    )
+    parser.add_argument("--rule", action="append", default=[], metavar="NAME", help="run only this rule (repeatable)")
     parser.add_argument("--config", metavar="FILE", help="settings YAML; its 'detection:' section tunes the rules")
     parser.add_argument(
         "--framework",
@@ -38,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of findings, show how many findings RULE gives at each of --values of its threshold",
     )
     parser.add_argument(
-        "--values", default="3,5,10,20", metavar="LIST", help="comma-separated values for --sensitivity (default 3,5,10,20)"
+        "--values",
+        default="3,5,10,20",
+        metavar="LIST",
+        help="comma-separated values for --sensitivity (default 3,5,10,20)",
     )
 
 
@@ -135,11 +136,16 @@ def run(args: argparse.Namespace) -> int:
     )
     if framework is not None:
         cites = {r.name: ", ".join(framework.requirements_for_rule(r.name)) for r in findings.rules}
-        table = table.with_columns(pl.col("rule").replace_strict(cites, default="", return_dtype=pl.String).alias(framework.name))
+        table = table.with_columns(
+            pl.col("rule").replace_strict(cites, default="", return_dtype=pl.String).alias(framework.name)
+        )
     _print_table(table)
     by_rule = findings.by_rule().filter(pl.col("findings") > 0)
     counts = ", ".join(f"{r['rule_name']} {r['findings']}" for r in by_rule.iter_rows(named=True))
-    say(f"{len(findings)} finding(s) from {len(findings.rules)} rule(s) over {findings.events_scanned} event(s)" + (f": {counts}" if counts else ""))
+    say(
+        f"{len(findings)} finding(s) from {len(findings.rules)} rule(s) over {findings.events_scanned} event(s)"
+        + (f": {counts}" if counts else "")
+    )
     return 0
 
 

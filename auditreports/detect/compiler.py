@@ -86,7 +86,9 @@ class CompiledRule:
 
     # ------------------------------------------------------------------ plan
 
-    def rows(self, events: pl.LazyFrame, settings: Any, params: Mapping[str, Any], exclude: pl.Expr | None) -> pl.LazyFrame:
+    def rows(
+        self, events: pl.LazyFrame, settings: Any, params: Mapping[str, Any], exclude: pl.Expr | None
+    ) -> pl.LazyFrame:
         """Events this rule looks at, with derived fields and group keys as text."""
         lf = events
         registry = derived_fields()
@@ -102,7 +104,11 @@ class CompiledRule:
         lf = lf.filter(keep)
         keys = [field_expr(g, _ALL_FIELDS).cast(pl.String).fill_null(NULL_GROUP).alias(_gcol(g)) for g in self.group_by]
         if not keys:
-            keys = [pl.lit("all").alias("_g_all") if self.kind != "match" or self.merge_within else pl.col("event_id").alias("_g_event")]
+            keys = [
+                pl.lit("all").alias("_g_all")
+                if self.kind != "match" or self.merge_within
+                else pl.col("event_id").alias("_g_event")
+            ]
         return lf.with_columns(keys)
 
     def group_cols(self) -> list[str]:
@@ -207,9 +213,7 @@ class CompiledRule:
         return (
             anchors.sort([*g, "window_start", "window_end"])
             .with_columns(_prev_end=pl.col("window_end").cum_max().shift(1).over(g))
-            .with_columns(
-                _new=pl.col("_prev_end").is_null() | (pl.col("window_start") > pl.col("_prev_end") + gap)
-            )
+            .with_columns(_new=pl.col("_prev_end").is_null() | (pl.col("window_start") > pl.col("_prev_end") + gap))
             .with_columns(_burst=pl.col("_new").cum_sum())
             .group_by([*g, "_burst"])
             .agg(
@@ -248,7 +252,9 @@ class CompiledRule:
             pl.col("_limit").first(),
         ]
         if self.kind == "distinct" and self.distinct_field is not None:
-            aggs.append(field_expr(self.distinct_field, _ALL_FIELDS).drop_nulls().n_unique().cast(pl.Int64).alias("distinct"))
+            aggs.append(
+                field_expr(self.distinct_field, _ALL_FIELDS).drop_nulls().n_unique().cast(pl.Int64).alias("distinct")
+            )
         else:
             aggs.append(pl.lit(None, pl.Int64).alias("distinct"))
         if self.kind == "baseline":
@@ -280,20 +286,28 @@ def known_fields(derive: list[str]) -> dict[str, pl.DataType]:
     return fields
 
 
-def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems: Problems, line: int | None) -> CompiledRule | None:
+def compile_logic(
+    logic: Any, *, file: str, params: Mapping[str, Any], problems: Problems, line: int | None
+) -> CompiledRule | None:
     """Validate and compile a ``logic:`` block; every problem goes to ``problems`` with its line."""
     if not isinstance(logic, Mapping):
         problems.add(file, line, "'logic' must be a mapping with a 'kind'")
         return None
     before = len(problems)
-    kind = logic.get("kind")
+    kind = str(logic.get("kind"))
     if kind not in KINDS:
-        problems.add(file, line_of(logic, "kind"), f"unknown logic kind {kind!r}; use one of {', '.join(KINDS)}")
+        problems.add(
+            file, line_of(logic, "kind"), f"unknown logic kind {logic.get('kind')!r}; use one of {', '.join(KINDS)}"
+        )
         return None
     spec = KINDS[kind]
     for key in logic:
         if key not in spec and key not in _COMMON:
-            problems.add(file, line_of(logic, key), f"unknown key {key!r} in {kind} logic; allowed: {', '.join(sorted(set(spec) | _COMMON))}")
+            problems.add(
+                file,
+                line_of(logic, key),
+                f"unknown key {key!r} in {kind} logic; allowed: {', '.join(sorted(set(spec) | _COMMON))}",
+            )
     for key, required in spec.items():
         if required and key not in logic:
             problems.add(file, line_of(logic), f"{kind} logic needs {key!r}")
@@ -304,7 +318,9 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
         if isinstance(value, str) and value.startswith("$"):
             name = value[1:]
             if name not in params:
-                problems.add(file, line_of(logic, key), f"unknown parameter reference {value!r}; declare it under 'parameters:'")
+                problems.add(
+                    file, line_of(logic, key), f"unknown parameter reference {value!r}; declare it under 'parameters:'"
+                )
                 return None
             used.add(name)
             return params[name]
@@ -315,11 +331,15 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
             return None
         value = resolve(key, container[key])
         if not is_duration(value):
-            problems.add(file, line_of(container, key), f"{key!r} must be a duration like 30s, 10m, 1h, 7d or 2w, not {value!r}")
+            problems.add(
+                file, line_of(container, key), f"{key!r} must be a duration like 30s, 10m, 1h, 7d or 2w, not {value!r}"
+            )
             return None
         return parse_duration(value)
 
-    def number(key: str, *, integer: bool, minimum: float, maximum: float | None = None, container: Mapping[str, Any] = logic) -> Any:
+    def number(
+        key: str, *, integer: bool, minimum: float, maximum: float | None = None, container: Mapping[str, Any] = logic
+    ) -> Any:
         if key not in container:
             return None
         value = resolve(key, container[key])
@@ -338,11 +358,19 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
         derive = []
     for i, name in enumerate(derive):
         if name not in registry:
-            problems.add(file, line_of(derive, i), f"unknown derived-field function {name!r}; registered: {', '.join(sorted(registry))}")
+            problems.add(
+                file,
+                line_of(derive, i),
+                f"unknown derived-field function {name!r}; registered: {', '.join(sorted(registry))}",
+            )
             continue
         for needed in registry[name].parameters:
             if needed not in params:
-                problems.add(file, line_of(derive, i), f"function {name!r} needs rule parameter {needed!r}; declare it under 'parameters:'")
+                problems.add(
+                    file,
+                    line_of(derive, i),
+                    f"function {name!r} needs rule parameter {needed!r}; declare it under 'parameters:'",
+                )
             used.add(needed)
     derive = [d for d in derive if d in registry]
     fields = known_fields(derive)
@@ -378,7 +406,9 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
     if kind == "distinct":
         f = logic.get("field")
         if not isinstance(f, str) or field_kind(f, fields) in (None, "list"):
-            problems.add(file, line_of(logic, "field"), f"'field' must name a field to count distinct values of, not {f!r}")
+            problems.add(
+                file, line_of(logic, "field"), f"'field' must name a field to count distinct values of, not {f!r}"
+            )
         rule.distinct_field = f if isinstance(f, str) else None
     if kind == "sequence":
         for step in ("first", "then"):
@@ -389,7 +419,11 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
             allowed = {"where", "min_count"} if step == "first" else {"where"}
             for key in block:
                 if key not in allowed:
-                    problems.add(file, line_of(block, key), f"unknown key {key!r} in sequence {step!r}; allowed: {', '.join(sorted(allowed))}")
+                    problems.add(
+                        file,
+                        line_of(block, key),
+                        f"unknown key {key!r} in sequence {step!r}; allowed: {', '.join(sorted(allowed))}",
+                    )
             setattr(rule, step, where(block["where"]))
             if step == "first" and "min_count" in block:
                 rule.min_count = number("min_count", integer=True, minimum=1, container=block) or 1
@@ -407,13 +441,19 @@ def compile_logic(logic: Any, *, file: str, params: Mapping[str, Any], problems:
         rule.history = duration("history")
         aggregate = resolve("aggregate", logic.get("aggregate", "sum"))
         if aggregate not in _AGGREGATES:
-            problems.add(file, line_of(logic, "aggregate"), f"'aggregate' must be one of {', '.join(_AGGREGATES)}, not {aggregate!r}")
+            problems.add(
+                file,
+                line_of(logic, "aggregate"),
+                f"'aggregate' must be one of {', '.join(_AGGREGATES)}, not {aggregate!r}",
+            )
         elif "aggregate" in logic and rule.bucket is None:
             problems.add(file, line_of(logic, "aggregate"), "'aggregate' needs a 'bucket' to aggregate over")
         rule.aggregate = aggregate if aggregate in _AGGREGATES else "sum"
         method = resolve("method", logic.get("method", "mad"))
         if method not in _METHODS:
-            problems.add(file, line_of(logic, "method"), f"'method' must be one of {', '.join(_METHODS)}, not {method!r}")
+            problems.add(
+                file, line_of(logic, "method"), f"'method' must be one of {', '.join(_METHODS)}, not {method!r}"
+            )
         rule.method = method if method in _METHODS else "mad"
         rule.k = float(number("k", integer=False, minimum=0) or 3.0)
         rule.percentile = float(number("percentile", integer=False, minimum=0.5, maximum=1.0) or 0.99)

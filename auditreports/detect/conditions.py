@@ -221,7 +221,9 @@ def _operator(name: str, kind: str, op: str, raw: Any, ctx: _Ctx, line: int | No
         return col.eq(pl.lit(value)) if op == "eq" else col.ne_missing(pl.lit(value))
     if op in ("gt", "gte", "lt", "lte"):
         if kind != "num" or not _scalar_ok("num", value):
-            ctx.error(line, f"'{op}' needs a numeric field and a number; {name!r} is {_kind_word(kind)}, value {value!r}")
+            ctx.error(
+                line, f"'{op}' needs a numeric field and a number; {name!r} is {_kind_word(kind)}, value {value!r}"
+            )
             return bad
         return {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op]
     # string operators
@@ -247,4 +249,6 @@ def _operator(name: str, kind: str, op: str, raw: Any, ctx: _Ctx, line: int | No
 
 
 def _kind_word(kind: str) -> str:
-    return {"num": "numeric", "bool": "true/false", "time": "timestamp", "list": "list", "enum": "text"}.get(kind, "text")
+    return {"num": "numeric", "bool": "true/false", "time": "timestamp", "list": "list", "enum": "text"}.get(
+        kind, "text"
+    )

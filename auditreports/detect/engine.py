@@ -92,9 +92,7 @@ class Findings:
 
     def by_rule(self) -> pl.DataFrame:
         """How many findings and evidence events each rule produced (rules with none included)."""
-        counts = self.frame.group_by("rule_name").agg(
-            pl.len().alias("findings"), pl.col("count").sum().alias("events")
-        )
+        counts = self.frame.group_by("rule_name").agg(pl.len().alias("findings"), pl.col("count").sum().alias("events"))
         names = pl.DataFrame({"rule_name": [r.name for r in self.rules]})
         return names.join(counts, on="rule_name", how="left").with_columns(
             pl.col("findings").fill_null(0), pl.col("events").fill_null(0)
@@ -106,7 +104,9 @@ def _as_lazy(events: Any) -> pl.LazyFrame:
     if inner is not None and not isinstance(events, pl.DataFrame | pl.LazyFrame):
         events = inner
     if not isinstance(events, pl.DataFrame | pl.LazyFrame):
-        raise UsageError(f"detect() needs canonical events as a Polars DataFrame or LazyFrame, not {type(events).__name__}.")
+        raise UsageError(
+            f"detect() needs canonical events as a Polars DataFrame or LazyFrame, not {type(events).__name__}."
+        )
     return conform(events)
 
 
@@ -124,7 +124,9 @@ def _select_rules(all_rules: list[Rule], rules: Iterable[str | Rule] | None, set
     by_name = {r.name: r for r in all_rules}
     for name in [*settings.rules, *settings.disabled_rules]:
         if name not in by_name:
-            raise ConfigError(f"detection settings name rule {name!r}, which does not exist; known rules: {', '.join(sorted(by_name))}.")
+            raise ConfigError(
+                f"detection settings name rule {name!r}, which does not exist; known rules: {', '.join(sorted(by_name))}."
+            )
     if rules is None:
         chosen = list(all_rules)
     else:
@@ -167,7 +169,12 @@ def _text(expr: pl.Expr) -> pl.Expr:
 
 def _number_text(expr: pl.Expr) -> pl.Expr:
     integral = expr.round(0) == expr
-    return pl.when(integral).then(expr.cast(pl.Int64).cast(pl.String)).otherwise(expr.round(1).cast(pl.String)).fill_null("-")
+    return (
+        pl.when(integral)
+        .then(expr.cast(pl.Int64).cast(pl.String))
+        .otherwise(expr.round(1).cast(pl.String))
+        .fill_null("-")
+    )
 
 
 def _summary_expr(template: str, compiled: CompiledRule, params: Mapping[str, Any]) -> pl.Expr:
@@ -204,7 +211,14 @@ def _parameters_json(rule: Rule, compiled: CompiledRule, params: Mapping[str, An
     return json.dumps(used, sort_keys=True, ensure_ascii=False)
 
 
-def _plan(rule: Rule, compiled: CompiledRule, params: Mapping[str, Any], events: pl.LazyFrame, settings: DetectionSettings, exclude: pl.Expr | None) -> pl.LazyFrame:
+def _plan(
+    rule: Rule,
+    compiled: CompiledRule,
+    params: Mapping[str, Any],
+    events: pl.LazyFrame,
+    settings: DetectionSettings,
+    exclude: pl.Expr | None,
+) -> pl.LazyFrame:
     rows = compiled.rows(events, settings, params, exclude).cache()
     bursts = compiled.bursts(compiled.anchors(rows))
     found = compiled.evidence(rows, bursts)
@@ -276,7 +290,12 @@ def detect(
 
 def _tuned_parameter(rule: Rule) -> str | None:
     logic = rule.logic
-    candidates = [logic.get("threshold"), (logic.get("first") or {}).get("min_count"), logic.get("k"), logic.get("min_value")]
+    candidates = [
+        logic.get("threshold"),
+        (logic.get("first") or {}).get("min_count"),
+        logic.get("k"),
+        logic.get("min_value"),
+    ]
     for value in candidates:
         if isinstance(value, str) and value.startswith("$"):
             return value[1:]
@@ -305,7 +324,9 @@ def sensitivity(
     rule = by_name[rule_name]
     name = parameter or _tuned_parameter(rule)
     if name is None:
-        raise UsageError(f"rule {rule_name!r} has no threshold parameter; pass parameter= with one of: {', '.join(sorted(rule.parameters)) or 'none'}.")
+        raise UsageError(
+            f"rule {rule_name!r} has no threshold parameter; pass parameter= with one of: {', '.join(sorted(rule.parameters)) or 'none'}."
+        )
     values = list(values)
     if not values:
         raise UsageError("sensitivity() needs at least one value to try.")
@@ -325,5 +346,11 @@ def sensitivity(
             "events": [int(r.get_column("count").sum()) for r in results],
             "groups": [r.get_column("group").n_unique() for r in results],
         },
-        schema={"parameter": pl.String, "value": pl.String, "findings": pl.Int64, "events": pl.Int64, "groups": pl.Int64},
+        schema={
+            "parameter": pl.String,
+            "value": pl.String,
+            "findings": pl.Int64,
+            "events": pl.Int64,
+            "groups": pl.Int64,
+        },
     )

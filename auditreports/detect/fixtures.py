@@ -60,7 +60,9 @@ def _expand(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]],
     for n, record in enumerate(records):
         unknown = set(record) - set(EVENT_SCHEMA) - _EXTRA
         if unknown:
-            raise ConfigError(f"fixture event {n + 1} has unknown key(s) {sorted(unknown)}; use canonical columns or id/at/repeat/every/evidence.")
+            raise ConfigError(
+                f"fixture event {n + 1} has unknown key(s) {sorted(unknown)}; use canonical columns or id/at/repeat/every/evidence."
+            )
         base = {k: v for k, v in record.items() if k not in _EXTRA}
         event_id = str(record.get("id", record.get("event_id", f"evt-{n + 1}")))
         start = _timestamp(record.get("at", record.get("timestamp", "2026-07-01T10:00:00Z")))
@@ -98,11 +100,17 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
             "flags": [],
             **row,
         }
-        full["raw"] = json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in full.items()}, sort_keys=True)
+        full["raw"] = json.dumps(
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in full.items()}, sort_keys=True
+        )
         filled.append(full)
     schema = {name: (pl.String() if isinstance(dtype, pl.Enum) else dtype) for name, dtype in EVENT_SCHEMA.items()}
     present = {k for row in filled for k in row}
-    frame = pl.DataFrame(filled, schema={k: v for k, v in schema.items() if k in present}, orient="row") if filled else pl.DataFrame(schema={})
+    frame = (
+        pl.DataFrame(filled, schema={k: v for k, v in schema.items() if k in present}, orient="row")
+        if filled
+        else pl.DataFrame(schema={})
+    )
     return conform(frame).collect()
 
 

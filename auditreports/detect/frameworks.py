@@ -53,7 +53,9 @@ class Framework:
         for req in self.requirements:
             if req.id == requirement_id:
                 return req
-        raise UsageError(f"framework {self.name!r} has no requirement {requirement_id!r}; it has: {', '.join(r.id for r in self.requirements)}.")
+        raise UsageError(
+            f"framework {self.name!r} has no requirement {requirement_id!r}; it has: {', '.join(r.id for r in self.requirements)}."
+        )
 
     def rule_names(self) -> tuple[str, ...]:
         """Every rule this framework cites, in first-cited order."""
@@ -95,7 +97,9 @@ def load_framework(name_or_path: str | Path, *, rules_dirs: Iterable[str | Path]
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise UsageError(f"framework {text!r} is neither a shipped framework ({', '.join(shipped)}) nor a file; check the name or path.")
+            raise UsageError(
+                f"framework {text!r} is neither a shipped framework ({', '.join(shipped)}) nor a file; check the name or path."
+            )
     file = str(path)
     doc = load_yaml(path)
     problems = Problems()
@@ -116,7 +120,11 @@ def load_framework(name_or_path: str | Path, *, rules_dirs: Iterable[str | Path]
         reqs = []
     for i, node in enumerate(reqs):
         if not isinstance(node, LineDict):
-            problems.add(file, line_of(reqs, i), "each requirement must be a mapping with id, title, description, rules, integrity_checks")
+            problems.add(
+                file,
+                line_of(reqs, i),
+                "each requirement must be a mapping with id, title, description, rules, integrity_checks",
+            )
             continue
         for key in node:
             if key not in _REQ:
@@ -135,7 +143,11 @@ def load_framework(name_or_path: str | Path, *, rules_dirs: Iterable[str | Path]
                 problems.add(file, line_of(node.get("rules"), j), f"requirement {req_id} cites unknown rule {name!r}")
         for j, name in enumerate(checks):
             if name not in INTEGRITY_CHECKS:
-                problems.add(file, line_of(node.get("integrity_checks"), j), f"requirement {req_id} cites unknown integrity check {name!r}; known: {', '.join(INTEGRITY_CHECKS)}")
+                problems.add(
+                    file,
+                    line_of(node.get("integrity_checks"), j),
+                    f"requirement {req_id} cites unknown integrity check {name!r}; known: {', '.join(INTEGRITY_CHECKS)}",
+                )
         if not rules and not checks:
             problems.add(file, node.line, f"requirement {req_id} cites no rule and no integrity check")
         requirements.append(

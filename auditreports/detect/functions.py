@@ -167,7 +167,7 @@ def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
     like snooping. A conversation the log covers but no human ever claimed (bot-only)
     counts as not assigned.
     """
-    grace = pl.duration(**_duration_kwargs(str(params["claim_grace"])))
+    grace = _duration(str(params["claim_grace"]))
     assigned = (
         events.filter(pl.col("event_type").is_in(_ASSIGNMENT_TYPES) & pl.col("conversation_id").is_not_null())
         .select(
@@ -274,7 +274,7 @@ def ip_history(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
     The log only shows the loaded period, so every IP is "new" at first; the
     learning period is how long an actor must have been seen before a new IP counts.
     """
-    learning = pl.duration(**_duration_kwargs(str(params["learning_period"])))
+    learning = _duration(str(params["learning_period"]))
     ts = pl.col("timestamp")
     first_from_ip = ts.min().over(["actor_id", "ip"])
     first_seen = ts.min().over("actor_id")
@@ -310,8 +310,7 @@ def revocations(events: pl.LazyFrame, settings: DetectionSettings, params: Mappi
 # --------------------------------------------------------------------------- durations
 
 
-
-def _duration_kwargs(text: str) -> dict[str, int]:
+def _duration(text: str) -> pl.Expr:
     from .durations import parse_duration
 
-    return {"microseconds": int(parse_duration(text).total_seconds() * 1_000_000)}
+    return pl.lit(parse_duration(text), dtype=pl.Duration("us"))

@@ -36,6 +36,7 @@ class Problems:
     def raise_if_any(self, what: str = "rule file") -> None:
         if not self.items:
             return
+        self.items.sort(key=lambda item: (item[0], item[1] or 0))
         n = len(self.items)
         first = self.lines()[0]
         more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""

@@ -167,9 +167,13 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
     if isinstance(name, str) and not _NAME.match(name):
         problems.add(file, doc.line_of("name"), f"'name' must be snake_case ([a-z][a-z0-9_]*), not {name!r}")
     if "severity" in doc and doc["severity"] not in SEVERITIES:
-        problems.add(file, doc.line_of("severity"), f"'severity' must be one of {', '.join(SEVERITIES)}, not {doc['severity']!r}")
+        problems.add(
+            file, doc.line_of("severity"), f"'severity' must be one of {', '.join(SEVERITIES)}, not {doc['severity']!r}"
+        )
     if "status" in doc and doc["status"] not in STATUSES:
-        problems.add(file, doc.line_of("status"), f"'status' must be one of {', '.join(STATUSES)}, not {doc['status']!r}")
+        problems.add(
+            file, doc.line_of("status"), f"'status' must be one of {', '.join(STATUSES)}, not {doc['status']!r}"
+        )
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("references", "falsepositives", "tags"):
         value = doc.get(key, [])
@@ -184,8 +188,15 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
     for key, value in params.items():
         if not _NAME.match(str(key)):
             problems.add(file, line_of(params, key), f"parameter name {key!r} must be snake_case")
-        if not (isinstance(value, str | int | float | bool) or (isinstance(value, list) and all(isinstance(v, str | int | float) for v in value))):
-            problems.add(file, line_of(params, key), f"parameter {key!r} must be a number, text, true/false or a list, not {value!r}")
+        if not (
+            isinstance(value, str | int | float | bool)
+            or (isinstance(value, list) and all(isinstance(v, str | int | float) for v in value))
+        ):
+            problems.add(
+                file,
+                line_of(params, key),
+                f"parameter {key!r} must be a number, text, true/false or a list, not {value!r}",
+            )
     compiled = None
     if "logic" in doc:
         compiled = compile_logic(doc["logic"], file=file, params=params, problems=problems, line=doc.line_of("logic"))
@@ -223,7 +234,9 @@ def _summary_fields(template: Any) -> set[str]:
         return set()
 
 
-def _check_summary(template: str, compiled: CompiledRule, params: Mapping[str, Any], file: str, line: int | None, problems: Problems) -> None:
+def _check_summary(
+    template: str, compiled: CompiledRule, params: Mapping[str, Any], file: str, line: int | None, problems: Problems
+) -> None:
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -238,4 +251,6 @@ def _check_summary(template: str, compiled: CompiledRule, params: Mapping[str, A
             problems.add(file, line, f"'summary' field {{{name}}} cannot have a format spec or conversion")
         elif name not in allowed:
             hint = " (group by it to use it)" if name in fields else ""
-            problems.add(file, line, f"'summary' uses unknown field {{{name}}}{hint}; allowed: {', '.join(sorted(allowed))}")
+            problems.add(
+                file, line, f"'summary' uses unknown field {{{name}}}{hint}; allowed: {', '.join(sorted(allowed))}"
+            )

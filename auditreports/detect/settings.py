@@ -46,7 +46,9 @@ def _parse_hours(value: object, where: str) -> tuple[int, int]:
     """``"08:00-18:00"`` -> (480, 1080) minutes after midnight."""
     match = _HOURS.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ConfigError(f"{where} must look like '08:00-18:00' (24-hour HH:MM-HH:MM), not {value!r}; fix the settings.")
+        raise ConfigError(
+            f"{where} must look like '08:00-18:00' (24-hour HH:MM-HH:MM), not {value!r}; fix the settings."
+        )
     start = int(match.group(1)) * 60 + int(match.group(2))
     end = int(match.group(3)) * 60 + int(match.group(4))
     if end <= start or end > 24 * 60:
@@ -60,7 +62,9 @@ def _check_timezone(value: object, where: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{where} {value!r} is not a known IANA time zone; use a name such as 'Europe/Berlin'.") from exc
+        raise ConfigError(
+            f"{where} {value!r} is not a known IANA time zone; use a name such as 'Europe/Berlin'."
+        ) from exc
     return value
 
 
@@ -171,7 +175,9 @@ class DetectionSettings:
             if not isinstance(ranks, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in ranks.items()
             ):
-                raise ConfigError("detection.role_ranks must map role names to integer ranks, e.g. {agent: 1, admin: 3}.")
+                raise ConfigError(
+                    "detection.role_ranks must map role names to integer ranks, e.g. {agent: 1, admin: 3}."
+                )
             kwargs["role_ranks"] = MappingProxyType({k.lower(): v for k, v in ranks.items()})
         if "rules" in data:
             rules = data["rules"]
@@ -190,7 +196,10 @@ class DetectionSettings:
             "timezone": self.timezone,
             "business_hours": self.business_hours,
             "business_days": list(self.business_days),
-            "actors": {k: {"timezone": v.timezone, "business_hours": v.business_hours, "business_days": list(v.business_days)} for k, v in self.actors.items()},
+            "actors": {
+                k: {"timezone": v.timezone, "business_hours": v.business_hours, "business_days": list(v.business_days)}
+                for k, v in self.actors.items()
+            },
             "allow_ips": list(self.allow_ips),
             "service_accounts": list(self.service_accounts),
             "allow_api_keys": list(self.allow_api_keys),
@@ -216,7 +225,9 @@ def _actor_hours(actors: object, data: Mapping[str, Any]) -> dict[str, ActorHour
         tz = _check_timezone(spec.get("timezone", timezone), f"{where}.timezone")
         bh = spec.get("business_hours", hours)
         _parse_hours(bh, f"{where}.business_hours")
-        result[str(actor_id)] = ActorHours(tz, bh, _check_days(spec.get("business_days", days), f"{where}.business_days"))
+        result[str(actor_id)] = ActorHours(
+            tz, bh, _check_days(spec.get("business_days", days), f"{where}.business_days")
+        )
     return result
 
 

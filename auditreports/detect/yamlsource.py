@@ -58,9 +58,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         key_text = str(key)
         if key_text in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key_text!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key_text!r}", key_node.start_mark)
         result[key_text] = loader.construct_object(value_node, deep=True)
         result.key_lines[key_text] = key_node.start_mark.line + 1
     return result
@@ -84,7 +82,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check the path.", path=str(path)) from exc
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
