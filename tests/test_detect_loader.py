@@ -177,3 +177,27 @@ def test_rule_overrides_are_checked_against_the_rule() -> None:
         detect(events, settings={"rules": {"brute_force_login": {"window": 10}}})
     with pytest.raises(ConfigError, match="does not exist"):
         detect(events, settings={"disabled_rules": ["brute_force"]})
+
+
+def test_staff_directory_gives_each_actor_their_own_zone(tmp_path: Path) -> None:
+    (tmp_path / "staff.csv").write_text(
+        "staff_id,name,time_zone\nusr_1,Ana,Asia/Manila\nusr_2,Bo,America/New_York\n", encoding="utf-8"
+    )
+    (tmp_path / "settings.yml").write_text(
+        "detection:\n  actors_csv: staff.csv\n  actors:\n    usr_2: {timezone: Europe/London}\n", encoding="utf-8"
+    )
+    from auditreports.detect import load_detection_settings
+
+    settings = load_detection_settings(tmp_path / "settings.yml")
+    assert {k: v.timezone for k, v in settings.actors.items()} == {"usr_1": "Asia/Manila", "usr_2": "Europe/London"}
+    # 02:00 UTC on a Wednesday is 10:00 in Manila: business hours for usr_1, not for anyone in UTC
+    events = fixture_events(
+        [
+            {"id": "a", "at": "2026-07-01T02:00:00Z", "event_type": "config.system_prompt.update", "actor_id": "usr_1"},
+            {"id": "b", "at": "2026-07-01T02:00:00Z", "event_type": "config.system_prompt.update", "actor_id": "usr_3"},
+        ]
+    )
+    findings = detect(events, rules=["off_hours_config_change"], settings=settings)
+    assert findings.frame.get_column("event_ids").to_list() == [["b"]]
+    with pytest.raises(ConfigError, match="needs an actor_id"):
+        DetectionSettings.from_mapping({"actors_csv": str(tmp_path / "settings.yml")})

@@ -117,6 +117,9 @@ class DetectionSettings:
     - ``role_ranks``: rank of each role name; a change to a higher rank is an escalation.
       Unknown roles have no rank, and a change to an unknown role is reported too.
     - ``phi_tags``: conversation tags that mark a conversation as holding PHI.
+    - ``actors_csv``: a staff directory CSV (columns ``actor_id`` or ``staff_id``, and
+      ``time_zone`` or ``timezone``, optionally ``business_hours``) read into ``actors``;
+      entries under ``actors`` win over the file's.
     - ``disabled_rules``: rule names not to run.
     - ``rules``: per-rule parameter overrides, ``{"brute_force_login": {"threshold": 8}}``.
     """
@@ -130,6 +133,7 @@ class DetectionSettings:
     allow_api_keys: tuple[str, ...] = ()
     role_ranks: Mapping[str, int] = field(default_factory=lambda: DEFAULT_ROLE_RANKS)
     phi_tags: tuple[str, ...] = ("phi",)
+    actors_csv: str | None = None
     disabled_rules: tuple[str, ...] = ()
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -186,8 +190,16 @@ class DetectionSettings:
                     "detection.rules must map rule names to parameter overrides, e.g. {brute_force_login: {threshold: 8}}."
                 )
             kwargs["rules"] = MappingProxyType({str(k): MappingProxyType(dict(v)) for k, v in rules.items()})
+        actors: dict[str, ActorHours] = {}
+        if data.get("actors_csv") is not None:
+            if not isinstance(data["actors_csv"], str | Path):
+                raise ConfigError("detection.actors_csv must be the path of a staff directory CSV.")
+            kwargs["actors_csv"] = str(data["actors_csv"])
+            actors.update(_actor_hours(_read_actor_csv(Path(data["actors_csv"])), data))
         if "actors" in data:
-            kwargs["actors"] = MappingProxyType(_actor_hours(data["actors"], data))
+            actors.update(_actor_hours(data["actors"], data))
+        if actors:
+            kwargs["actors"] = MappingProxyType(actors)
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +217,7 @@ class DetectionSettings:
             "allow_api_keys": list(self.allow_api_keys),
             "role_ranks": dict(self.role_ranks),
             "phi_tags": list(self.phi_tags),
+            "actors_csv": self.actors_csv,
             "disabled_rules": list(self.disabled_rules),
             "rules": {k: dict(v) for k, v in self.rules.items()},
         }
@@ -231,6 +244,33 @@ def _actor_hours(actors: object, data: Mapping[str, Any]) -> dict[str, ActorHour
     return result
 
 
+def _read_actor_csv(path: Path) -> dict[str, dict[str, str]]:
+    """Per-actor zones (and hours) from a staff directory CSV."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise ConfigError(f"cannot read detection.actors_csv {path}: {exc.strerror}; check the path.") from exc
+    columns = set(rows[0]) if rows else set()
+    id_col = next((c for c in ("actor_id", "staff_id", "id") if c in columns), None)
+    tz_col = next((c for c in ("time_zone", "timezone", "tz") if c in columns), None)
+    if id_col is None or tz_col is None:
+        raise ConfigError(
+            f"detection.actors_csv {path} needs an actor_id (or staff_id) column and a time_zone column; it has {sorted(columns)}."
+        )
+    result: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if not row.get(id_col):
+            continue
+        spec = {"timezone": (row.get(tz_col) or "").strip()}
+        if row.get("business_hours"):
+            spec["business_hours"] = row["business_hours"].strip()
+        result[row[id_col].strip()] = spec
+    return result
+
+
 def load_detection_settings(path: str | Path | None) -> DetectionSettings:
     """Read the ``detection:`` section of a settings YAML file (other sections are other areas')."""
     if path is None:
@@ -242,4 +282,8 @@ def load_detection_settings(path: str | Path | None) -> DetectionSettings:
         return DetectionSettings()
     if not isinstance(document, Mapping):
         raise ConfigError(f"{path} must be a YAML mapping with a 'detection:' section; fix the settings file.")
-    return DetectionSettings.from_mapping(document.get("detection"))
+    section = document.get("detection")
+    if isinstance(section, Mapping) and isinstance(section.get("actors_csv"), str):
+        # A relative staff directory is relative to the settings file, not to the working directory.
+        section = {**section, "actors_csv": str(Path(path).parent / section["actors_csv"])}
+    return DetectionSettings.from_mapping(section)

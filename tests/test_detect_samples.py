@@ -1,0 +1,58 @@
+"""On the sample quarter, every planted incident is found by its rule with exactly its evidence, and the background stays quiet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from auditreports.detect import Findings, detect
+from auditreports.sources import load
+
+pytestmark = pytest.mark.slow  # loading the quarter (~150,000 events) takes a while on 2 cores
+
+# Findings on the clean background, each explained in docs/detection.md ("Findings on the sample quarter").
+BACKGROUND_RULES = {"config_change", "privilege_escalation", "audit_logging_change"}
+
+
+@pytest.fixture(scope="module")
+def quarter(data_samples: Path) -> tuple[Findings, dict[str, Any]]:
+    events = load([str(data_samples / "workspace"), str(data_samples / "conversations")]).events
+    findings = detect(events, settings={"actors_csv": str(data_samples / "staff.csv")})
+    truth = json.loads((data_samples / "ground_truth.json").read_text(encoding="utf-8"))
+    return findings, truth
+
+
+def detection_incidents(truth: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in truth["incidents"] if i["kind"] == "detection"]
+
+
+def test_every_planted_incident_is_one_finding_of_its_rule_with_exactly_its_evidence(
+    quarter: tuple[Findings, dict[str, Any]],
+) -> None:
+    findings, truth = quarter
+    incidents = detection_incidents(truth)
+    assert len(incidents) >= 8
+    for incident in incidents:
+        wanted = set(incident["event_ids"])
+        touching = findings.frame.filter(
+            (pl.col("rule_name") == incident["rule"])
+            & pl.col("event_ids").list.eval(pl.element().is_in(list(wanted))).list.any()
+        )
+        assert touching.height == 1, (incident["id"], touching.select("summary").to_dicts())
+        assert set(touching.get_column("event_ids").item()) == wanted, incident["id"]
+
+
+def test_background_findings_are_only_the_documented_ones(quarter: tuple[Findings, dict[str, Any]]) -> None:
+    findings, truth = quarter
+    planted = {e for i in detection_incidents(truth) for e in i["event_ids"]}
+    background = findings.frame.filter(~pl.col("event_ids").list.eval(pl.element().is_in(list(planted))).list.any())
+    by_rule = dict(background.group_by("rule_name").len().iter_rows())
+    assert set(by_rule) <= BACKGROUND_RULES, by_rule
+    assert by_rule.get("privilege_escalation", 0) <= 1 and by_rule.get("audit_logging_change", 0) <= 1
+    # config_change lists every change for review: one item per change (or tight series of changes)
+    config_events = findings.frame.filter(pl.col("rule_name") == "config_change").get_column("count").sum()
+    assert by_rule.get("config_change", 0) <= config_events
