@@ -6,8 +6,10 @@ per hour; the expected count of each (weekday, hour-of-day) slot is the mean ove
 the whole log; a run of silent hours is a *likely logging outage* when the volume
 the rhythm expects for it is at least ``min_expected_events`` (the chance of that
 silence happening by chance is then below e^-min_expected_events under a Poisson
-model). A silent working day is flagged; a silent Sunday night, which expects
-almost nothing, is not.
+model, or the negative binomial with the slot's own variance when traffic is bursty,
+which it usually is), and the chance of that silence by chance is below
+``max_silence_chance``. A silent working day is flagged; a silent Sunday night,
+which expects almost nothing, is not.
 
 Stretches older than the platform's retention window are *unverifiable* (the
 platform may lawfully have purged them), never missing. Changes to the audit-log
@@ -17,6 +19,7 @@ explain a silence or a shorter history.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,7 +77,7 @@ def coverage_report(
                 source=source,
             )
         )
-    gaps = _silent_stretches(ordered, start=start, end=end, settings=settings, source=source)
+    gaps = _silent_stretches(ordered, start=start, end=end, settings=settings, source=source, boundary=boundary)
     for gap in gaps:
         if gap["status"] == "beyond_retention":
             continue
@@ -110,8 +113,26 @@ def _settings_notices(ordered: pl.DataFrame, source: str) -> list[dict[str, Any]
     ]
 
 
+def _log_silence_chance(mean: pl.Expr, variance: pl.Expr) -> pl.Expr:
+    """ln P(an hour is silent) for a slot: negative binomial when the counts are overdispersed, else Poisson.
+
+    Real traffic is bursty (one conversation writes ten events in a minute), so the
+    Poisson chance of silence is far too small for quiet, bursty hours; the negative
+    binomial with the slot's own mean and variance (r = m^2 / (v - m)) is not.
+    """
+    r = mean.pow(2) / (variance - mean)
+    nb = r * (r / (r + mean)).log()
+    return pl.when(mean <= 0).then(0.0).when(variance > mean).then(nb).otherwise(-mean)
+
+
 def _silent_stretches(
-    ordered: pl.DataFrame, *, start: datetime, end: datetime, settings: IntegritySettings, source: str
+    ordered: pl.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    settings: IntegritySettings,
+    source: str,
+    boundary: datetime,
 ) -> list[dict[str, Any]]:
     """Runs of silent hours whose expected volume (from the log's rhythm) makes silence implausible."""
     hour = pl.col("timestamp").dt.truncate("1h")
@@ -131,11 +152,15 @@ def _silent_stretches(
         pl.col("hour").dt.hour()]  # fmt: skip
     hourly = (
         grid.join(counts.with_columns(pl.col("hour").cast(grid.schema["hour"])), on="hour", how="left")
-        .with_columns(pl.col("events").fill_null(0).cast(pl.Int64))
+        .with_columns(pl.col("events").fill_null(0).cast(pl.Float64))
         .sort("hour")
-        .with_columns(expected=pl.col("events").mean().over(slot), run=(pl.col("events") == 0).rle_id())
+        .with_columns(
+            expected=pl.col("events").mean().over(slot),
+            variance=pl.col("events").var().over(slot).fill_null(0.0),
+            run=(pl.col("events") == 0).rle_id(),
+        )
+        .with_columns(log_p0=_log_silence_chance(pl.col("expected"), pl.col("variance")))
     )
-    boundary_hours = settings.retention_days
     runs = (
         hourly.filter(pl.col("events") == 0)
         .group_by("run")
@@ -144,11 +169,15 @@ def _silent_stretches(
             end=pl.col("hour").max() + timedelta(hours=1),
             hours=pl.len(),
             expected_events=pl.col("expected").sum(),
+            log_chance=pl.col("log_p0").sum(),
         )
-        .filter((pl.col("hours") >= settings.min_silent_hours) & (pl.col("expected_events") >= settings.min_expected_events))
+        .filter(
+            (pl.col("hours") >= settings.min_silent_hours)
+            & (pl.col("expected_events") >= settings.min_expected_events)
+            & (pl.col("log_chance") <= math.log(settings.max_silence_chance))
+        )
         .sort("start")
-    )  # fmt: skip
-    del boundary_hours
+    )
     out = []
     for r in runs.iter_rows(named=True):
         gap_end = min(r["end"], end) if r["end"] > end else r["end"]
@@ -160,8 +189,9 @@ def _silent_stretches(
                 "end": _iso(gap_end),
                 "hours": r["hours"],
                 "expected_events": round(float(r["expected_events"]), 1),
+                "chance": float(f"{math.exp(r['log_chance']):.3g}"),
                 "weekday": r["start"].strftime("%A"),
-                "status": "likely_outage",
+                "status": "beyond_retention" if gap_end <= boundary else "likely_outage",
             }
         )
     return out

@@ -139,7 +139,7 @@ class Verification:
     def verdict(self) -> str:
         if self.breaks:
             return FAILED
-        if self.unverified or any(not c.ran for c in self.checks):
+        if not self.checks or self.unverified or any(not c.ran for c in self.checks):
             return PARTIAL
         return VERIFIED
 

@@ -25,10 +25,12 @@ class IntegritySettings:
     (the platform may lawfully have purged it), never *missing*.
 
     The log's rhythm: the expected number of events in each (weekday, hour) slot is
-    learned from the log itself. A silent stretch of at least ``min_silent_hours``
-    whose expected volume is at least ``min_expected_events`` (so that silence by
-    chance has Poisson probability below e^-min_expected_events) is reported as a
-    likely logging outage. Sunday nights expect nothing and are never flagged.
+    learned from the log itself (mean and variance per slot). A silent stretch of at
+    least ``min_silent_hours`` whose expected volume is at least
+    ``min_expected_events`` and whose chance of happening by chance (negative
+    binomial per slot: bursty traffic is silent more often than Poisson says) is at
+    most ``max_silence_chance`` is reported as a likely logging outage. Sunday
+    nights expect little and are silent often, so they are not flagged.
     ``min_rhythm_days`` is the span the log must cover before the weekday pattern is
     trusted; shorter logs use the hour-of-day pattern alone.
 
@@ -42,7 +44,8 @@ class IntegritySettings:
 
     retention_days: int = 365
     min_silent_hours: int = 3
-    min_expected_events: float = 20.0
+    min_expected_events: float = 10.0
+    max_silence_chance: float = 1e-6
     min_rhythm_days: int = 14
     carryover_days: int = 30
     hash_workers: int = 0
@@ -55,6 +58,10 @@ class IntegritySettings:
                 raise ConfigError(f"integrity setting {f.name} must be a number, not {value!r}; fix the settings file")
             if value < 0:
                 raise ConfigError(f"integrity setting {f.name} must not be negative ({value}); fix the settings file")
+        if not 0 < self.max_silence_chance <= 1:
+            raise ConfigError(
+                "integrity setting max_silence_chance must be a probability in (0, 1]; fix the settings file"
+            )
         if self.retention_days < 1:
             raise ConfigError("integrity setting retention_days must be at least 1; fix the settings file")
 
