@@ -108,7 +108,13 @@ class SearchFilters:
         return out
 
     def predicate(self) -> pl.Expr | None:
-        """One Polars predicate over canonical columns (None when nothing is filtered)."""
+        """One Polars predicate over canonical columns (None when nothing is filtered).
+
+        Meant for ``filter``: a row whose filtered column is null gives null, which
+        ``filter`` drops like false. There is deliberately no ``fill_null(False)``: it
+        hides an equality from the Parquet reader's statistics and doubled the time of a
+        one-conversation search in benchmarks/search.py. Do not negate the predicate.
+        """
         parts: list[pl.Expr] = []
         if self.conversation_id:
             parts.append(_any_of("conversation_id", self.conversation_id))
@@ -131,19 +137,12 @@ class SearchFilters:
                 else:
                     ors.append(pl.col("event_type") == value)
                     ors.append(pl.col("source_action") == value)
-            parts.append(pl.any_horizontal(ors).fill_null(False))
+            parts.append(pl.any_horizontal(ors))
         if self.subject is not None:
-            parts.append(
-                (pl.col("subject_id") == self.subject).fill_null(False)
-                | pl.col("subject_ids").list.contains(self.subject).fill_null(False)
-            )
+            parts.append((pl.col("subject_id") == self.subject) | pl.col("subject_ids").list.contains(self.subject))
         if self.text is not None:
             pattern = "(?i)" + _regex_literal(self.text)
-            parts.append(
-                pl.any_horizontal(pl.col(c).str.contains(pattern) for c in ("reason", "before", "after")).fill_null(
-                    False
-                )
-            )
+            parts.append(pl.any_horizontal(pl.col(c).str.contains(pattern) for c in ("reason", "before", "after")))
         if self.since is not None:
             parts.append(pl.col("timestamp") >= self.since)
         if self.until is not None:
@@ -281,8 +280,8 @@ def _values(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def _any_of(column: str, values: tuple[str, ...]) -> pl.Expr:
     if len(values) == 1:
-        return (pl.col(column) == values[0]).fill_null(False)
-    return pl.col(column).is_in(list(values)).fill_null(False)
+        return pl.col(column) == values[0]
+    return pl.col(column).is_in(list(values))
 
 
 def _regex_literal(text: str) -> str:
