@@ -107,3 +107,11 @@ def test_link_header_never_sends_the_token_to_another_host() -> None:
     with pytest.raises(PageShapeError, match="another host"):
         strategy.next_page(other, {})
     assert strategy.next_page(_response({}, {"Link": '<https://x/first>; rel="first"'}), {}) is None
+
+
+def test_public_api_is_curated() -> None:
+    import auditreports.api as api
+
+    assert api.__all__ == sorted(api.__all__, key=lambda n: (not n.isupper(), n))
+    for name in api.__all__:
+        assert getattr(api, name) is not None

@@ -412,13 +412,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _address(server: ThreadingHTTPServer) -> tuple[str, int]:
+    """The bound host (bracketed when IPv6, as it appears in a URL) and port."""
     host, port = server.server_address[:2]
-    return (host.decode() if isinstance(host, bytes) else str(host)), int(port)
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    return (f"[{text}]" if ":" in text else text), int(port)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: _State
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
 
 
 def _make_server(
