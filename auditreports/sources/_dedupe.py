@@ -42,6 +42,11 @@ def dedupe_events(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     ``per_file`` has ``source_file``, ``duplicates`` (rows of that file dropped as an
     identical copy) and ``conflicts`` (kept rows of that file flagged ``id_conflict``).
     """
+    if not events.height or not bool(events.get_column("event_id").is_duplicated().any()):
+        # Every id is unique: nothing to compare, and no payload hashing to pay for.
+        files = events.get_column("source_file").unique(maintain_order=True)
+        zeros = pl.Series([0] * len(files), dtype=pl.Int64)
+        return events, pl.DataFrame({"source_file": files, "duplicates": zeros, "conflicts": zeros})
     marked = events.with_columns(_payload=payload_hash()).with_columns(
         _dup=~pl.struct("event_id", "_payload").is_first_distinct(),
         _conflict=pl.col("_payload").n_unique().over("event_id") > 1,

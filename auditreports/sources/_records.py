@@ -19,6 +19,8 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import polars as pl
 import rfc8785
@@ -26,6 +28,7 @@ import rfc8785
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
+from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
 
 __all__ = ["Field", "RecordSpec", "parse_bytes", "parse_records"]
@@ -53,13 +56,15 @@ class RecordSpec:
     """What the engine needs to know about a format.
 
     ``to_events`` maps the flat frame (one column per field, plus ``raw``,
-    ``source_line``, ``source_offset`` and ``_nlines``) to canonical columns plus
+    ``source_line``, ``source_offset``, ``_nlines``, the parsed timestamp ``_ts`` and its
+    ``_ts_kind``: canonical, naive, odd or null) to canonical columns plus
     ``_reason``: null for a loadable record, else the sentence that quarantines it.
     """
 
     format: str
     fields: tuple[Field, ...]
     to_events: Callable[[pl.LazyFrame], pl.LazyFrame]
+    timestamp_field: str  # parsed by the engine into ``_ts`` and ``_ts_kind`` before ``to_events``
 
     def json_schema(self) -> dict[str, pl.DataType]:
         schema: dict[str, pl.DataType] = {}
@@ -92,13 +97,21 @@ class RecordSpec:
 class _Lines:
     """The physical lines of a file (terminators removed) and where each starts."""
 
-    text: list[str]  # one entry per line, "" for a line that is not valid UTF-8
-    offsets: list[int]  # byte offset of each line
+    series: pl.Series  # one string per line, terminator removed; "" for a line that is not valid UTF-8
+    offset_series: pl.Series  # byte offset of each line
     bad_utf8: list[QuarantineRow]
 
     @property
     def count(self) -> int:
-        return len(self.text)
+        return len(self.series)
+
+    @cached_property
+    def text(self) -> list[str]:
+        return self.series.to_list()
+
+    @cached_property
+    def offsets(self) -> list[int]:
+        return self.offset_series.to_list()
 
 
 def _split_lines(data: bytes) -> _Lines:
@@ -109,9 +122,12 @@ def _split_lines(data: bytes) -> _Lines:
     parts = text.split("\n")
     if parts and parts[-1] == "":
         parts.pop()
-    lengths = pl.Series(parts, dtype=pl.String).str.len_bytes().cast(pl.Int64)
-    offsets = (lengths + 1).cum_sum().shift(1, fill_value=0).to_list() if len(parts) else []
-    return _Lines([p[:-1] if p.endswith("\r") else p for p in parts], offsets, [])
+    series = pl.Series("t", parts, dtype=pl.String)
+    del parts
+    offsets = (series.str.len_bytes().cast(pl.Int64) + 1).cum_sum().shift(1, fill_value=0)
+    if "\r" in text:
+        series = series.str.strip_suffix("\r")
+    return _Lines(series, offsets, [])
 
 
 def _split_lines_slow(data: bytes) -> _Lines:
@@ -140,7 +156,7 @@ def _split_lines_slow(data: bytes) -> _Lines:
             line = ""
         text.append(line[:-1] if line.endswith("\r") else line)
         offset += len(part) + 1
-    return _Lines(text, offsets, bad)
+    return _Lines(pl.Series("t", text, dtype=pl.String), pl.Series("o", offsets, dtype=pl.Int64), bad)
 
 
 # --------------------------------------------------------------------------- records
@@ -159,10 +175,24 @@ class _Records:
     csv_header: str | None = None
     ndjson_bytes: bytes | None = None  # the file itself when every record is one line of it
     parsed: pl.DataFrame | None = None  # the fast path's result, when it already ran
+    # The fast NDJSON path keeps positions as a frame (raw, source_line, source_offset, _nlines)
+    # and fills the lists above only if a per-record pass is needed.
+    frame: pl.DataFrame | None = None
+
+    def materialise(self) -> None:
+        if self.frame is not None and not self.text:
+            self.text = self.frame["raw"].to_list()
+            self.line = self.frame["source_line"].to_list()
+            self.offset = self.frame["source_offset"].to_list()
+            self.nlines = self.frame["_nlines"].to_list()
+
+    @property
+    def count(self) -> int:
+        return self.frame.height if self.frame is not None else len(self.text)
 
 
 def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
-    for line in lines.text:
+    for line in lines.series.head(1000):
         s = line.strip()
         if not s:
             continue
@@ -178,18 +208,23 @@ def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
 
 
 def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
-    s = pl.Series("t", lines.text, dtype=pl.String)
-    keep = s.str.strip_chars().str.len_bytes() > 0
-    idx = keep.arg_true()
-    text = s.filter(keep).to_list()
-    line = (idx + 1).to_list()
-    offsets = pl.Series(lines.offsets, dtype=pl.Int64).gather(idx).to_list() if len(idx) else []
-    return _Records(text, line, offsets, [1] * len(text), "ndjson", [], ndjson_bytes=data)
+    frame = (
+        pl.DataFrame({"raw": lines.series, "source_offset": lines.offset_series})
+        .with_row_index("source_line", offset=1)
+        .filter(pl.col("raw").str.strip_chars().str.len_bytes() > 0)
+        .select(
+            "raw",
+            pl.col("source_line").cast(pl.Int64),
+            pl.col("source_offset").cast(pl.Int64),
+            pl.lit(1, dtype=pl.Int64).alias("_nlines"),
+        )
+    )
+    return _Records([], [], [], [], "ndjson", [], ndjson_bytes=data, frame=frame)
 
 
 def _array_line_records(lines: _Lines) -> _Records | None:
     """A JSON array written one element per line, the usual export shape; None if it is not."""
-    s = pl.Series("t", lines.text, dtype=pl.String).str.strip_chars()
+    s = lines.series.str.strip_chars()
     nonblank = (s.str.len_bytes() > 0).arg_true()
     if len(nonblank) == 0:
         return None
@@ -206,9 +241,9 @@ def _array_line_records(lines: _Lines) -> _Records | None:
         return None
     idx = has.arg_true()
     # Offsets: the element starts after the line's leading whitespace (and "[" on the first line).
-    lead = pl.Series("t", lines.text, dtype=pl.String).gather(idx)
+    lead = lines.series.gather(idx)
     lead_bytes = lead.str.len_bytes() - lead.str.strip_chars_start("[ \t").str.len_bytes()
-    offsets = (pl.Series(lines.offsets, dtype=pl.Int64).gather(idx) + lead_bytes).to_list()
+    offsets = (lines.offset_series.gather(idx) + lead_bytes).to_list()
     return _Records(cand.to_list(), (idx + 1).to_list(), offsets, [1] * len(cand), "json-array", [])
 
 
@@ -335,7 +370,7 @@ def _csv_field_counts(text: pl.Expr) -> pl.Expr:
 def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[QuarantineRow], list[int]]:
     """Parse JSON records; returns (flat frame, quarantined, indices of parsed records)."""
     schema = spec.json_schema()
-    keep = list(range(len(records.text)))
+    keep = list(range(records.count))
     if not keep:
         return pl.DataFrame(schema=schema).select(spec.flatten()), [], keep
     if records.parsed is not None:
@@ -349,6 +384,7 @@ def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[
             return whole.select(spec.flatten()), [], keep
     except (pl.exceptions.PolarsError, OSError):
         pass
+    records.materialise()
     # Slow path: find the records that break the one-call parse, then parse the rest at once.
     bad: list[QuarantineRow] = []
     keep = []
@@ -522,14 +558,16 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
     Canonical text makes a JSON export and a CSV export of the same event compare equal
     (key order differs between them). The Python work is per *distinct* value, not per row.
     """
-    exprs = []
+    exprs: list[pl.Expr | pl.Series] = []
     errors = []
     for f in spec.fields:
         col = pl.col(f.name)
         if f.kind == "json":
-            values = flat.get_column(f.name).drop_nulls().unique().to_list()
+            column = flat.get_column(f.name)
+            values = column.drop_nulls().unique().to_list()
             mapping = {v: _canonical_json(v, from_csv=layout == "csv") for v in values}
-            exprs.append(col.replace_strict(mapping, default=None, return_dtype=pl.String).alias(f.name))
+            # Series.replace_strict: the expression form re-materialises the mapping (10x slower).
+            exprs.append(column.replace_strict(mapping, default=None, return_dtype=pl.String).alias(f.name))
         elif f.kind == "list" and layout == "csv":
             text = col.str.strip_chars()
             empty = col.is_null() | (text == "") | (text == "null")
@@ -545,6 +583,7 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
     return flat.with_columns(*exprs, reason.cast(pl.String).alias("_field_error"))
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _JSON_SCALAR = re.compile(r"^(?:true|false|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$")
 
 
@@ -559,12 +598,25 @@ def _canonical_json(value: str, *, from_csv: bool) -> str | None:
     stripped = value.strip()
     if from_csv and stripped in ("", "null"):
         return None
-    parsed: object = value
+    parsed: Any = value
+    floats = False
     if from_csv or stripped.startswith(("{", "[")) or _JSON_SCALAR.match(stripped):
+
+        def note_float(text: str) -> float:
+            nonlocal floats
+            floats = True
+            return float(text)
+
         try:
-            parsed = json.loads(stripped)
+            parsed = json.loads(stripped, parse_float=note_float)
         except ValueError:
             parsed = value
+    if not floats:
+        # Without floats, sorted compact json.dumps is byte-identical to RFC 8785 (keys of the
+        # Basic Multilingual Plane) and much faster than the pure-Python canonicaliser.
+        text = json.dumps(parsed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        if text.isascii() or not _ASTRAL.search(text):
+            return text
     try:
         return rfc8785.dumps(parsed).decode("utf-8")
     except Exception:  # integers beyond 2**53 and other values RFC 8785 cannot express
@@ -623,16 +675,11 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
     else:
         flat, bad, keep = _json_flat(records, spec)
     flat = _normalise_fields(flat, spec, records.layout)
-    if records.ndjson_bytes is not None and len(keep) == len(records.text):
-        prov = pl.DataFrame(
-            {
-                "raw": records.text,
-                "source_line": records.line,
-                "source_offset": records.offset,
-                "_nlines": records.nlines,
-            },
-            schema={"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64},
-        )
+    timestamp, kind = normalise_timestamps(flat.get_column(spec.timestamp_field))
+    flat = flat.with_columns(timestamp.alias("_ts"), kind.alias("_ts_kind"))
+    prov_schema = {"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64}
+    if records.frame is not None and len(keep) == records.frame.height:
+        prov = records.frame
     else:
         prov = pl.DataFrame(
             {
@@ -641,7 +688,7 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
                 "source_offset": [records.offset[i] for i in keep],
                 "_nlines": [records.nlines[i] for i in keep],
             },
-            schema={"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64},
+            schema=prov_schema,
         )
     mapped = (
         spec.to_events(pl.concat([flat, prov], how="horizontal").lazy())
@@ -683,7 +730,7 @@ def _account(
     blank = lines.count - loaded_only - quarantined
     # Independent check: every line no record covers must carry no content.
     covered = pl.concat([loaded_unique, q_set]).unique().implode()
-    texts = pl.DataFrame({"t": lines.text}, schema={"t": pl.String}).with_row_index("n", offset=1)
+    texts = pl.DataFrame({"t": lines.series}).with_row_index("n", offset=1)
     uncovered = texts.filter(~pl.col("n").cast(pl.Int64).is_in(covered))
     bad_utf8 = {row[0] for row in lines.bad_utf8}
     if records.csv_header is not None:

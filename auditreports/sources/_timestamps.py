@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["normalise_timestamp"]
+__all__ = ["normalise_timestamp", "normalise_timestamps"]
 
 _ISO = r"^(\d{4}-\d{2}-\d{2})([Tt ])(\d{2}:\d{2})(:\d{2})?(\.\d+)?([Zz]|[+-]\d{2}(?::?\d{2})?)?$"
 _EPOCH = r"^\d{9,16}(?:\.\d+)?$"
@@ -61,3 +61,25 @@ def normalise_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .otherwise(pl.lit("odd"))
     )
     return timestamp, kind
+
+
+_CANONICAL = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}Z$"
+
+
+def normalise_timestamps(text: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`normalise_timestamp` for a whole column, with a fast path for the canonical form.
+
+    Exports are almost always entirely canonical, so one strict-format parse covers them;
+    only the rows that are not go through the general (regex) parser.
+    """
+    canonical = text.str.contains(_CANONICAL).fill_null(False)
+    fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", strict=False).dt.replace_time_zone("UTC")
+    ok = canonical & fast.is_not_null()
+    kinds = pl.repeat("canonical", len(text), dtype=pl.String, eager=True).alias("kind")
+    if bool(ok.all()):
+        return fast.alias("timestamp"), kinds
+    rest = (~ok).arg_true()
+    ts_expr, kind_expr = normalise_timestamp(pl.col("t"))
+    slow = pl.DataFrame({"t": text.gather(rest)}).select(ts_expr.alias("ts"), kind_expr.alias("kind"))
+    timestamp = fast.scatter(rest, slow["ts"]).alias("timestamp")
+    return timestamp, kinds.scatter(rest, slow["kind"])

@@ -14,7 +14,6 @@ from ..schema import CONVERSATION_EVENT_TYPES
 from ._mapping import finish_events, flag_list, one_of, present
 from ._records import Field, RecordSpec, parse_bytes
 from ._sniff import sniff_json_or_csv
-from ._timestamps import normalise_timestamp
 from .registry import FormatSpec, ParsedFile, register_format
 
 __all__ = ["CONVERSATION", "CONVERSATION_FIELDS"]
@@ -44,7 +43,7 @@ _CATEGORIES = {source: category for source, (_canonical, category) in CONVERSATI
 
 def _to_events(flat: pl.LazyFrame) -> pl.LazyFrame:
     c = pl.col
-    timestamp, kind = normalise_timestamp(c("timestamp"))
+    timestamp, kind = c("_ts"), c("_ts_kind")
     reject = (
         pl.when(c("_field_error").is_not_null())
         .then(c("_field_error"))
@@ -99,7 +98,9 @@ def _to_events(flat: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-CONVERSATION_RECORDS = RecordSpec(format="conversation", fields=CONVERSATION_FIELDS, to_events=_to_events)
+CONVERSATION_RECORDS = RecordSpec(
+    format="conversation", fields=CONVERSATION_FIELDS, to_events=_to_events, timestamp_field="timestamp"
+)
 
 _JSON_MARKERS = ('"conversation_id"', '"event_type"', '"author"')
 _CSV_MARKERS = ("event_id", "conversation_id", "event_type", "author_kind")

@@ -15,7 +15,6 @@ from ..schema import ACTOR_TYPES, CATEGORIES, OUTCOMES, WORKSPACE_ACTIONS, WORKS
 from ._mapping import finish_events, flag_list, must_be_integer, one_of, present
 from ._records import Field, RecordSpec, parse_bytes
 from ._sniff import sniff_json_or_csv
-from ._timestamps import normalise_timestamp
 from .registry import FormatSpec, ParsedFile, register_format
 
 __all__ = ["WORKSPACE", "WORKSPACE_FIELDS"]
@@ -52,7 +51,7 @@ REMOVED_USER = "Removed user"
 
 def _to_events(flat: pl.LazyFrame) -> pl.LazyFrame:
     c = pl.col
-    timestamp, kind = normalise_timestamp(c("occurred_at"))
+    timestamp, kind = c("_ts"), c("_ts_kind")
     seq = c("sequence").str.strip_chars().cast(pl.Int64, strict=False)
     record_count = c("details_record_count").str.strip_chars().cast(pl.Int64, strict=False)
     subjects = c("details_subject_ids")
@@ -121,7 +120,9 @@ def _to_events(flat: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-WORKSPACE_RECORDS = RecordSpec(format="workspace", fields=WORKSPACE_FIELDS, to_events=_to_events)
+WORKSPACE_RECORDS = RecordSpec(
+    format="workspace", fields=WORKSPACE_FIELDS, to_events=_to_events, timestamp_field="occurred_at"
+)
 
 # Keys that only a workspace record carries: "occurred_at" and "action" beside "actor".
 _JSON_MARKERS = ('"occurred_at"', '"action"')

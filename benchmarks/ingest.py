@@ -1,0 +1,175 @@
+"""Ingest speed: ``auditreports.sources.load`` beside bare Polars and pandas on the same file.
+
+Writes ``--events`` workspace-log events as NDJSON (default 1M, ~0.5 GB) with a quick
+inline generator (or reuses ``--file``), then times, in one run:
+
+- ``polars.read_ndjson`` with an explicit schema: bare parsing, no mapping, no checks;
+- ``polars.read_ndjson`` with schema inference (what a naive script does; DESIGN.md's
+  pitfall: it silently drops fields that first appear after line 100);
+- ``auditreports.sources.load`` (fast path: parse, map to the canonical event, validate,
+  normalise timestamps, canonical JSON for before/after, account for every line, de-dupe);
+- ``write_store`` of that result (Parquet partitions + ledger);
+- ``pandas.read_json(lines=True)`` on the first ``--pandas-events`` lines, scaled linearly
+  to the full file (pandas on 1M lines takes ~23 s and ~8 GB), and said so in the table.
+
+Targets (issue #2): ingest within 2x of bare Polars parsing, and >= 10x faster than pandas.
+
+    .venv/bin/python -m benchmarks.ingest
+    .venv/bin/python -m benchmarks.ingest --events 200000 --pandas-events 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from auditreports.sources import formats, load
+from auditreports.sources.workspace import WORKSPACE_RECORDS
+from auditreports.store import write_store
+
+ACTIONS = [
+    ("authentication", "auth.login_succeeded", None),
+    ("authentication", "auth.login_failed", None),
+    ("data_access", "data.conversation_viewed", "conversation"),
+    ("data_access", "data.conversations_exported", "workspace"),
+    ("configuration", "config.system_prompt_updated", "bot"),
+    ("integration", "integration.api_call", "workspace"),
+    ("authentication", "auth.permission_changed", "user"),
+]
+
+
+def generate(path: Path, n: int, seed: int = 7) -> None:
+    """Workspace-log NDJSON in the platform's shape (not hash-chained: ingest does not verify)."""
+    rng = random.Random(seed)
+    start = 1_782_864_000.0  # 2026-07-01T00:00:00Z
+    step = 92 * 86_400 / n
+    with path.open("w", encoding="utf-8") as fh:
+        buf = []
+        for i in range(n):
+            category, action, rtype = ACTIONS[rng.randrange(len(ACTIONS))]
+            t = start + i * step
+            ms = int((t % 1) * 1000)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{ms:03d}Z"
+            user = rng.randrange(300)
+            details: dict[str, Any] = {
+                "reason": None,
+                "before": None,
+                "after": None,
+                "record_count": None,
+                "subject_ids": [],
+            }
+            if action == "auth.permission_changed":
+                details["before"], details["after"] = {"role": "agent"}, {"role": "admin"}
+            elif action == "data.conversations_exported":
+                details["record_count"] = rng.randrange(1, 5000)
+                details["subject_ids"] = [f"cus_{rng.randrange(50_000)}" for _ in range(3)]
+            elif action == "config.system_prompt_updated":
+                details["before"], details["after"] = {"version": i}, {"version": i + 1}
+            record = {
+                "id": f"evt_{i:010d}",
+                "sequence": i + 1,
+                "occurred_at": ts,
+                "category": category,
+                "action": action,
+                "actor": {
+                    "type": "user",
+                    "id": f"usr_{user}",
+                    "email": f"u{user}@acme.example",
+                    "name": f"User {user}",
+                    "role": "agent",
+                },
+                "resource": {
+                    "type": rtype or "workspace",
+                    "id": f"conv_{rng.randrange(100_000)}" if rtype == "conversation" else "ws_1",
+                },
+                "outcome": "failure" if action == "auth.login_failed" else "success",
+                "ip_address": f"198.51.100.{user % 250}",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                "details": details,
+                "prev_hash": f"{i:064x}",
+                "hash": f"{i + 1:064x}",
+            }
+            buf.append(json.dumps(record, separators=(",", ":")))
+            if len(buf) >= 50_000:
+                fh.write("\n".join(buf) + "\n")
+                buf.clear()
+        if buf:
+            fh.write("\n".join(buf) + "\n")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--pandas-events", type=int, default=200_000, help="lines pandas parses (then scaled)")
+    parser.add_argument("--file", type=Path, help="reuse this NDJSON file instead of generating one")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        path = args.file or tmp / "workspace.ndjson"
+        if not path.exists():
+            seconds, _ = timed(lambda: generate(path, args.events))
+            print(
+                f"generated {args.events:,} events ({path.stat().st_size / 1e6:.0f} MB) in {seconds:.1f} s", flush=True
+            )
+        formats()  # import every registered format once: a per-process cost, not a per-file one
+        data = path.read_bytes()
+        n = data.count(b"\n")
+        schema = WORKSPACE_RECORDS.json_schema()
+
+        rows: list[tuple[str, float, str]] = []
+        t_polars, frame = timed(lambda: pl.read_ndjson(io.BytesIO(data), schema=schema))
+        assert frame.height == n
+        rows.append(("polars.read_ndjson, explicit schema", t_polars, "bare parse"))
+        t_infer, _ = timed(lambda: pl.read_ndjson(io.BytesIO(data)))
+        rows.append(("polars.read_ndjson, inferred schema", t_infer, "bare parse"))
+        del frame
+        t_load, result = timed(lambda: load(path))
+        events = result.events.collect()
+        assert events.height == n and result.quarantine.height == 0
+        rows.append(("auditreports load()", t_load, "canonical events, every line accounted"))
+        t_store, _ = timed(partial(write_store, tmp / "store", result))
+        rows.append(("auditreports write_store()", t_store, "Parquet partitions + ledger"))
+        del events, result
+
+        head = b"\n".join(data.split(b"\n", args.pandas_events)[: args.pandas_events]) + b"\n"
+        m = head.count(b"\n")
+        t_pandas_part, _ = timed(lambda: pd.read_json(io.BytesIO(head), lines=True))
+        t_pandas = t_pandas_part * n / m
+        scaled = "" if m == n else f"measured on {m:,} lines x {n / m:.1f}"
+        rows.append(("pandas.read_json(lines=True)", t_pandas, scaled or "bare parse"))
+
+        print(f"\n{n:,} workspace events, {len(data) / 1e6:.0f} MB NDJSON")
+        print(f"{'step':<40} {'seconds':>8} {'events/s':>12}  note")
+        for name, seconds, note in rows:
+            print(f"{name:<40} {seconds:>8.2f} {n / seconds:>12,.0f}  {note}")
+        print(f"\nload / bare polars (explicit schema): {t_load / t_polars:.2f}x   (target <= 2x)")
+        print(f"pandas / load: {t_pandas / t_load:.1f}x faster   (target >= 10x)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS of this process: {peak:,.0f} MB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
