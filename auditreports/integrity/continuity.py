@@ -12,7 +12,9 @@ forward-filled over the conversation and shifted one event, then compared.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
@@ -40,8 +42,8 @@ def _key_value(column: str, key: str) -> pl.Expr:
     return pl.when(present).then(value.fill_null(_NULL)).otherwise(None)
 
 
-def _shown(expr: pl.Expr) -> pl.Expr:
-    return pl.when(expr == _NULL).then(pl.lit("null")).otherwise(expr)
+def _shown(value: str | None) -> str:
+    return "null" if value == _NULL else str(value)
 
 
 def conversation_breaks(
@@ -71,33 +73,42 @@ def conversation_breaks(
     )
     breaks: list[Break] = []
 
-    mismatch_parts = [
-        pl.when(pl.col(f"b_{k}").is_not_null() & pl.col(f"s_{k}").is_not_null() & (pl.col(f"b_{k}") != pl.col(f"s_{k}")))
-        .then(pl.format("{}: before says {} but the previous event left {}", pl.lit(k), _shown(pl.col(f"b_{k}")),
-                        _shown(pl.col(f"s_{k}"))))
-        .otherwise(None)
+    differs = [
+        pl.col(f"b_{k}").is_not_null() & pl.col(f"s_{k}").is_not_null() & (pl.col(f"b_{k}") != pl.col(f"s_{k}"))
         for k in STATE_KEYS
-    ]  # fmt: skip
-    mism = frame.with_columns(_why=pl.concat_str(mismatch_parts, separator="; ", ignore_nulls=True)).filter(
-        pl.col("_why").str.len_chars() > 0
-    )
-    breaks += _rows(mism, "state_mismatch", source, pl.format("conversation {}, {}: {}", conv, "kind", "_why"))
+    ]
+    mism = frame.filter(pl.any_horizontal(differs))
+
+    def mismatch(r: dict[str, Any]) -> str:
+        parts = [
+            f"{k}: before says {_shown(r[f'b_{k}'])} but the previous event left {_shown(r[f's_{k}'])}"
+            for k in STATE_KEYS
+            if r[f"b_{k}"] is not None and r[f"s_{k}"] is not None and r[f"b_{k}"] != r[f"s_{k}"]
+        ]
+        return f"conversation {r[conv]}, {r['kind']}: " + "; ".join(parts)
+
+    breaks += _rows(mism, "state_mismatch", source, mismatch)
 
     status = pl.when(pl.col("s_status") == _NULL).then(None).otherwise(pl.col("s_status"))
+    # Each rule yields the index of its reason; the first that applies wins (reasons are formatted per break).
+    reasons = ["created again after earlier events", "{kind} after the conversation was deleted",
+               "{kind} after the conversation was archived"]  # fmt: skip
     rules = [
-        pl.when((pl.col("kind") == "created") & (pl.col("nth") > 0)).then(pl.lit("created again after earlier events")),
-        pl.when((status == "deleted") & (pl.col("nth") > 0)).then(pl.format("{} after the conversation was deleted", "kind")),
+        pl.when((pl.col("kind") == "created") & (pl.col("nth") > 0)).then(0),
+        pl.when((status == "deleted") & (pl.col("nth") > 0)).then(1),
         pl.when((status == "archived") & ~pl.col("kind").is_in(["deleted", "note_added", "archived"])
-                & pl.col("before").is_not_null()).then(pl.format("{} after the conversation was archived", "kind")),
+                & pl.col("before").is_not_null()).then(2),
     ]  # fmt: skip
     for kind, statuses, why in _CANNOT_FOLLOW:
-        rules.append(
-            pl.when((pl.col("kind") == kind) & status.is_in(list(statuses))).then(
-                pl.format("{} (status was {})", pl.lit(why), status)
-            )
-        )
-    impossible = frame.with_columns(_why=pl.coalesce(rules)).filter(pl.col("_why").is_not_null())
-    breaks += _rows(impossible, "impossible_transition", source, pl.format("conversation {}: {}", conv, "_why"))
+        reasons.append(why + " (status was {status})")
+        rules.append(pl.when((pl.col("kind") == kind) & status.is_in(list(statuses))).then(len(reasons) - 1))
+    impossible = frame.with_columns(_rule=pl.coalesce(rules), _status=status).filter(pl.col("_rule").is_not_null())
+    breaks += _rows(
+        impossible,
+        "impossible_transition",
+        source,
+        lambda r: f"conversation {r[conv]}: " + reasons[r["_rule"]].format(kind=r["kind"], status=r["_status"]),
+    )
 
     log_start = frame["timestamp"].min()
     carry = timedelta(days=settings.carryover_days)
@@ -107,12 +118,11 @@ def conversation_breaks(
         late,
         "unknown_conversation",
         source,
-        pl.format(
-            "conversation {} has no created event, yet its first event ({}, {}) comes {} days after the log starts",
-            conv, "kind", pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
-            (pl.col("conv_first") - pl.lit(log_start)).dt.total_days(),
+        lambda r: (
+            f"conversation {r[conv]} has no created event, yet its first event ({r['kind']}, "
+            f"{r['timestamp']:%Y-%m-%dT%H:%M:%SZ}) comes {(r['conv_first'] - log_start).days} days after the log starts"
         ),
-    )  # fmt: skip
+    )
     unverified: list[Unverified] = []
     carried = orphans.height - late.height
     if carried:
@@ -129,14 +139,10 @@ def conversation_breaks(
     return breaks, unverified, stats
 
 
-def _rows(frame: pl.DataFrame, kind: str, source: str, detail: pl.Expr) -> list[Break]:
-    rows = (
-        frame.sort("position")
-        .with_columns(_d=detail)
-        .select("event_id", "position", "_d", "source_file", "source_line")
-    )
+def _rows(frame: pl.DataFrame, kind: str, source: str, detail: Callable[[dict[str, Any]], str]) -> list[Break]:
+    # Per-break formatting (breaks are few); pl.format panics in Polars 2.1 on some filtered string columns.
     return [
-        Break(kind, CHECK, r["event_id"], r["position"], r["_d"], source=source, source_file=r["source_file"],
+        Break(kind, CHECK, r["event_id"], r["position"], detail(r), source=source, source_file=r["source_file"],
               source_line=r["source_line"])
-        for r in rows.iter_rows(named=True)
+        for r in frame.sort("position").iter_rows(named=True)
     ]  # fmt: skip

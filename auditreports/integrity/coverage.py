@@ -165,8 +165,13 @@ def _silent_stretches(
         hourly.filter(pl.col("events") == 0)
         .group_by("run")
         .agg(
-            start=pl.col("hour").min(),
-            end=pl.col("hour").max() + timedelta(hours=1),
+            # Reported from the first to the last hour that expects at least one event: a silent working
+            # day is shown as that day, not stretched over the quiet night around it.
+            start=pl.coalesce(pl.col("hour").filter(pl.col("expected") >= 1).min(), pl.col("hour").min()),
+            end=pl.coalesce(pl.col("hour").filter(pl.col("expected") >= 1).max(), pl.col("hour").max())
+            + timedelta(hours=1),
+            silent_from=pl.col("hour").min(),
+            silent_until=pl.col("hour").max() + timedelta(hours=1),
             hours=pl.len(),
             expected_events=pl.col("expected").sum(),
             log_chance=pl.col("log_p0").sum(),
@@ -188,6 +193,8 @@ def _silent_stretches(
                 "start": _iso(max(r["start"], start)),
                 "end": _iso(gap_end),
                 "hours": r["hours"],
+                "silent_from": _iso(r["silent_from"]),
+                "silent_until": _iso(r["silent_until"]),
                 "expected_events": round(float(r["expected_events"]), 1),
                 "chance": float(f"{math.exp(r['log_chance']):.3g}"),
                 "weekday": r["start"].strftime("%A"),

@@ -8,6 +8,9 @@ the sequence) ``verify`` keeps only the chain break, so one event is one break.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 
 from .model import Break
@@ -17,15 +20,18 @@ __all__ = ["duplicate_ids", "sequence_breaks"]
 CHECK = "sequence"
 
 
-def _breaks(frame: pl.DataFrame, kind: str, source: str, detail: pl.Expr) -> list[Break]:
-    rows = frame.with_columns(detail.alias("_detail")).select(
-        "position", "event_id", "source_file", "source_line", "_detail", "_ids"
-    )
+def _breaks(frame: pl.DataFrame, kind: str, source: str, detail: Callable[[dict[str, Any]], str]) -> list[Break]:
+    # Details are formatted per break (breaks are few) rather than with pl.format, which
+    # panics in Polars 2.1 on string columns of some filtered frames.
     return [
-        Break(kind, CHECK, r["event_id"], r["position"], r["_detail"], source=source, event_ids=tuple(r["_ids"]),
+        Break(kind, CHECK, r["event_id"], r["position"], detail(r), source=source, event_ids=tuple(r["_ids"]),
               source_file=r["source_file"], source_line=r["source_line"])
-        for r in rows.iter_rows(named=True)
+        for r in frame.iter_rows(named=True)
     ]  # fmt: skip
+
+
+def _ts(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if value is not None else "?"
 
 
 def sequence_breaks(ordered: pl.DataFrame, *, source: str) -> list[Break]:
@@ -43,12 +49,9 @@ def sequence_breaks(ordered: pl.DataFrame, *, source: str) -> list[Break]:
             holes,
             "seq_gap",
             source,
-            pl.format(
-                "sequence jumps from {} ({}) to {}: {} number(s) never appear in the log",
-                "prev_seq",
-                "prev_id",
-                "seq",
-                pl.col("seq") - pl.col("prev_seq") - 1,
+            lambda r: (
+                f"sequence jumps from {r['prev_seq']} ({r['prev_id']}) to {r['seq']}: "
+                f"{r['seq'] - r['prev_seq'] - 1} number(s) never appear in the log"
             ),
         )
         repeats = (
@@ -68,8 +71,7 @@ def sequence_breaks(ordered: pl.DataFrame, *, source: str) -> list[Break]:
             repeats,
             "seq_duplicate",
             source,
-            pl.format("sequence {} is used by {} records: {}", "seq", pl.col("_ids").list.len(),
-                      pl.col("_ids").list.join(", ")),
+            lambda r: f"sequence {r['seq']} is used by {len(r['_ids'])} records: {', '.join(r['_ids'])}",
         )  # fmt: skip
         back = seqd.with_columns(prev_seq=pl.col("seq").shift(1), prev_id=pl.col("event_id").shift(1)).filter(
             pl.col("seq") < pl.col("prev_seq")
@@ -78,7 +80,7 @@ def sequence_breaks(ordered: pl.DataFrame, *, source: str) -> list[Break]:
             back.with_columns(_ids=pl.concat_list("prev_id", "event_id")),
             "seq_backwards",
             source,
-            pl.format("sequence {} is stored after {} ({})", "seq", "prev_seq", "prev_id"),
+            lambda r: f"sequence {r['seq']} is stored after {r['prev_seq']} ({r['prev_id']})",
         )
         stamped = seqd.filter(pl.col("timestamp").is_not_null()).with_columns(
             prev_ts=pl.col("timestamp").shift(1), prev_id=pl.col("event_id").shift(1)
@@ -88,11 +90,8 @@ def sequence_breaks(ordered: pl.DataFrame, *, source: str) -> list[Break]:
             back_t.with_columns(_ids=pl.concat_list("prev_id", "event_id")),
             "timestamp_backwards",
             source,
-            pl.format(
-                "time runs backwards: {} is stored after {} of {}",
-                pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                pl.col("prev_ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                "prev_id",
+            lambda r: (
+                f"time runs backwards: {_ts(r['timestamp'])} is stored after {_ts(r['prev_ts'])} of {r['prev_id']}"
             ),
         )
     return out
@@ -119,5 +118,5 @@ def duplicate_ids(ordered: pl.DataFrame, *, source: str) -> list[Break]:
         dup,
         "duplicate_id",
         source,
-        pl.format("event id used by {} different records (positions {})", "_count", "_positions"),
+        lambda r: f"event id used by {r['_count']} different records (positions {r['_positions']})",
     )
