@@ -143,7 +143,7 @@ def _silent_stretches(
     )
     lo = start.replace(minute=0, second=0, microsecond=0)
     grid = pl.DataFrame(
-        {"hour": pl.datetime_range(lo, end, "1h", time_unit="us", time_zone="UTC", eager=True)}
+        {"hour": pl.datetime_range(lo, end - timedelta(microseconds=1), "1h", time_unit="us", time_zone="UTC", eager=True)}
     )  # fmt: skip
     if grid.height == 0:
         return []
