@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -64,25 +65,45 @@ def assert_no_token_in(paths: list[Path], *texts: str) -> None:
 
 
 @pytest.mark.slow  # ~10-15 s: four CLI processes, three of them killed
-def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result(serve, tmp_path) -> None:
-    url = serve(ServerFaults(seed=4, slow_ms=30, duplicate_boundary=2, drop_connection=0.05))
+def test_kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result(tmp_path) -> None:
+    write_export(tmp_path / "export", n=600)
+    faults = ServerFaults(seed=4, slow_ms=30, duplicate_boundary=2, drop_connection=0.05)
+    url, stop = start_server(tmp_path / "export", token=TOKEN, faults=faults)
+    try:
+        _kill_and_resume(url, tmp_path)
+    finally:
+        stop()
+
+
+def _kill_and_resume(url: str, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    fetch(url, reference, token=TOKEN, settings=FetchSettings(page_size=50, progress=False))
+    fetch(url, reference, token=TOKEN, settings=FetchSettings(page_size=15, progress=False))
 
     store = tmp_path / "store"
-    args = cli("fetch", url, "--store", str(store), "--page-size", "50", "--pages-per-write", "2")
+    args = cli("fetch", url, "--store", str(store), "--page-size", "15", "--pages-per-write", "2")
+    checkpoints = store / "fetch-checkpoints"
+
+    def pages_checkpointed() -> int:
+        for path in checkpoints.glob("*.json") if checkpoints.is_dir() else []:
+            try:
+                return int(json.loads(path.read_text())["report"]["pages"])
+            except (ValueError, KeyError, OSError):
+                return 0  # being replaced right now
+        return 0
+
     outputs: list[str] = []
     for extra_delay in (0.0, 0.3, 0.6):  # kill right after a checkpoint, and at arbitrary moments after
+        before = pages_checkpointed()
         proc = subprocess.Popen(args, env=env(AUDITREPORTS_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        checkpoints = store / "fetch-checkpoints"
-        while not (checkpoints.is_dir() and any(checkpoints.glob("*.json"))) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while pages_checkpointed() <= before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(extra_delay)
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "the fetch finished before it could be killed; slow the server"
         outputs += [out.decode(), err.decode()]
+    assert 0 < pages_checkpointed() < 41  # 602 records, 15 a page (+2 repeated): 43 pages
 
     done = subprocess.run(args, env=env(AUDITREPORTS_TOKEN=TOKEN), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -131,8 +152,6 @@ def test_missing_token_is_a_usage_error(serve, tmp_path) -> None:
 
 
 def test_token_file_and_json_record(serve, tmp_path) -> None:
-    import json
-
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     result = subprocess.run(

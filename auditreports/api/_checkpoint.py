@@ -36,6 +36,7 @@ class Checkpoint:
 
     def __init__(self, store: Path, key: str) -> None:
         self.path = Path(store) / CHECKPOINT_DIR / f"{key}.json"
+        self._tmp_prefix = f".{key}.tmp-"
 
     def load(self) -> dict[str, Any] | None:
         try:
@@ -57,7 +58,7 @@ class Checkpoint:
     def save(self, state: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"version": VERSION, **state}, indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=self._tmp_prefix, suffix=".json", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
@@ -73,6 +74,10 @@ class Checkpoint:
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        # a run killed while saving leaves its temp file behind; it never became the checkpoint
+        for stale in self.path.parent.glob(f"{self._tmp_prefix}*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         _fsync_dir(self.path.parent)
         with contextlib.suppress(OSError):
             self.path.parent.rmdir()  # only when empty: other fetches may have checkpoints here
