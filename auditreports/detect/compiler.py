@@ -65,6 +65,7 @@ class CompiledRule:
     derive: list[str]
     allowlists: bool
     where: pl.Expr
+    pre: pl.Expr = field(default_factory=lambda: pl.lit(True))
     window: timedelta | None = None
     threshold: int | None = None
     merge_within: timedelta = timedelta(0)
@@ -90,10 +91,12 @@ class CompiledRule:
         self, events: pl.LazyFrame, settings: Any, params: Mapping[str, Any], exclude: pl.Expr | None
     ) -> pl.LazyFrame:
         """Events this rule looks at, with derived fields and group keys as text."""
-        lf = events
+        # Conditions on ordinary columns narrow the rows first, so derived fields
+        # (joins, time-zone conversions) are computed for the few rows that matter.
+        lf = events.filter(self.pre)
         registry = derived_fields()
         for name in self.derive:
-            lf = registry[name].fn(lf, settings, params)
+            lf = registry[name].fn(lf, events, settings, params)
         keep = self.where
         if self.kind == "sequence":
             assert self.first is not None and self.then is not None
@@ -264,6 +267,43 @@ class CompiledRule:
         return joined.group_by([*g, "_burst"]).agg(aggs)
 
 
+def _base_only(node: Any, derived: set[str]) -> bool:
+    """True when a condition uses no derived field (so it can run before the derivations)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in ("all", "any", "not"):
+                if not _base_only(value, derived):
+                    return False
+            elif key in derived or (
+                isinstance(value, Mapping)
+                and any(op in ("eq_field", "ne_field") and value[op] in derived for op in value)
+            ):
+                return False
+        return True
+    if isinstance(node, list):
+        return all(_base_only(item, derived) for item in node)
+    return True
+
+
+def _split_where(
+    where: Any, fields: Mapping[str, pl.DataType], params: Mapping[str, Any], derive: list[str]
+) -> tuple[pl.Expr, pl.Expr]:
+    """``where`` as (conditions on ordinary columns, conditions on derived fields)."""
+    if not isinstance(where, Mapping) or not where:
+        return pl.lit(True), pl.lit(True)
+    derived = {c for name in derive for c in derived_fields()[name].columns}
+    pre = {k: v for k, v in where.items() if _base_only({k: v}, derived)}
+    post = {k: v for k, v in where.items() if k not in pre}
+    scratch = Problems()  # already validated as a whole
+
+    def compile_one(block: Mapping[str, Any]) -> pl.Expr:
+        if not block:
+            return pl.lit(True)
+        return compile_where(block, file="", fields=fields, params=params, problems=scratch)
+
+    return compile_one(pre), compile_one(post)
+
+
 def _gcol(name: str) -> str:
     return f"_g_{name}"
 
@@ -399,6 +439,7 @@ def compile_logic(
         allowlists=allowlists,
         where=where(logic.get("where"), optional=kind == "sequence"),
     )
+    rule.pre, rule.where = _split_where(logic.get("where"), fields, params, derive)
     rule.window = duration("window")
     rule.merge_within = duration("merge_within") or timedelta(0)
     if kind in ("threshold", "distinct"):
@@ -459,6 +500,8 @@ def compile_logic(
         rule.percentile = float(number("percentile", integer=False, minimum=0.5, maximum=1.0) or 0.99)
         rule.min_history = int(number("min_history", integer=True, minimum=1) or 5)
         rule.min_value = float(number("min_value", integer=False, minimum=0) or 0.0)
+    if kind == "sequence" and not derive and rule.first is not None and rule.then is not None:
+        rule.pre = rule.pre & (rule.first | rule.then)
     rule.used_params = used
     rule.settings_keys = {key for name in derive for key in registry[name].settings_keys}
     if len(problems) > before:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError, UsageError
-from ..schema import conform
+from ..schema import EVENT_SCHEMA, conform
 from .compiler import NULL_GROUP, CompiledRule
 from .rules import SEVERITIES, Rule, load_rules
 from .settings import DetectionSettings
@@ -97,6 +97,13 @@ class Findings:
         return names.join(counts, on="rule_name", how="left").with_columns(
             pl.col("findings").fill_null(0), pl.col("events").fill_null(0)
         )
+
+
+def _canonical(events: Any) -> pl.DataFrame:
+    """The events as one in-memory canonical frame (no copy when they already are one)."""
+    if isinstance(events, pl.DataFrame) and events.schema == pl.Schema(EVENT_SCHEMA):
+        return events
+    return _as_lazy(events).collect()
 
 
 def _as_lazy(events: Any) -> pl.LazyFrame:
@@ -258,8 +265,7 @@ def _finish(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
 
 
 def _prepare(events: Any, settings: Any) -> tuple[pl.DataFrame, DetectionSettings]:
-    frame = _as_lazy(events).collect()
-    return frame, _settings(settings)
+    return _canonical(events), _settings(settings)
 
 
 def detect(

@@ -20,7 +20,7 @@ from .settings import WEEKDAYS, DetectionSettings
 
 __all__ = ["DerivedFields", "derived_fields", "register_function"]
 
-DeriveFn = Callable[[pl.LazyFrame, DetectionSettings, Mapping[str, Any]], pl.LazyFrame]
+DeriveFn = Callable[[pl.LazyFrame, pl.LazyFrame, DetectionSettings, Mapping[str, Any]], pl.LazyFrame]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,11 @@ def register_function(
     settings_keys: tuple[str, ...] = (),
     parameters: tuple[str, ...] = (),
 ) -> Callable[[DeriveFn], DeriveFn]:
-    """Register ``fn(events, settings, params) -> events`` under ``name`` for ``logic.derive``.
+    """Register ``fn(rows, events, settings, params) -> rows`` under ``name`` for ``logic.derive``.
+
+    ``rows`` are the events the rule is looking at (already narrowed by the rule's
+    conditions on ordinary columns); ``events`` is the whole log, for history such as
+    assignments, tags or revocations. The function adds its columns to ``rows``.
 
     ``columns`` are the columns it adds (rules are validated against them),
     ``settings_keys`` the DetectionSettings fields it reads (recorded in findings),
@@ -87,7 +91,9 @@ def _off_hours_expr(timezone: str, minutes: tuple[int, int], days: tuple[str, ..
     columns={"off_hours": pl.Boolean(), "local_time": pl.String()},
     settings_keys=("timezone", "business_hours", "business_days", "actors"),
 )
-def local_time(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def local_time(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """``off_hours``: outside the actor's business hours/days in their own zone; ``local_time``: that local time."""
     default_off, default_text = _off_hours_expr(settings.timezone, settings.business_minutes, settings.business_days)
     profiles: dict[tuple[str, tuple[int, int], tuple[str, ...]], list[str]] = {}
@@ -102,7 +108,7 @@ def local_time(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
         text = pl.when(cond).then(p_text) if text is None else text.when(cond).then(p_text)
     off_expr = default_off if off is None else off.otherwise(default_off)
     text_expr = default_text if text is None else text.otherwise(default_text)
-    return events.with_columns(off_hours=off_expr, local_time=text_expr)
+    return rows.with_columns(off_hours=off_expr, local_time=text_expr)
 
 
 # --------------------------------------------------------------------------- roles
@@ -118,7 +124,9 @@ def local_time(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
     },
     settings_keys=("role_ranks",),
 )
-def role_change(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def role_change(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """Roles before/after a permission change; ``role_raised`` when the rank goes up; ``self_granted`` when actor = target.
 
     A change to a role the ranking does not know is counted as raised (it cannot be
@@ -145,7 +153,7 @@ def role_change(events: pl.LazyFrame, settings: DetectionSettings, params: Mappi
         & (pl.col("actor_id") == pl.col("resource_id"))
         & pl.col("resource_type").fill_null("user").str.to_lowercase().is_in(["user", "member", "account"])
     ).fill_null(False)
-    return events.with_columns(role_before=before, role_after=after, role_raised=raised, self_granted=self_granted)
+    return rows.with_columns(role_before=before, role_after=after, role_raised=raised, self_granted=self_granted)
 
 
 # --------------------------------------------------------------------------- conversation assignment
@@ -158,7 +166,9 @@ _ASSIGNMENT_TYPES = ["conversation.created", "conversation.claimed", "conversati
     columns={"assigned_to_actor": pl.Boolean(), "conversation_assignment_known": pl.Boolean()},
     parameters=("claim_grace",),
 )
-def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def assignment(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """``assigned_to_actor``: the conversation had been assigned to this actor by then (or within ``claim_grace`` after).
 
     Built from the conversation log's created/claimed/reassigned events (``after.assignee``).
@@ -186,7 +196,7 @@ def assignment(events: pl.LazyFrame, settings: DetectionSettings, params: Mappin
         .with_columns(_k_known=pl.lit(True))
     )
     return (
-        events.join(
+        rows.join(
             first_by_assignee,
             left_on=["conversation_id", "actor_id"],
             right_on=["_a_conv", "_a_assignee"],
@@ -214,7 +224,9 @@ _PHI_SCOPES = ("at_time", "conversation")
 @register_function(
     "phi_tags", columns={"conversation_phi": pl.Boolean()}, settings_keys=("phi_tags",), parameters=("phi_scope",)
 )
-def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def phi_tags(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """``conversation_phi``: the conversation is tagged as holding PHI.
 
     With ``phi_scope: at_time`` the tag must be in force at the event's time: tag
@@ -240,12 +252,12 @@ def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[
     if scope == "conversation":
         ever = state.group_by("_t_conv").agg(pl.col("_t_phi").any())
         return (
-            events.join(ever, left_on="conversation_id", right_on="_t_conv", how="left")
+            rows.join(ever, left_on="conversation_id", right_on="_t_conv", how="left")
             .with_columns(conversation_phi=pl.col("_t_phi").fill_null(False))
             .drop("_t_phi")
         )
     return (
-        events.with_columns(pl.col("conversation_id").fill_null("").alias("_t_key"))
+        rows.with_columns(pl.col("conversation_id").fill_null("").alias("_t_key"))
         .sort("timestamp")
         .join_asof(
             state.sort("_t_ts").with_columns(pl.col("_t_conv").alias("_t_key")),
@@ -268,24 +280,34 @@ def phi_tags(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[
     columns={"new_ip_for_actor": pl.Boolean(), "actor_first_seen": pl.Datetime("us", "UTC")},
     parameters=("learning_period",),
 )
-def ip_history(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def ip_history(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """``new_ip_for_actor``: the actor's first event from this IP, after its first ``learning_period`` in the data.
 
     The log only shows the loaded period, so every IP is "new" at first; the
     learning period is how long an actor must have been seen before a new IP counts.
     """
     learning = _duration(str(params["learning_period"]))
-    ts = pl.col("timestamp")
-    first_from_ip = ts.min().over(["actor_id", "ip"])
-    first_seen = ts.min().over("actor_id")
-    return events.with_columns(
-        actor_first_seen=first_seen,
-        new_ip_for_actor=(
-            pl.col("ip").is_not_null()
-            & pl.col("actor_id").is_not_null()
-            & (ts == first_from_ip)
-            & (first_from_ip >= first_seen + learning)
-        ).fill_null(False),
+    actors = rows.select(pl.col("actor_id").unique()).filter(pl.col("actor_id").is_not_null())
+    seen = events.join(actors, on="actor_id", how="semi")
+    first_from_ip = seen.group_by(pl.col("actor_id").alias("_h_actor"), pl.col("ip").alias("_h_ip")).agg(
+        pl.col("timestamp").min().alias("_h_first_ip")
+    )
+    first_seen = seen.group_by(pl.col("actor_id").alias("_h_actor")).agg(
+        pl.col("timestamp").min().alias("actor_first_seen")
+    )
+    return (
+        rows.join(first_from_ip, left_on=["actor_id", "ip"], right_on=["_h_actor", "_h_ip"], how="left")
+        .join(first_seen, left_on="actor_id", right_on="_h_actor", how="left")
+        .with_columns(
+            new_ip_for_actor=(
+                pl.col("ip").is_not_null()
+                & (pl.col("timestamp") == pl.col("_h_first_ip"))
+                & (pl.col("_h_first_ip") >= pl.col("actor_first_seen") + learning)
+            ).fill_null(False)
+        )
+        .drop("_h_first_ip")
     )
 
 
@@ -295,14 +317,16 @@ _REMOVAL_TYPES = ["auth.user.removed", "auth.api_key.revoked"]
 
 
 @register_function("revocations", columns={"actor_removed_at": pl.Datetime("us", "UTC"), "after_removal": pl.Boolean()})
-def revocations(events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]) -> pl.LazyFrame:
+def revocations(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
     """``after_removal``: the actor acts after its account was removed or its API key revoked (``resource_id`` of that event)."""
     removed = (
         events.filter(pl.col("event_type").is_in(_REMOVAL_TYPES) & pl.col("resource_id").is_not_null())
         .group_by(pl.col("resource_id").alias("_r_id"))
         .agg(pl.col("timestamp").min().alias("actor_removed_at"))
     )
-    return events.join(removed, left_on="actor_id", right_on="_r_id", how="left").with_columns(
+    return rows.join(removed, left_on="actor_id", right_on="_r_id", how="left").with_columns(
         after_removal=(pl.col("timestamp") > pl.col("actor_removed_at")).fill_null(False)
     )
 

@@ -115,6 +115,9 @@ def load_rules(rules_dirs: Iterable[str | Path] = (), *, builtin: bool = True) -
         files.extend(_rule_files(builtin_rules_dir()))
     for directory in rules_dirs:
         files.extend(_rule_files(Path(directory)))
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    if key in _LOADED:
+        return list(_LOADED[key])
     problems = Problems()
     rules: list[Rule] = []
     seen_ids: dict[str, str] = {}
@@ -134,7 +137,14 @@ def load_rules(rules_dirs: Iterable[str | Path] = (), *, builtin: bool = True) -
         seen_names[rule.name] = rule.path
         rules.append(rule)
     problems.raise_if_any("rule file")
+    _LOADED.clear()  # keep one set: the last good load of these files
+    _LOADED[key] = tuple(rules)
     return rules
+
+
+# Parsed rules by (path, mtime, size) of every file: repeated detect() calls in a notebook
+# do not re-parse unchanged YAML, and any edit to a file invalidates the entry.
+_LOADED: dict[tuple[tuple[str, int, int], ...], tuple[Rule, ...]] = {}
 
 
 def _read_rule(path: Path, problems: Problems) -> Rule | None:
