@@ -8,6 +8,7 @@ import sys
 
 from ..progress import say, stage
 from ..samples import DEFAULT_SEED, generate_samples
+from ..samples.write import check_parameters
 
 HELP = "regenerate the sample quarter (2026-Q3, both log formats, planted incidents) into DIR"
 
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_parameters(args.seed, args.scale)
     with stage(f"generating sample quarter into {args.dir} (seed {args.seed}, scale {args.scale})"):
         summary = generate_samples(args.dir, seed=args.seed, scale=args.scale)
     ws, cv = summary["workspace"], summary["conversations"]

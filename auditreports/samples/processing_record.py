@@ -103,6 +103,7 @@ from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
 | `exports/conv_NNNNN.json`, `exports/conv_NNNNN.csv` | one conversation's export, as JSON array and as CSV (before/after as JSON text) |
 | `exports/workspace-audit-2026-Q3-week-28.csv` | the workspace log of 6–12 July as CSV: dotted headers, `details.before`/`after`/`subject_ids` as RFC 8785 JSON text, an empty cell is null; each row rebuilds the JSON event, hash included |
 | `customers.csv` | the customer directory: customer_id, email, name, country |
+| `staff.csv` | the staff directory: staff_id, name, email, role (at the start of the quarter), home time zone (office hours are local) |
 | `processing_record.yml` | the GDPR Art. 30 record of processing for this workspace |
 | `tampered/{modified,deleted,swapped,inserted}/workspace-audit-2026-Q3-0001.ndjson.gz` | copies of the first workspace file with one record edited, removed, swapped with its neighbour, or forged in |
 | `ground_truth.json` | what was planted: incidents with their exact event ids, the logging gap, each tampered copy's expected break, and the sha256 of every file's content |
@@ -121,6 +122,9 @@ Under `tampered`, each copy lists `breaks` as `auditreports verify --json` repor
 them: `kind` (`modified`, `deleted`, `reordered`, `inserted`), `event_id` and the
 0-based `position` of the line in the tampered file. The untampered first file
 verifies.
+
+`erasures` lists the GDPR Art. 17 erasures (a `data.customer_deleted` event and the
+customer's conversations `deleted`); `api_keys` the integration keys and their owners.
 
 Some notes hold hostile text (HTML, spreadsheet formulas, prompt injection) on
 purpose: `untrusted_text` in `ground_truth.json` names those conversations.

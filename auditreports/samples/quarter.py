@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import incidents as inc
-from .conversations import Conversation, ConversationWorld, simulate_conversations
+from .conversations import Conversation, ConversationWorld, erase_customers, simulate_conversations
 from .logs import ConversationLog, Event, WorkspaceLog
 from .roster import ApiKey, Roster, build_roster
 from .timeline import DAY, END_MS, START_MS, build_schedule, local_ms, ms
@@ -43,6 +43,7 @@ class Quarter:
     conversation_events: list[Event]
     incidents: list[dict[str, Any]] = field(default_factory=list)
     hostile_note_conversations: list[str] = field(default_factory=list)
+    erasures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _date_ms(y: int, m: int, d: int) -> int:
@@ -71,6 +72,7 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
     world = ConversationWorld(rng, roster, schedule, shift_ip, ws, cl)
     simulate_conversations(world, max(60, round(5000 * scale)))
     convs = world.conversations
+    erasures = erase_customers(world, [_date_ms(2026, 8, 4), _date_ms(2026, 8, 25), _date_ms(2026, 9, 15)])
 
     sessions(rng, ws, roster, schedule, shift_ip)
     staff_changes(rng, ws, roster, schedule, shift_ip, joiners)
@@ -81,7 +83,7 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
 
     # Integrations: keys made before the quarter, one rotated, and the leaver's own key.
     keys = roster.keys
-    integrations(rng, ws, keys["key_crm_sync"], start=START_MS, end=END_MS, every_min=2.6 / scale, conversations=convs)
+    integrations(rng, ws, keys["key_crm_sync"], start=START_MS, end=END_MS, every_min=2.3 / scale, conversations=convs)
     rotation = _date_ms(2026, 8, 10) + 14 * 3_600_000
     integrations(
         rng, ws, keys["key_analytics"], start=START_MS, end=rotation, every_min=60, conversations=convs,
@@ -100,13 +102,22 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
     )  # fmt: skip
     keys["key_analytics"].revoked_at = rotation
     integrations(
-        rng, ws, v2, start=rotation + 60_000, end=END_MS, every_min=60, conversations=convs, label_path="GET /v1/metrics"
+        rng,
+        ws,
+        v2,
+        start=rotation + 60_000,
+        end=END_MS,
+        every_min=60,
+        conversations=convs,
+        label_path="GET /v1/metrics",
     )
 
     # The incidents.
     planted: list[inc.Planted] = []
     planted.append(inc.brute_force_login(rng, ws, admins[3]))
-    sprayed = sorted(rng.sample([s for s in roster.staff if s.active_until is None and s not in joiners], 15), key=lambda s: s.id)
+    sprayed = sorted(
+        rng.sample([s for s in roster.staff if s.active_until is None and s not in joiners], 15), key=lambda s: s.id
+    )
     planted.append(inc.password_spraying(rng, ws, sprayed))
     planted.append(inc.account_takeover(rng, ws, victim, convs))
     planted.append(inc.large_export(rng, ws, schedule, shift_ip, admins[4], convs))
@@ -138,4 +149,8 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
         conversation_events=conversation_events,
         incidents=records,
         hostile_note_conversations=sorted(set(world.hostile_note_conversations)),
+        erasures=[
+            {"customer_id": e["customer_id"], "event_id": e["event"]["id"], "conversation_ids": e["conversation_ids"]}
+            for e in erasures
+        ],
     )

@@ -124,7 +124,11 @@ def _ascii(name: str) -> str:
 
 def build_roster(rng: random.Random, *, n_staff: int = 40, n_customers: int = 2000) -> Roster:
     """Staff (one owner, a few admins, agents across three zones), keys, bots, customers."""
-    zones = ["Europe/London"] * 16 + ["America/New_York"] * 14 + ["Asia/Manila"] * 10
+    # Owner and admins: London, London, New York, Manila, New York; agents spread over the three offices.
+    lead_zones = ["Europe/London", "Europe/London", "America/New_York", "Asia/Manila", "America/New_York"]
+    agent_zones = ["Europe/London"] * 14 + ["America/New_York"] * 11 + ["Asia/Manila"] * 10
+    rng.shuffle(agent_zones)
+    zones = lead_zones + agent_zones
     staff: list[Staff] = []
     used: set[str] = set()
     home_octets = rng.sample(range(2, 250), n_staff + 4)
@@ -135,7 +139,7 @@ def build_roster(rng: random.Random, *, n_staff: int = 40, n_customers: int = 20
                 break
         used.add(f"{first} {last}")
         role = "owner" if i == 0 else "admin" if i <= 4 else "agent"
-        tz = zones[i % len(zones)] if i else "Europe/London"
+        tz = zones[i % len(zones)]
         staff.append(
             Staff(
                 id=f"usr_{101 + i}",
@@ -161,7 +165,9 @@ def build_roster(rng: random.Random, *, n_staff: int = 40, n_customers: int = 20
             email = f"{base}{n}@{CUSTOMER_DOMAIN}"
             n += 1
         seen_emails.add(email)
-        customers.append(Customer(id=f"cus_{1001 + i}", name=f"{first} {last}", email=email, country=rng.choice(countries)))
+        customers.append(
+            Customer(id=f"cus_{1001 + i}", name=f"{first} {last}", email=email, country=rng.choice(countries))
+        )
     roster = Roster(staff=staff, customers=customers)
     for bot in (
         Bot("bot_faq", "FAQ Assistant"),

@@ -47,7 +47,7 @@ def quarter_days() -> list[date]:
 
 def local_ms(d: date, hour: float, tz: str) -> int:
     """Epoch ms of local wall-clock ``hour`` on date ``d`` in zone ``tz``."""
-    minutes = int(round(hour * 60))
+    minutes = round(hour * 60)
     return ms(datetime(d.year, d.month, d.day, minutes // 60, minutes % 60, tzinfo=ZoneInfo(tz)))
 
 

@@ -54,7 +54,9 @@ def sessions(rng: random.Random, ws: WorkspaceLog, roster: Roster, schedule: Sch
                         reason=rng.choice(("bad_password", "bad_password", "mfa_code_invalid")),
                     )
                 t = start - rng.randrange(10 * SECOND, 30 * SECOND)
-            ws.add(t, "auth.login_succeeded", person.actor(), ip=ip, user_agent=person.user_agent, reason="password+totp")
+            ws.add(
+                t, "auth.login_succeeded", person.actor(), ip=ip, user_agent=person.user_agent, reason="password+totp"
+            )
             if rng.random() < 0.82:
                 ws.add(
                     end + rng.randrange(0, 10 * MINUTE),
@@ -181,10 +183,10 @@ def administration(
         m = when(person)
         if not m:
             continue
-        known = [c for c in conversations if c.created < m[0]]
-        if not known:
+        known = [c for c in conversations if c.created < m[0] and (c.erased_at is None or c.erased_at > m[0])]
+        if len(known) < 5:
             continue
-        n = min(len(known), rng.randrange(5, 201))
+        n = rng.randrange(5, min(200, len(known)) + 1)
         picked = rng.sample(known, n)
         adm.do(
             person, m, "data.conversations_exported", resource={"type": "workspace", "id": "ws_1"},
@@ -292,25 +294,37 @@ def integrations(
     while t < end:
         if rng.random() < 0.3 and by_created:
             hi = bisect.bisect_left(created, t)
-            if hi:
-                c = by_created[rng.randrange(max(0, hi - 200), hi)]
+            c = by_created[rng.randrange(max(0, hi - 200), hi)] if hi else None
+            if c is not None and (c.erased_at is None or c.erased_at > t):
                 out.append(
                     ws.add(
-                        t, "integration.api_call", key_actor(key),
-                        resource={"type": "conversation", "id": c.id}, ip=key.ip, user_agent=INTEGRATION_AGENT,
-                        reason=f"{key.label}: GET /v1/conversations/{c.id} 200", record_count=1,
-                        subject_ids=[c.customer.id], owner=key.owner,
-                    )  # fmt: skip
+                        t,
+                        "integration.api_call",
+                        key_actor(key),
+                        resource={"type": "conversation", "id": c.id},
+                        ip=key.ip,
+                        user_agent=INTEGRATION_AGENT,
+                        reason=f"{key.label}: GET /v1/conversations/{c.id} 200",
+                        record_count=1,
+                        subject_ids=[c.customer.id],
+                        owner=key.owner,
+                    )
                 )
         else:
             status = "200" if rng.random() > 0.004 else "429"
             out.append(
                 ws.add(
-                    t, "integration.api_call", key_actor(key), resource={"type": "api_endpoint", "id": label_path},
-                    outcome="success" if status == "200" else "failure", ip=key.ip, user_agent=INTEGRATION_AGENT,
+                    t,
+                    "integration.api_call",
+                    key_actor(key),
+                    resource={"type": "api_endpoint", "id": label_path},
+                    outcome="success" if status == "200" else "failure",
+                    ip=key.ip,
+                    user_agent=INTEGRATION_AGENT,
                     reason=f"{key.label}: {label_path}?updated_since=… {status}",
-                    record_count=rng.randrange(0, 40) if status == "200" else None, owner=key.owner,
-                )  # fmt: skip
+                    record_count=rng.randrange(0, 40) if status == "200" else None,
+                    owner=key.owner,
+                )
             )
         t += int(every_min * MINUTE * (0.5 + rng.random()))
     return out

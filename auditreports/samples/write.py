@@ -107,7 +107,8 @@ def content_sha256(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check(seed: int, scale: float) -> None:
+def check_parameters(seed: int, scale: float) -> None:
+    """Raise :class:`UsageError` for a seed or scale the generator cannot use."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. --seed 20260701.")
     if not (0.01 <= scale <= 50):
@@ -155,7 +156,7 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
     The same ``seed`` and ``scale`` always give byte-identical files. ``scale`` multiplies
     customers, conversations and integration traffic (1.0 ≈ 150,000 events, 7 ≈ 1M).
     """
-    _check(seed, scale)
+    check_parameters(seed, scale)
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is a file; give a directory to write the sample quarter into.")
@@ -186,7 +187,21 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
 
     w.put(
         "customers.csv",
-        _csv([("customer_id", "email", "name", "country"), *((c.id, c.email, c.name, c.country) for c in q.roster.customers)]),
+        _csv(
+            [
+                ("customer_id", "email", "name", "country"),
+                *((c.id, c.email, c.name, c.country) for c in q.roster.customers),
+            ]
+        ),
+    )
+    w.put(
+        "staff.csv",
+        _csv(
+            [
+                ("staff_id", "name", "email", "role", "time_zone"),
+                *((p.id, p.name, p.email, p.role, p.tz) for p in q.roster.staff),
+            ]
+        ),
     )
     w.put("processing_record.yml", PROCESSING_RECORD.encode("utf-8"))
     w.put("README.md", README.replace("{seed}", str(seed)).replace("{scale}", str(scale)).encode("utf-8"))
@@ -198,7 +213,9 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
         lines, brk = tamper(kind, first, trng)
         rel = f"tampered/{kind}/workspace-audit-{QUARTER}-0001.ndjson.gz"
         w.put(rel, _gzip(b"".join(line + b"\n" for line in lines)))
-        tampered.append({"path": rel, "kind": kind, "original": ws_files[0]["path"], "events": len(lines), "breaks": [brk]})
+        tampered.append(
+            {"path": rel, "kind": kind, "original": ws_files[0]["path"], "events": len(lines), "breaks": [brk]}
+        )
 
     summary: dict[str, Any] = {
         "generator": {
@@ -222,10 +239,27 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
             "files": cv_files,
         },
         "examples": {
-            "conversation_export": {"conversation_id": conv_id, "json": f"exports/{conv_id}.json", "csv": f"exports/{conv_id}.csv"},
+            "conversation_export": {
+                "conversation_id": conv_id,
+                "json": f"exports/{conv_id}.json",
+                "csv": f"exports/{conv_id}.csv",
+            },
             "workspace_csv": {"path": week_rel, "from": CSV_WEEK[0], "until": CSV_WEEK[1], "events": len(week)},
         },
+        "api_keys": [
+            {
+                "id": k.id,
+                "label": k.label,
+                "owner_id": k.owner.id,
+                "scopes": k.scopes,
+                "ip": k.ip,
+                "created_in_quarter": k.created_in_quarter or k.id == "key_analytics_v2",
+                "revoked": k.revoked_at is not None,
+            }
+            for k in q.roster.keys.values()
+        ],
         "incidents": q.incidents,
+        "erasures": q.erasures,
         "tampered": tampered,
         "untrusted_text": {
             "conversation_ids": q.hostile_note_conversations,
@@ -241,11 +275,9 @@ def _scale_for(n_events: int, per_unit: int) -> float:
     return min(50.0, max(0.01, n_events / per_unit * 1.1))
 
 
-def _open_for(path: Path) -> Any:
+def _write_maybe_gzip(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0, compresslevel=6)
-    return path.open("wb")
+    path.write_bytes(_gzip(data) if path.suffix == ".gz" else data)
 
 
 def generate_workspace_ndjson(path: str | Path, n_events: int, seed: int = DEFAULT_SEED) -> int:
@@ -254,25 +286,22 @@ def generate_workspace_ndjson(path: str | Path, n_events: int, seed: int = DEFAU
     For benchmarks: the file is a valid chain from the genesis hash. Returns events written
     (fewer than asked only beyond ~4M events, the largest scale).
     """
-    _check(seed, 1.0)
+    check_parameters(seed, 1.0)
     if n_events < 1:
         raise UsageError(f"n_events must be at least 1, got {n_events}.")
     q = simulate_quarter(seed, _scale_for(n_events, 87_000))
     lines = q.workspace_lines[:n_events]
-    with _open_for(Path(path)) as fh:
-        fh.write(b"".join(line + b"\n" for line in lines))
+    _write_maybe_gzip(Path(path), b"".join(line + b"\n" for line in lines))
     return len(lines)
 
 
 def generate_conversation_ndjson(path: str | Path, n_events: int, seed: int = DEFAULT_SEED) -> int:
     """Write ``n_events`` conversation-log events, one JSON object per line (gzip if ``.gz``)."""
-    _check(seed, 1.0)
+    check_parameters(seed, 1.0)
     if n_events < 1:
         raise UsageError(f"n_events must be at least 1, got {n_events}.")
     q = simulate_quarter(seed, _scale_for(n_events, 54_000))
     events = q.conversation_events[:n_events]
-    out = Path(path)
-    with _open_for(out) as fh:
-        for e in events:
-            fh.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+    body = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in events)
+    _write_maybe_gzip(Path(path), body.encode("utf-8"))
     return len(events)
