@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import ParameterError
 
-__all__ = ["REPORT_KINDS", "ParameterSpec", "check_parameters", "declared_parameters"]
+__all__ = ["EXPLORE_KIND", "REPORT_KINDS", "ParameterSpec", "check_parameters", "declared_parameters"]
 
 REPORT_KINDS = ("soc2", "hipaa", "gdpr")
 
@@ -65,6 +65,18 @@ def _as_period(name: str, value: Any) -> str | None:
     return value.strip()
 
 
+def _as_optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None else _as_positive_int(name, value)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    raise ParameterError(f"parameter {name!r} must be true or false, got {value!r}", parameter=name)
+
+
 def _as_str_list(name: str, value: Any) -> list[str]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
@@ -79,7 +91,9 @@ def _as_positive_int(name: str, value: Any) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ParameterError(f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name) from None
+        raise ParameterError(
+            f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name
+        ) from None
     if number <= 0:
         raise ParameterError(f"parameter {name!r} must be a positive whole number, got {value!r}", parameter=name)
     return number
@@ -105,28 +119,67 @@ _COMMON = (
     ParameterSpec("rules_dir", _as_optional_str, None, "an extra directory of organisation rules"),
     ParameterSpec("organisation", _as_optional_str, None, "organisation name on the cover (overrides settings)"),
     ParameterSpec("reviewer", _as_optional_str, None, "reviewer named in the sign-off block"),
-    ParameterSpec("appendix_cap", _as_positive_int, 2000, "evidence rows printed in the appendix; the rest go to the embedded CSV"),
+    ParameterSpec(
+        "appendix_cap",
+        _as_optional_positive_int,
+        None,
+        "evidence rows printed in the appendix; the rest go to the embedded CSV (default: report settings, 10,000)",
+    ),
 )
 
 _PER_KIND: dict[str, tuple[ParameterSpec, ...]] = {
     "soc2": (),
     "hipaa": (
-        ParameterSpec("phi_tags", _as_str_list, ["phi"], "conversation tags that mark PHI"),
-        ParameterSpec("phi_channels", _as_str_list, [], "channels whose conversations all hold PHI"),
-        ParameterSpec("phi_knowledge_bases", _as_str_list, [], "knowledge bases whose retrievals count as PHI"),
+        ParameterSpec(
+            "phi_tags", _as_str_list, None, "conversation tags that mark PHI (default: report settings, ['phi'])"
+        ),
+        ParameterSpec(
+            "phi_channels", _as_str_list, None, "channels whose conversations all hold PHI (default: settings)"
+        ),
+        ParameterSpec(
+            "phi_knowledge_bases",
+            _as_str_list,
+            None,
+            "knowledge bases whose retrievals count as PHI (default: settings)",
+        ),
     ),
     "gdpr": (
         ParameterSpec("subject", _as_str, None, "the data subject: customer id (cus_…) or email"),
-        ParameterSpec("received", _as_date, None, "date the request was received (deadline = one calendar month later)"),
+        ParameterSpec(
+            "received", _as_date, None, "date the request was received (deadline = one calendar month later)"
+        ),
         ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
         ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
-        ParameterSpec("staff_by_name", lambda n, v: bool(v), False, "show staff by name instead of by role"),
+        ParameterSpec("staff_by_name", _as_bool, False, "show staff by name instead of by role"),
     ),
 }
 
+# The explore notebook: an analyst's filters over a store, not a report.
+_EXPLORE = (
+    ParameterSpec(
+        "store", _as_optional_str, None, "store directory (default: out/store of the project, after `make demo`)"
+    ),
+    ParameterSpec("actor", _as_optional_str, None, "actor id, name or e-mail"),
+    ParameterSpec("event_type", _as_str_list, [], "event types; a value ending in '.' or '*' is a prefix (auth.)"),
+    ParameterSpec("since", _as_date, None, "first day (inclusive)"),
+    ParameterSpec("until", _as_date, None, "last day (inclusive)"),
+    ParameterSpec("conversation_id", _as_optional_str, None, "one conversation"),
+    ParameterSpec("channel", _as_str_list, [], "channels: web, email, whatsapp, slack, api"),
+    ParameterSpec("text", _as_optional_str, None, "literal text searched in reasons, notes and state changes"),
+    ParameterSpec(
+        "timeline_of", _as_optional_str, None, "conversation id or actor for the timeline (default: busiest)"
+    ),
+    ParameterSpec("finding_id", _as_optional_str, None, "finding to open (default: the most severe)"),
+    ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
+)
+
+EXPLORE_KIND = "explore"
+
 
 def declared_parameters(kind: str) -> dict[str, ParameterSpec]:
-    """The parameters a report notebook of ``kind`` accepts, by name."""
+    """The parameters a report notebook of ``kind`` (or the ``explore`` notebook) accepts, by name."""
+    if kind == EXPLORE_KIND:
+        return {spec.name: spec for spec in _EXPLORE}
     if kind not in _PER_KIND:
         raise ParameterError(f"unknown report kind {kind!r}; use one of: {', '.join(REPORT_KINDS)}", parameter="kind")
     return {spec.name: spec for spec in (*_COMMON, *_PER_KIND[kind])}
@@ -156,18 +209,32 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = spec.convert(name, given[name])
         else:
             out[name] = spec.default
+    if kind == EXPLORE_KIND:
+        return _check_explore(out)
+    if out["rules_dir"]:
+        # The report pipeline runs the built-in rules only; accepting the parameter and
+        # ignoring it would put findings from the wrong rule pack in a signed report.
+        raise ParameterError(
+            "parameter 'rules_dir': the report pipeline does not apply organisation rules yet; "
+            "run `auditreports detect --rules DIR` for them and leave rules_dir out of the report",
+            parameter="rules_dir",
+        )
     if out["period"] is None and (out["date_from"] is None or out["date_to"] is None):
-        raise ParameterError("give the reporting period: period (e.g. 2026-Q3) or both date_from and date_to", parameter="period")
+        raise ParameterError(
+            "give the reporting period: period (e.g. 2026-Q3) or both date_from and date_to", parameter="period"
+        )
     if out["period"] is not None and (out["date_from"] is not None or out["date_to"] is not None):
         raise ParameterError("give either period or date_from/date_to, not both", parameter="period")
     if out["date_from"] is not None and out["date_to"] is not None and out["date_from"] > out["date_to"]:
-        raise ParameterError(
-            f"date_from {out['date_from']} is after date_to {out['date_to']}", parameter="date_from"
-        )
+        raise ParameterError(f"date_from {out['date_from']} is after date_to {out['date_to']}", parameter="date_from")
     if not out["store"] and not out["src"]:
-        raise ParameterError("name the input: store (a store directory) or src (files, directories or globs)", parameter="store")
+        raise ParameterError(
+            "name the input: store (a store directory) or src (files, directories or globs)", parameter="store"
+        )
     if out["store"] and not Path(out["store"]).is_dir():
-        raise ParameterError(f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store")
+        raise ParameterError(
+            f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store"
+        )
     if kind == "gdpr":
         if not out["subject"]:
             raise ParameterError("a gdpr report needs subject (a customer id or email)", parameter="subject")
@@ -177,4 +244,15 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         value = out.get(name)
         if value and not Path(value).exists():
             raise ParameterError(f"parameter {name!r}: {value!r} does not exist", parameter=name)
+    return out
+
+
+def _check_explore(out: dict[str, Any]) -> dict[str, Any]:
+    if out["since"] is not None and out["until"] is not None and out["since"] > out["until"]:
+        raise ParameterError(f"since {out['since']} is after until {out['until']}", parameter="since")
+    if out["store"] and not Path(out["store"]).is_dir():
+        raise ParameterError(
+            f"store {out['store']!r} is not a directory; create it with `auditreports ingest` or `make demo`",
+            parameter="store",
+        )
     return out

@@ -39,7 +39,9 @@ def test_failing_cell_keeps_notebook_and_no_final_pdf(tmp_path):
     assert not (out / "report.pdf").exists()
     assert (out / "report.INCOMPLETE.pdf").exists()
     executed = nbformat.read(out / "report.ipynb", as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [
+        o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
+    ]
     assert errors and errors[0]["evalue"] == "rendering exploded"
     failing = next(c for c in executed.cells if any(o.output_type == "error" for o in c.get("outputs", [])))
     assert f"cell In [{failing.execution_count}]" in err.value.message
@@ -50,7 +52,10 @@ def test_wall_clock_timeout_stops_the_kernel(tmp_path):
     nb = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
     with pytest.raises(NotebookExecutionError, match="did not finish within 8 s"):
         run_report_notebook(
-            "soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(tmp_path / "o")}, notebook=nb, timeout=8
+            "soc2",
+            {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(tmp_path / "o")},
+            notebook=nb,
+            timeout=8,
         )
 
 
@@ -62,10 +67,33 @@ def test_bad_parameter_fails_before_a_kernel_starts(tmp_path):
 
 def test_cli_bad_parameter_is_one_line_exit_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "auditreports", "report", "soc2", "--store", str(tmp_path), "--period", "2026-Q9", "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "auditreports",
+            "report",
+            "soc2",
+            "--store",
+            str(tmp_path),
+            "--period",
+            "2026-Q9",
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "period" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_dead_kernel_is_reported_as_such(tmp_path):
+    nb = _notebook(tmp_path / "dies.ipynb", "import os\nos.kill(os.getpid(), 9)")
+    out = tmp_path / "out"
+    with pytest.raises(NotebookExecutionError) as err:
+        run_report_notebook("soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=nb)
+    assert "kernel" in err.value.message and "died" in err.value.message
+    assert (out / "report.ipynb").exists()
+    assert not (out / "report.pdf").exists()

@@ -1,89 +1,147 @@
 """``auditreports demo``: the whole product on the sample quarter, into ./out/.
 
-samples → ingest → verify → detect → SOC 2, HIPAA and GDPR reports, with a line per
-stage on stderr. Uses the committed ``data_samples/`` (generated again only when it
-is missing).
+samples (only when ``data_samples/`` is missing) → ingest into ``out/store`` → verify →
+detect → the SOC 2, HIPAA and GDPR report notebooks, with a line per stage on stderr
+and, on stdout, the list of what was written.
+
+The three report notebooks are independent, so they run side by side (``--jobs``,
+default: one per core, at most three); the longest (HIPAA) starts first. Each is a
+full Papermill run, the same as ``auditreports report``, so the demo's notebooks and
+PDFs are exactly what an analyst would get.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from ..errors import UsageError
+import polars as pl
+
+from ..errors import AuditReportsError, NotebookExecutionError, UsageError
 from ..progress import say, stage
 
 HELP = "Run everything on data_samples/: ingest, verify, detect and the three reports into ./out/."
 
 DEMO_PERIOD = "2026-Q3"
 DEMO_RECEIVED = "2026-10-05"
+# Longest first, so running side by side finishes soonest.
+DEMO_ORDER = ("hipaa", "soc2", "gdpr")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, default=Path("data_samples"), help="sample data directory (default: data_samples)")
+    p.add_argument(
+        "--data", type=Path, default=Path("data_samples"), help="sample data directory (default: data_samples)"
+    )
     p.add_argument("--out", type=Path, default=Path("out"), help="output directory (default: out)")
-    p.add_argument("--subject", help="GDPR subject for the demo (default: the one named in ground_truth.json)")
-    p.add_argument("--only", choices=("soc2", "hipaa", "gdpr"), action="append", help="build only these reports")
+    p.add_argument(
+        "--subject", help="GDPR subject for the demo (default: chosen from the findings, see docs/notebooks.md)"
+    )
+    p.add_argument("--only", choices=DEMO_ORDER, action="append", help="build only this report (repeatable)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(3, os.cpu_count() or 1),
+        help="report notebooks run side by side (default: one per core, at most 3)",
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit per report notebook, seconds")
 
 
-def _demo_subject(data: Path) -> str:
-    truth = json.loads((data / "ground_truth.json").read_text(encoding="utf-8"))
-    subject = truth.get("demo_subject") or truth.get("gdpr_subject")
-    if subject:
-        return str(subject)
-    with (data / "customers.csv").open(newline="", encoding="utf-8") as fh:
-        return next(csv.DictReader(fh))["customer_id"]
+def choose_demo_subject(events: pl.LazyFrame, findings: pl.DataFrame) -> str:
+    """The customer with the richest history: named in the most findings, then with the most events.
+
+    Deterministic (ties broken by id), and it picks a subject whose report has something to
+    show — on the sample quarter, a customer whose conversation a snooping colleague opened.
+    """
+    evidence = (
+        findings.select("finding_id", pl.col("event_ids").alias("event_id")).explode("event_id").drop_nulls().lazy()
+    )
+    per_subject = (
+        events.filter(pl.col("subject_id").is_not_null())
+        .group_by("subject_id")
+        .agg(pl.len().alias("events"))
+        .join(
+            evidence.join(events.select("event_id", "subject_id"), on="event_id")
+            .group_by("subject_id")
+            .agg(pl.col("finding_id").n_unique().alias("findings")),
+            on="subject_id",
+            how="left",
+        )
+        .with_columns(pl.col("findings").fill_null(0))
+        .sort(["findings", "events", "subject_id"], descending=[True, True, False])
+        .head(1)
+        .collect()
+    )
+    if per_subject.is_empty():
+        raise UsageError("the sample store holds no customer events, so there is no GDPR subject; give --subject")
+    return str(per_subject["subject_id"][0])
+
+
+def _ingest(data: Path, store_dir: Path) -> None:
+    from ..sources import load
+    from ..store import write_store
+
+    if store_dir.exists():
+        shutil.rmtree(store_dir)
+    result = load([str(data / "workspace"), str(data / "conversations")])
+    report = write_store(store_dir, result)
+    say(f"[auditreports] {result.summary()}")
+    say(f"[auditreports] store {store_dir}: {report['added']:,} events")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..detect import detect
     from ..integrity import verify
-    from ..notebook import run_report_notebook
-    from ..sources import load  # noqa: F401  (fails early with a clear import error if broken)
-    from ..store import open_store, write_store
+    from ..notebook import NotebookRun, run_report_notebook
+    from ..store import open_store
 
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
     started = time.perf_counter()
     data: Path = args.data
     out: Path = args.out
     if not (data / "ground_truth.json").is_file():
-        if data != Path("data_samples"):
-            raise UsageError(f"{data} holds no sample data (no ground_truth.json); generate it with `auditreports samples {data}`")
+        if data.is_dir() and any(data.iterdir()):
+            raise UsageError(
+                f"{data} is not empty but holds no sample data (no ground_truth.json); move it or give --data"
+            )
         from ..samples import generate_samples
 
         with stage(f"samples: generating {data}"):
             generate_samples(data)
     out.mkdir(parents=True, exist_ok=True)
     store_dir = out / "store"
-    if store_dir.exists():
-        shutil.rmtree(store_dir)
+    written: list[tuple[str, Path]] = []
 
-    with stage("ingest: workspace and conversation logs → out/store"):
-        from ..sources import load as load_sources
-
-        result = load_sources([str(data / "workspace"), str(data / "conversations")])
-        write_store(store_dir, result)
-        say(result.summary())
+    with stage(f"ingest: {data}/workspace and {data}/conversations → {store_dir}"):
+        _ingest(data, store_dir)
+    written.append(("store", store_dir))
     store = open_store(store_dir)
 
     with stage("verify: hash chain, sequence, coverage, continuity"):
         verification = verify(store.events, period=DEMO_PERIOD)
-        (out / "verification.json").write_text(json.dumps(verification.to_dict(), indent=2, default=str), encoding="utf-8")
+        (out / "verification.json").write_text(
+            json.dumps(verification.to_dict(), indent=2, default=str) + "\n", encoding="utf-8"
+        )
         say(f"[auditreports] integrity verdict: {verification.verdict} ({len(verification.breaks)} break(s))")
+    written.append(("verification", out / "verification.json"))
 
     with stage("detect: built-in rules"):
-        from ..detect import detect
-
         findings = detect(store.events)
-        (out / "findings.json").write_text(findings.to_json(), encoding="utf-8")
-        say(f"[auditreports] {findings.summary_line() if hasattr(findings, 'summary_line') else len(findings.frame)} finding(s)")
+        (out / "findings.json").write_text(findings.to_json() + "\n", encoding="utf-8")
+        say(f"[auditreports] {len(findings)} finding(s) over {findings.events_scanned:,} events")
+    written.append(("findings", out / "findings.json"))
 
-    kinds = args.only or ["soc2", "hipaa", "gdpr"]
-    subject = args.subject or _demo_subject(data)
-    for kind in kinds:
-        params: dict[str, object] = {"store": str(store_dir), "period": DEMO_PERIOD, "out_dir": str(out / kind)}
+    kinds = [k for k in DEMO_ORDER if not args.only or k in args.only]
+    subject = args.subject or choose_demo_subject(store.events, findings.frame)
+
+    def one(kind: str) -> NotebookRun:
+        params: dict[str, Any] = {"store": str(store_dir), "period": DEMO_PERIOD, "out_dir": str(out / kind)}
         if kind == "gdpr":
             params |= {
                 "subject": subject,
@@ -91,9 +149,42 @@ def run(args: argparse.Namespace) -> int:
                 "processing_record": str(data / "processing_record.yml"),
                 "customer_directory": str(data / "customers.csv"),
             }
+            say(f"[auditreports] gdpr: subject {subject}, request received {DEMO_RECEIVED}")
         with stage(f"report {kind}"):
-            run_report_notebook(kind, params)
-    say(f"[auditreports] demo finished in {time.perf_counter() - started:.0f} s")
+            return run_report_notebook(kind, params, timeout=args.timeout)
+
+    runs: dict[str, NotebookRun] = {}
+    failures: list[tuple[str, AuditReportsError]] = []
+    jobs = min(args.jobs, len(kinds))
+    with stage(f"reports: {', '.join(kinds)} ({jobs} side by side)"), ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {kind: pool.submit(one, kind) for kind in kinds}
+        for kind, future in futures.items():
+            try:
+                runs[kind] = future.result()
+            except AuditReportsError as exc:
+                failures.append((kind, exc))
+                say(f"[auditreports] report {kind} FAILED: {exc}")
+
+    timings = {
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "jobs": jobs,
+        "reports": {k: round(r.seconds, 1) for k, r in runs.items()},
+    }
+    (out / "demo_timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+    say(f"[auditreports] demo finished in {timings['total_seconds']:.0f} s")
+    print("written:")
+    for label, path in written:
+        print(f"  {label:13} {path}")
     for kind in kinds:
-        print(f"{kind:6} {out / kind / 'report.pdf'}  (notebook: {out / kind / 'report.ipynb'})")
+        if kind in runs:
+            r = runs[kind]
+            print(f"  {kind + ' report':13} {r.pdf}  ({r.seconds:.0f} s)")
+            print(f"  {kind + ' notebook':13} {r.notebook}")
+            print(f"  {kind + ' evidence':13} {r.out_dir / 'evidence'}")
+    if failures:
+        names = ", ".join(kind for kind, _ in failures)
+        first = failures[0][1]
+        raise NotebookExecutionError(
+            f"{len(failures)} report(s) failed ({names}); the first: {first}", reports=[k for k, _ in failures]
+        )
     return 0

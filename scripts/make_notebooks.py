@@ -1,0 +1,492 @@
+"""Write notebooks/*.ipynb from this script, so the notebooks stay thin and reviewable.
+
+    .venv/bin/python scripts/make_notebooks.py          # rewrite the notebooks
+    .venv/bin/python scripts/make_notebooks.py --check  # exit 1 if a notebook differs
+
+The parameters cell of each notebook is generated from
+``auditreports.parameters.declared_parameters(kind)``, so the names and defaults a
+notebook declares are exactly the ones the CLI checks. Cells carry fixed ids and no
+outputs, so the committed files are byte-stable and hold no results.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from auditreports.parameters import declared_parameters  # noqa: E402
+
+NOTEBOOK_DIR = REPO / "notebooks"
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (auditreports)", "language": "python"}
+
+REPORTS = {
+    "soc2": {
+        "file": "soc2_quarterly.ipynb",
+        "function": "soc2_quarterly",
+        "title": "SOC 2 quarterly review of the audit log",
+        "intro": (
+            "Is the quarter's audit log complete and untampered, who changed what, who accessed what, what was "
+            "anomalous, and has someone reviewed it? Run by `auditreports report soc2 --store DIR --period 2026-Q3 "
+            "--out DIR`, which checks the parameters first and keeps this executed notebook beside the PDF as the "
+            "record of how the report was made. To run it by hand, set `store` and `period` in the parameters cell."
+        ),
+    },
+    "hipaa": {
+        "file": "hipaa_phi_access.ipynb",
+        "function": "hipaa_phi_access",
+        "title": "HIPAA PHI-access audit",
+        "intro": (
+            "Who touched conversations holding PHI, when, from where, and which access looks like snooping or bulk "
+            "disclosure. Run by `auditreports report hipaa --store DIR --period 2026-Q3 --out DIR`; `phi_tags`, "
+            "`phi_channels` and `phi_knowledge_bases` override the report settings when given."
+        ),
+    },
+    "gdpr": {
+        "file": "gdpr_subject_access.ipynb",
+        "function": "gdpr_subject_access",
+        "title": "GDPR Art. 15 subject access report",
+        "intro": (
+            "Everything the platform did with one data subject's data, without disclosing anyone else's. Run by "
+            "`auditreports report gdpr --store DIR --period 2026-Q3 --subject cus_… --received 2026-10-05 --out DIR`. "
+            "This notebook shows only what the report model already minimised: no other subject's identifiers."
+        ),
+    },
+}
+
+
+def _parameters_cell(kind: str) -> nbformat.NotebookNode:
+    lines = ["# Parameters (Papermill injects the values given on the command line after this cell)."]
+    for spec in declared_parameters(kind).values():
+        lines.append(f"{spec.name} = {spec.default!r}  # {spec.help}")
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def _code(source: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(source.strip("\n"))
+
+
+def _md(source: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(source.strip("\n"))
+
+
+def _settings_source(kind: str) -> str:
+    overrides = [
+        'organisation=params["organisation"]',
+        'reviewer=params["reviewer"]',
+        'appendix_cap=params["appendix_cap"]',
+    ]
+    if kind == "hipaa":
+        overrides += [
+            'phi_tags=tuple(params["phi_tags"]) if params["phi_tags"] is not None else None',
+            'phi_channels=tuple(params["phi_channels"]) if params["phi_channels"] is not None else None',
+            'phi_knowledge_bases=tuple(params["phi_knowledge_bases"]) if params["phi_knowledge_bases"] is not None else None',
+        ]
+    if kind == "gdpr":
+        overrides += [
+            'customers=Path(params["customer_directory"]) if params["customer_directory"] else None',
+            'processing_record=Path(params["processing_record"]) if params["processing_record"] else None',
+            'staff_names=True if params["staff_by_name"] else None',
+        ]
+    joined = ",\n    ".join(overrides)
+    return f"""
+from pathlib import Path
+
+from auditreports.detect.settings import DetectionSettings
+from auditreports.settings import load_settings
+
+# Settings come from the settings file; parameters given to this run override the report settings
+# (a parameter left at None keeps the file's value).
+settings = load_settings(params["settings_file"]).with_report(
+    {joined},
+)
+report_settings = settings.report
+if settings.detection != DetectionSettings():
+    print(
+        "Note: the report pipeline runs detection with its default settings; "
+        "the detection section of the settings file is not applied to this report."
+    )
+print(f"organisation: {{report_settings.organisation}}; appendix cap: {{report_settings.appendix_cap:,}} rows")
+"""
+
+
+_INPUTS = """
+from types import SimpleNamespace
+
+from auditreports.sources import load
+
+if params["store"]:
+    source = params["store"]
+else:
+    # Files, directories or globs: loaded here so a forced source_format is honoured; the ledger
+    # and quarantine travel with the events into the completeness section.
+    loaded = load(params["src"], format=params["source_format"])
+    print(loaded.summary())
+    source = SimpleNamespace(
+        events=loaded.events,
+        ledger={"version": 1, "inputs": loaded.ledger, "fetches": []},
+        quarantine=loaded.quarantine,
+    )
+report_period = params["period"] or (params["date_from"], params["date_to"])
+# What the reproducibility stamp records: every parameter of this run, dates as ISO text.
+stamp_parameters = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in params.items()}
+"""
+
+
+def _run_source(kind: str) -> str:
+    function = REPORTS[kind]["function"]
+    extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
+    return f'''
+from auditreports.pipeline import {function}
+
+result = {function}(
+    source,
+    period=report_period,
+    out_dir=params["out_dir"],
+{extra}    settings=report_settings,
+    notebook_name="{REPORTS[kind]["file"]}",
+    parameters=stamp_parameters,
+)
+model = result.model
+'''
+
+
+_SUMMARY = """
+import polars as pl
+from IPython.display import display
+
+c = model.completeness
+print(f"{model.title}: {model.organisation}, {model.period.label} ({model.period.start} to {model.period.end}, UTC)")
+print(f"integrity verdict: {result.verdict} ({c.events_checked:,} events checked)")
+print(f"events in period: {c.period_events:,}; outside the period: {c.outside_period:,}; quarantined: {c.quarantined_total:,}")
+print(f"findings: {result.findings}  " + ", ".join(f"{sev}: {n}" for sev, n in model.severity_counts))
+
+findings_table = pl.DataFrame(
+    [
+        {
+            "severity": f.severity,
+            "rule": f.rule_name,
+            "title": f.title,
+            "window": f.window,
+            "events": f.count,
+            "triage": f.triage,
+            "finding_id": f.finding_id,
+        }
+        for f in model.findings
+    ],
+    schema={
+        "severity": pl.String,
+        "rule": pl.String,
+        "title": pl.String,
+        "window": pl.String,
+        "events": pl.Int64,
+        "triage": pl.String,
+        "finding_id": pl.String,
+    },
+)
+with pl.Config(tbl_rows=100, fmt_str_lengths=100, tbl_hide_dataframe_shape=True):
+    display(findings_table)
+"""
+
+_CHARTS = """
+import plotly.express as px
+import plotly.io as pio
+
+# The Plotly mimetype renders natively in JupyterLab and VS Code and keeps the executed
+# notebook small (no plotly.js copied into every output).
+pio.renderers.default = "plotly_mimetype"
+for chart in model.charts.values():
+    if chart.figure is not None:
+        chart.figure.show()
+if findings_table.height:
+    by_rule = findings_table.group_by("rule", "severity").agg(pl.len().alias("findings")).sort("findings", descending=True)
+    px.bar(by_rule, x="rule", y="findings", color="severity", title="Findings by rule").show()
+"""
+
+_SECTIONS = """
+# What each section of the PDF says, in brief (the full tables are in the PDF and evidence/).
+for section in model.sections:
+    rows = sum(t.total if t.total is not None else len(t.rows) for t in section.tables)
+    print(f"- {section.title}: {len(section.tables)} table(s), {rows:,} row(s)")
+    for label, value in section.facts:
+        print(f"    {label}: {value}")
+"""
+
+_PDF = """
+from pypdf import PdfReader
+
+pages = len(PdfReader(result.pdf).pages)
+print(f"report:   {result.pdf} ({pages} pages, {result.pdf.stat().st_size:,} bytes)")
+for name, path in sorted(result.evidence.items()):
+    print(f"evidence: {path} ({path.stat().st_size:,} bytes)")
+"""
+
+
+def report_notebook(kind: str) -> nbformat.NotebookNode:
+    spec = REPORTS[kind]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _md(f"# {spec['title']}\n\n{spec['intro']}"),
+        _parameters_cell(kind),
+        _md(
+            "## Parameters checked\n\nThe same checks the CLI runs before starting this kernel: unknown names, "
+            "secrets (never parameters: this notebook is saved), types, the period and the input."
+        ),
+        _code(
+            "from auditreports.parameters import check_parameters, declared_parameters\n\n"
+            f'params = check_parameters("{kind}", {{name: globals()[name] for name in declared_parameters("{kind}")}})'
+        ),
+        _code(_settings_source(kind)),
+        _md(
+            "## Inputs and the report\n\nOpen the store (or load the files), verify, detect, build the model, "
+            "render the PDF/A and write `evidence/`: one call into `auditreports.pipeline`."
+        ),
+        _code(_INPUTS),
+        _code(_run_source(kind)),
+        _md("## Summary"),
+        _code(_SUMMARY),
+        _code(_SECTIONS),
+        _md("## Charts\n\nThe report's charts, interactive here (the PDF holds the same figures as SVG)."),
+        _code(_CHARTS),
+        _md("## The PDF and its evidence"),
+        _code(_PDF),
+    ]
+    return _finish(nb, kind)
+
+
+_EXPLORE_SETUP = '''
+from pathlib import Path
+
+import plotly.express as px
+import plotly.io as pio
+import polars as pl
+from IPython.display import display
+
+from auditreports.errors import UsageError
+from auditreports.parameters import check_parameters, declared_parameters
+from auditreports.search import search
+from auditreports.store import open_store
+
+pio.renderers.default = "plotly_mimetype"
+pl.Config(tbl_rows=25, fmt_str_lengths=80, tbl_hide_dataframe_shape=True)
+
+params = check_parameters("explore", {name: globals()[name] for name in declared_parameters("explore")})
+# Default store: out/store of the project (written by `make demo`), from the repo root or notebooks/.
+store_dir = params["store"] or next((str(p) for p in (Path("out/store"), Path("../out/store")) if p.is_dir()), None)
+if store_dir is None:
+    raise UsageError("no store to explore: set the store parameter, or run `make demo` (it writes out/store)")
+store = open_store(store_dir)
+
+
+def hover_safe(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Plotly hover labels interpret a few HTML tags; notes and reasons are untrusted, so show them as text."""
+    return frame.with_columns(
+        pl.col(c).cast(pl.String).str.replace_all("<", "&lt;", literal=True).fill_null("") for c in columns
+    )
+
+
+SHOW = ["timestamp", "event_type", "outcome", "actor_name", "actor_role", "ip", "conversation_id", "channel", "reason"]
+'''
+
+_EXPLORE_OVERVIEW = """
+overview = (
+    store.events.group_by("source", "category")
+    .agg(
+        pl.len().alias("events"),
+        pl.col("timestamp").min().alias("first"),
+        pl.col("timestamp").max().alias("last"),
+    )
+    .sort("events", descending=True)
+    .collect()
+)
+print(f"store {store_dir}: {overview['events'].sum():,} events")
+display(overview)
+"""
+
+_EXPLORE_FILTER = """
+filters = {
+    "author": params["actor"],
+    "event_type": params["event_type"] or None,
+    "since": params["since"],
+    "until": params["until"],
+    "conversation_id": params["conversation_id"],
+    "channel": params["channel"] or None,
+    "text": params["text"],
+}
+active = {k: v for k, v in filters.items() if v is not None}
+selected = search(store_dir, **filters).collect()
+print(f"{selected.height:,} events match {active or 'no filter (the whole store)'}")
+display(selected.select(SHOW).head(25))
+"""
+
+_EXPLORE_DAILY = """
+daily = selected.group_by(pl.col("timestamp").dt.date().alias("day"), "category").agg(pl.len().alias("events")).sort("day")
+px.bar(daily, x="day", y="events", color="category", title="Selected events per day").show()
+"""
+
+_EXPLORE_TOP = """
+n = params["top_n"]
+top_actors = (
+    selected.group_by("actor_id", "actor_name", "actor_type", "actor_role")
+    .agg(
+        pl.len().alias("events"),
+        (pl.col("outcome") == "failure").sum().alias("failures"),
+        pl.col("ip").drop_nulls().n_unique().alias("distinct_ips"),
+        pl.col("conversation_id").drop_nulls().n_unique().alias("conversations"),
+    )
+    .sort(["events", "actor_id"], descending=[True, False])
+    .head(n)
+)
+top_ips = (
+    selected.filter(pl.col("ip").is_not_null())
+    .group_by("ip")
+    .agg(
+        pl.len().alias("events"),
+        (pl.col("outcome") == "failure").sum().alias("failures"),
+        pl.col("actor_id").drop_nulls().n_unique().alias("distinct_actors"),
+    )
+    .sort(["events", "ip"], descending=[True, False])
+    .head(n)
+)
+display(top_actors)
+display(top_ips)
+px.bar(top_ips, x="ip", y=["events", "failures"], barmode="group", title=f"Top {n} IP addresses").show()
+"""
+
+_EXPLORE_TIMELINE = """
+# Timeline of one conversation or one actor: the parameter, else the filter, else the busiest conversation.
+who = params["timeline_of"] or params["conversation_id"] or params["actor"]
+if who is None:
+    busiest = (
+        selected.filter(pl.col("conversation_id").is_not_null())
+        .group_by("conversation_id")
+        .len()
+        .sort(["len", "conversation_id"], descending=[True, False])
+        .head(1)
+    )
+    who = busiest["conversation_id"][0] if busiest.height else None
+timeline = pl.DataFrame(schema=selected.schema)
+if who is not None:
+    timeline = search(store_dir, conversation_id=who).collect()
+    kind = "conversation"
+    if timeline.is_empty():
+        timeline = search(store_dir, author=who).collect()
+        kind = "actor"
+    print(f"timeline of {kind} {who}: {timeline.height:,} events")
+if timeline.height:
+    shown = hover_safe(timeline, ["actor_name", "actor_role", "ip", "reason", "before", "after"])
+    fig = px.scatter(
+        shown,
+        x="timestamp",
+        y="event_type",
+        color="actor_name",
+        symbol="outcome",
+        hover_data=["event_id", "actor_role", "ip", "channel", "reason", "before", "after"],
+        title=f"Timeline of {who}",
+    )
+    fig.update_traces(marker={"size": 9})
+    fig.show()
+    display(timeline.select(SHOW).head(50))
+"""
+
+_EXPLORE_FINDINGS = """
+from auditreports.detect import detect
+
+found = detect(store.events)
+print(f"{len(found)} finding(s) over {found.events_scanned:,} events")
+display(found.frame.select("finding_id", "severity", "rule_name", "title", "window_start", "window_end", "count"))
+"""
+
+_EXPLORE_FINDING_EVENTS = """
+# From a finding to its events: the finding named by the parameter, else the most severe one.
+chosen = (
+    found.frame.filter(pl.col("finding_id") == params["finding_id"]) if params["finding_id"] else found.frame.head(1)
+)
+if params["finding_id"] and chosen.is_empty():
+    raise UsageError(f"no finding {params['finding_id']!r} in this store; pick a finding_id from the table above")
+if chosen.height:
+    finding = chosen.row(0, named=True)
+    print(f"{finding['severity']} {finding['rule_name']}: {finding['title']}")
+    print(finding["summary"])
+    evidence = store.events.filter(pl.col("event_id").is_in(finding["event_ids"])).sort("timestamp", "event_id").collect()
+    print(f"{evidence.height} of {finding['count']} evidence events found in the store")
+    display(evidence.select(["event_id", *SHOW]))
+    px.scatter(
+        hover_safe(evidence, ["actor_name", "ip", "reason"]),
+        x="timestamp",
+        y="actor_name",
+        color="event_type",
+        hover_data=["event_id", "ip", "reason"],
+        title=f"Evidence of {finding['finding_id']}",
+    ).show()
+"""
+
+
+def explore_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _md(
+            "# Explore an audit-log store\n\nFilters over the same frames the reports use (actor, event type, "
+            "dates, conversation, channel, free text in reasons and notes), top actors and IPs, a timeline of one "
+            "conversation or actor, and from a finding to its events. Set the parameters below and run all; "
+            "`auditreports lab` opens this notebook with the project's kernel."
+        ),
+        _parameters_cell("explore"),
+        _code(_EXPLORE_SETUP),
+        _md("## The store"),
+        _code(_EXPLORE_OVERVIEW),
+        _md("## Filtered events\n\nEvery filter given above applies (`auditreports.search`: pushed down to Parquet)."),
+        _code(_EXPLORE_FILTER),
+        _code(_EXPLORE_DAILY),
+        _md("## Top actors and IP addresses"),
+        _code(_EXPLORE_TOP),
+        _md("## Timeline"),
+        _code(_EXPLORE_TIMELINE),
+        _md("## Findings, and from a finding to its events"),
+        _code(_EXPLORE_FINDINGS),
+        _code(_EXPLORE_FINDING_EVENTS),
+    ]
+    return _finish(nb, "explore")
+
+
+def _finish(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{stem}-{i:02d}"
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def all_notebooks() -> dict[str, nbformat.NotebookNode]:
+    built = {REPORTS[kind]["file"]: report_notebook(kind) for kind in REPORTS}
+    built["explore.ipynb"] = explore_notebook()
+    return built
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for name, nb in all_notebooks().items():
+        text = nbformat.writes(nb) + "\n"
+        path = NOTEBOOK_DIR / name
+        if check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run scripts/make_notebooks.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
