@@ -92,11 +92,13 @@ def verify_chain(
     settings: IntegritySettings,
     previous_head: dict[str, Any] | None = None,
     content_checkable: pl.Series | None = None,
+    modified_elsewhere: dict[int, str] | None = None,
 ) -> ChainReport:
     """Check content and links of one chained source given in :func:`physical_order`.
 
     ``content_checkable`` marks rows whose ``raw`` is the JSON record (CSV rows are
-    checked by :mod:`.csv_rebuild` and passed in already decided, see ``verify``).
+    checked by :mod:`.csv_rebuild`; those found modified come in ``modified_elsewhere``,
+    position -> why).
     """
     report = ChainReport()
     n = ordered.height
@@ -117,6 +119,9 @@ def verify_chain(
     why = {index_list[k]: v for k, v in why_sub.items()}
     content_ok = pl.Series("content_ok", [True] * n) if n else pl.Series("content_ok", [], dtype=pl.Boolean)
     content_ok = content_ok.scatter(idx, ok_sub) if idx.len() else content_ok
+    if modified_elsewhere:
+        content_ok = content_ok.scatter(list(modified_elsewhere), False)
+        why.update(modified_elsewhere)
 
     frame = ordered.select(
         "position", "event_id", "seq", "prev_hash", "hash", "source_file", "source_line"

@@ -70,38 +70,74 @@ def _rebuild(header: list[str], row_text: str) -> dict[str, Any] | None:
     return record
 
 
-def rebuild_csv_content(ordered: pl.DataFrame) -> tuple[pl.Series | None, str | None]:
-    """(``checkable``, reason): rows whose content can be proven; a reason when some CSV rows cannot.
+def _digest(record: dict[str, Any]) -> str | None:
+    record = {k: v for k, v in record.items() if k != "hash"}
+    try:
+        return hashlib.sha256(rfc8785.dumps(record)).hexdigest()
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        return None
 
-    ``checkable`` is False for CSV rows (their content is decided here, not by the
-    JSON hash path) and None when there is no CSV row at all.
+
+def _empty_strings(record: dict[str, Any], header: list[str], row_text: str) -> dict[str, Any]:
+    """The other reading of empty cells: "" instead of null (for text columns only)."""
+    cells = next(csv.reader(io.StringIO(row_text)))
+    out = json.loads(json.dumps(record))
+    for name, cell in zip(header, cells, strict=True):
+        name = name.strip()
+        if cell == "" and name not in _INTEGER and name not in _JSON:
+            target = out
+            parts = name.split(".")
+            for part in parts[:-1]:
+                target = target[part]
+            target[parts[-1]] = ""
+    return out
+
+
+def rebuild_csv_content(ordered: pl.DataFrame) -> tuple[pl.Series | None, dict[int, str], str | None]:
+    """Content of the CSV rows of a chained source: (``not_csv``, modified rows, reason some rows are unverified).
+
+    ``not_csv`` marks the rows the JSON hash path checks (None when there is no CSV
+    row). A row whose rebuilt record does not reproduce its hash under either reading
+    of empty cells is *modified* when every other CSV row of the source rebuilt
+    exactly (the typing rules demonstrably fit this export); otherwise the
+    mismatches are counted as unverifiable.
     """
     is_csv = ordered.select(~pl.col("raw").str.strip_chars_start().str.starts_with("{").fill_null(True)).to_series()
     if not is_csv.any():
-        return None, None
-    rows = ordered.filter(is_csv).select("source_file", "raw", "hash")
+        return None, {}, None
+    rows = ordered.filter(is_csv).select("position", "source_file", "raw", "hash")
     headers: dict[str | None, list[str] | None] = {}
-    unproven = 0
-    for source_file, raw, stored in rows.iter_rows():
+    unrebuildable = 0
+    mismatched: dict[int, str] = {}
+    for position, source_file, raw, stored in rows.iter_rows():
         if source_file not in headers:
             headers[source_file] = _header(source_file)
         header = headers[source_file]
         record = _rebuild(header, raw) if header else None
-        if record is None:
-            unproven += 1
+        if record is None or header is None:
+            unrebuildable += 1
             continue
-        record.pop("hash", None)
-        try:
-            digest = hashlib.sha256(rfc8785.dumps(record)).hexdigest()
-        except (rfc8785.CanonicalizationError, ValueError, TypeError):
-            unproven += 1
+        digest = _digest(record)
+        if digest == stored:
             continue
-        if digest != stored:
-            unproven += 1
-    reason = None
-    if unproven:
-        reason = (
-            f"{unproven} of {rows.height} CSV row(s) could not be rebuilt into the exact JSON record they were hashed "
-            "from (CSV cells lose types and nulls): their content is unverified, their links were checked"
+        if _digest(_empty_strings(record, header, raw)) == stored:
+            continue
+        mismatched[position] = (
+            f"the JSON record rebuilt from the CSV row hashes to {str(digest)[:16]}… but the row stores "
+            f"{str(stored)[:16]}… (every other CSV row rebuilt exactly)"
         )
-    return ~is_csv, reason
+    reasons = []
+    if unrebuildable:
+        reasons.append(
+            f"{unrebuildable} of {rows.height} CSV row(s) cannot be rebuilt into a JSON record (the file or its header "
+            "is not readable, or the row does not fit the header): their content is unverified, their links were checked"
+        )
+    modified: dict[int, str] = {}
+    if mismatched and len(mismatched) + unrebuildable < rows.height and not unrebuildable:
+        modified = mismatched
+    elif mismatched:
+        reasons.append(
+            f"{len(mismatched)} CSV row(s) do not reproduce their hash when rebuilt, and the export's cell types "
+            "cannot be confirmed from the other rows: their content is unverified, their links were checked"
+        )
+    return ~is_csv, modified, "; ".join(reasons) or None

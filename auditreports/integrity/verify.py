@@ -125,9 +125,14 @@ def verify(
             anchor = {**chain_meta.get("head", {}), "first_event_id": chain_meta.get("first", {}).get("event_id")}
         footprint: set[int] = set()
         if n and ordered["hash"].drop_nulls().len():
-            csv_ok, csv_unverified = rebuild_csv_content(ordered)
+            not_csv, csv_modified, csv_unverified = rebuild_csv_content(ordered)
             report = verify_chain(
-                ordered, source=source, settings=settings, previous_head=anchor, content_checkable=csv_ok
+                ordered,
+                source=source,
+                settings=settings,
+                previous_head=anchor,
+                content_checkable=not_csv,
+                modified_elsewhere=csv_modified,
             )
             footprint = report.footprint
             heads[source] = {"head": report.head, "first": report.first}
