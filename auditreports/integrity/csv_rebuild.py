@@ -70,8 +70,20 @@ def _rebuild(header: list[str], row_text: str) -> dict[str, Any] | None:
     return record
 
 
-def _digest(record: dict[str, Any]) -> str | None:
+def _digest(record: dict[str, Any], stored: str | None) -> str | None:
+    """SHA-256 of the record's RFC 8785 form without "hash".
+
+    ``json.dumps`` with sorted keys and no whitespace is RFC 8785 for records without
+    floats (CSV cells rebuild to strings, integers, lists and nulls) and 20x faster,
+    so it is tried first; ``rfc8785`` decides whenever that does not match.
+    """
     record = {k: v for k, v in record.items() if k != "hash"}
+    quick = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+    digest = hashlib.sha256(quick).hexdigest()
+    if digest == stored:
+        return digest
     try:
         return hashlib.sha256(rfc8785.dumps(record)).hexdigest()
     except (rfc8785.CanonicalizationError, ValueError, TypeError):
@@ -117,10 +129,10 @@ def rebuild_csv_content(ordered: pl.DataFrame) -> tuple[pl.Series | None, dict[i
         if record is None or header is None:
             unrebuildable += 1
             continue
-        digest = _digest(record)
+        digest = _digest(record, stored)
         if digest == stored:
             continue
-        if _digest(_empty_strings(record, header, raw)) == stored:
+        if _digest(_empty_strings(record, header, raw), stored) == stored:
             continue
         mismatched[position] = (
             f"the JSON record rebuilt from the CSV row hashes to {str(digest)[:16]}… but the row stores "
