@@ -201,3 +201,12 @@ def test_staff_directory_gives_each_actor_their_own_zone(tmp_path: Path) -> None
     assert findings.frame.get_column("event_ids").to_list() == [["b"]]
     with pytest.raises(ConfigError, match="needs an actor_id"):
         DetectionSettings.from_mapping({"actors_csv": str(tmp_path / "settings.yml")})
+
+
+def test_settings_example_loads_and_documents_every_rules_defaults(repo_root: Path) -> None:
+    from auditreports.detect import load_detection_settings
+
+    settings = load_detection_settings(repo_root / "docs" / "settings.example.yml")
+    defaults = {r.name: dict(r.parameters) for r in load_rules() if r.parameters}
+    assert {name: dict(values) for name, values in settings.rules.items()} == defaults
+    assert DetectionSettings.from_mapping(settings.to_dict()).to_dict() == settings.to_dict()  # round trip
