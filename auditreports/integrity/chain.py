@@ -108,17 +108,22 @@ def verify_chain(
     if content_checkable is not None:
         json_rows = json_rows & content_checkable
     idx = ordered.select(pl.arg_where(json_rows)).to_series()
+    every_row = idx.len() == n  # the usual case: no gather (a copy of every record) needed
     ok_sub, why_sub, stats = recompute_content_ok(
-        ordered["raw"].gather(idx),
-        ordered["hash"].gather(idx),
+        ordered["raw"] if every_row else ordered["raw"].gather(idx),
+        ordered["hash"] if every_row else ordered["hash"].gather(idx),
         workers=settings.hash_workers,
         parallel_threshold=settings.parallel_threshold,
     )
     report.stats = {**stats, "records": n, "not_json": n - idx.len()}
-    index_list = idx.to_list()
-    why = {index_list[k]: v for k, v in why_sub.items()}
-    content_ok = pl.Series("content_ok", [True] * n) if n else pl.Series("content_ok", [], dtype=pl.Boolean)
-    content_ok = content_ok.scatter(idx, ok_sub) if idx.len() else content_ok
+    if every_row:
+        why = dict(why_sub)
+        content_ok = ok_sub
+    else:
+        index_list = idx.to_list()
+        why = {index_list[k]: v for k, v in why_sub.items()}
+        content_ok = pl.select(pl.repeat(True, n, dtype=pl.Boolean)).to_series().alias("content_ok")
+        content_ok = content_ok.scatter(idx, ok_sub) if idx.len() else content_ok
     if modified_elsewhere:
         content_ok = content_ok.scatter(list(modified_elsewhere), False)
         why.update(modified_elsewhere)
@@ -126,15 +131,18 @@ def verify_chain(
     frame = ordered.select(
         "position", "event_id", "seq", "prev_hash", "hash", "source_file", "source_line"
     ).with_columns(content_ok)
-    first_index = frame.unique(subset="hash", keep="first", maintain_order=True).select(
-        pl.col("hash").alias("prev_hash"), pl.col("position").alias("pred")
-    )
-    linked_to = frame.select(pl.col("prev_hash").drop_nulls().unique()).to_series()
-    frame = frame.join(first_index, on="prev_hash", how="left", maintain_order="left").with_columns(
-        has_successor=pl.col("hash").is_in(linked_to.implode()),
-        link_ok=(pl.col("prev_hash") == pl.col("hash").shift(1)).fill_null(False),
-    )
-    broken = frame.filter(~pl.col("link_ok") & (pl.col("position") > 0))["position"].to_list()
+    link_ok = (pl.col("prev_hash") == pl.col("hash").shift(1)).fill_null(False)
+    broken = frame.filter(~link_ok & (pl.col("position") > 0))["position"].to_list()
+    if broken:
+        # Only a damaged chain needs to know, for every record, where its true predecessor
+        # is and whether anything links to it: a join over all stored hashes.
+        first_index = frame.unique(subset="hash", keep="first", maintain_order=True).select(
+            pl.col("hash").alias("prev_hash"), pl.col("position").alias("pred")
+        )
+        linked_to = frame.select(pl.col("prev_hash").drop_nulls().unique()).to_series()
+        frame = frame.join(first_index, on="prev_hash", how="left", maintain_order="left").with_columns(
+            has_successor=pl.col("hash").is_in(linked_to.implode())
+        )
     pred = frame["pred"].to_list() if broken else []
     has_succ = frame["has_successor"].to_list() if broken else []
     seqs = frame["seq"].to_list() if broken else []

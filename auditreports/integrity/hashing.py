@@ -87,20 +87,20 @@ def _binary_buffers(column: pl.Series) -> tuple[np.ndarray, memoryview]:
 def _fast_path(raw: pl.Series, stored: pl.Series, *, workers: int, parallel_threshold: int) -> list[int]:
     """Indexes whose stored bytes, cut, do not reproduce the stored hash."""
     n = raw.len()
+    zero = b"\x00" * 32
     frame = pl.DataFrame({"raw": raw, "hash": stored}).select(
         pl.col("raw").cast(pl.Binary).alias("raw"),
         pl.col("raw").str.find(_NEEDLE, literal=True).cast(pl.Int64).fill_null(-1).alias("cut_at"),
-        pl.col("hash").str.contains("^[0-9a-f]{64}$").fill_null(False).alias("hex_ok"),
-        pl.when(pl.col("hash").str.contains("^[0-9a-f]{64}$"))
-        .then(pl.col("hash"))
-        .otherwise(pl.lit("0" * 64))
-        .alias("hex"),
+        pl.col("hash").str.decode("hex", strict=False).alias("expected"),
     )
-    hex_text = "".join(frame["hex"].to_list()) if n < 1024 else _concat_hex(frame["hex"])
-    expected = bytes.fromhex(hex_text)
+    frame = frame.with_columns(
+        bad_hash=pl.col("expected").is_null() | (pl.col("expected").bin.size() != 32),
+    ).with_columns(pl.when(pl.col("bad_hash")).then(pl.lit(zero)).otherwise(pl.col("expected")).alias("expected"))
+    exp_offsets, exp_data = _binary_buffers(frame["expected"])
+    expected = bytes(exp_data[int(exp_offsets[0]) : int(exp_offsets[-1])])
     offsets, data = _binary_buffers(frame["raw"])
     cut_at = frame["cut_at"].to_numpy()
-    not_hex = np.flatnonzero(~frame["hex_ok"].to_numpy()).tolist()
+    not_hex = np.flatnonzero(frame["bad_hash"].to_numpy()).tolist()
     _SHARED.update(offsets=offsets, data=data, expected=expected, cut_at=cut_at)
     try:
         procs = _workers(workers)
@@ -119,17 +119,6 @@ def _fast_path(raw: pl.Series, stored: pl.Series, *, workers: int, parallel_thre
     finally:
         _SHARED.clear()
     return sorted(set(bad) | set(not_hex))
-
-
-def _concat_hex(hexes: pl.Series) -> str:
-    # The Arrow data buffer of a column of 64-char strings is their concatenation.
-    arr = hexes.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    buf = arr.buffers()[2]
-    return bytes(memoryview(buf)[int(offsets[0]) : int(offsets[-1])]).decode("ascii")
 
 
 def _slow_check(raw: str) -> tuple[bool, str | None]:
