@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import polars as pl
 import rfc8785
 
@@ -211,7 +212,7 @@ def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
     frame = (
         pl.DataFrame({"raw": lines.series, "source_offset": lines.offset_series})
         .with_row_index("source_line", offset=1)
-        .filter(pl.col("raw").str.strip_chars().str.len_bytes() > 0)
+        .filter(~pl.col("raw").str.contains(r"^\s*$"))
         .select(
             "raw",
             pl.col("source_line").cast(pl.Int64),
@@ -695,8 +696,13 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
         .with_columns(pl.lit(path).alias("source_file"))
         .collect()
     )
-    rejected = mapped.filter(pl.col("_reason").is_not_null())
-    events = mapped.filter(pl.col("_reason").is_null()).select([*EVENT_SCHEMA, "_nlines"])
+    if mapped.get_column("_reason").null_count() == mapped.height:
+        # Nothing rejected: no filter, so the (large) raw column is not copied.
+        rejected = mapped.clear()
+        events = mapped.select([*EVENT_SCHEMA, "_nlines"])
+    else:
+        rejected = mapped.filter(pl.col("_reason").is_not_null())
+        events = mapped.filter(pl.col("_reason").is_null()).select([*EVENT_SCHEMA, "_nlines"])
     work = pl.concat(
         [
             quarantine_frame(records.quarantine + bad),
@@ -712,41 +718,41 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
     return events, work
 
 
+def _covered_lines(frame: pl.DataFrame) -> np.ndarray:
+    """The 1-based line numbers a frame's records cover (``source_line`` + ``_nlines``)."""
+    if not frame.height:
+        return np.zeros(0, dtype=np.int64)
+    if frame.get_column("_nlines").max() == 1:
+        return frame.get_column("source_line").to_numpy()
+    spans = pl.int_ranges(pl.col("source_line"), pl.col("source_line") + pl.col("_nlines"))
+    return frame.select(spans.explode()).to_series().to_numpy()
+
+
 def _account(
     lines: _Lines, records: _Records, events: pl.DataFrame, work: pl.DataFrame, path: str, spec: RecordSpec
 ) -> ParsedFile:
     """Count each physical line once: quarantined if any bad record touches it, else loaded, else blank."""
-    if events["_nlines"].max() == 1 if events.height else True:
-        loaded_lines_set = events.select(pl.col("source_line")).to_series()
-    else:
-        loaded_lines_set = events.select(
-            pl.int_ranges(pl.col("source_line"), pl.col("source_line") + pl.col("_nlines")).explode()
-        ).to_series()
-    q_lines = work.select(pl.int_ranges(pl.col("source_line"), pl.col("source_line") + pl.col("_nlines")).explode())
-    q_set = q_lines.to_series().unique()
-    loaded_unique = loaded_lines_set.unique()
-    loaded_only = int((~loaded_unique.is_in(q_set.implode())).sum()) if len(q_set) else len(loaded_unique)
-    quarantined = len(q_set)
-    blank = lines.count - loaded_only - quarantined
-    # Independent check: every line no record covers must carry no content.
-    covered = pl.concat([loaded_unique, q_set]).unique().implode()
-    texts = pl.DataFrame({"t": lines.series}).with_row_index("n", offset=1)
-    uncovered = texts.filter(~pl.col("n").cast(pl.Int64).is_in(covered))
-    bad_utf8 = {row[0] for row in lines.bad_utf8}
+    n = lines.count
+    status = np.zeros(n + 1, dtype=np.int8)  # by 1-based line: 0 blank, 1 loaded, 2 quarantined
+    status[_covered_lines(events)] = 1
+    status[_covered_lines(work)] = 2
+    status[[row[0] for row in lines.bad_utf8]] = 2
+    counts = np.bincount(status[1:], minlength=3)
+    blank, loaded_only, quarantined = (int(c) for c in counts)
+    # Independent check: every line that no record covers must carry no content.
+    uncovered = lines.series.filter(pl.Series(status[1:] == 0))
     if records.csv_header is not None:
-        uncovered = uncovered.filter(pl.col("t") != records.csv_header)
-    with_content = uncovered.filter(
-        ~pl.col("t").str.contains(r"^[\[\],\s]*$") & ~pl.col("n").cast(pl.Int64).is_in(list(bad_utf8))
-    )
+        uncovered = uncovered.filter(uncovered != records.csv_header)
+    with_content = int(uncovered.str.contains(r"^[\[\],\s]*$").not_().sum()) if len(uncovered) else 0
     notes = []
     if records.layout == "csv":
         notes.append("the CSV header line is counted as blank")
     if records.layout == "json-array":
         notes.append("lines holding only array brackets or commas are counted as blank")
-    if blank < 0 or with_content.height:
+    if blank + loaded_only + quarantined != n or with_content:
         raise AssertionError(
-            f"{path}: line accounting is broken ({lines.count} read, {loaded_only} loaded, {quarantined} quarantined, "
-            f"{with_content.height} lines with content unaccounted for); this is a bug in auditreports, please report it"
+            f"{path}: line accounting is broken ({n} read, {loaded_only} loaded, {quarantined} quarantined, "
+            f"{with_content} lines with content unaccounted for); this is a bug in auditreports, please report it"
         )
     return ParsedFile(
         events=events.drop("_nlines"),
