@@ -113,3 +113,14 @@ def test_source_and_store_together_is_a_usage_error(tmp_path: Path, capsys: pyte
     src = workspace_log(tmp_path / "ws.ndjson", 3)
     assert main(["detect", str(src), "--store", str(tmp_path)]) == 2
     assert "either SRC or --store" in capsys.readouterr().err
+
+
+def test_detect_reads_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from auditreports.sources import load
+    from auditreports.store import write_store
+
+    src = workspace_log(tmp_path / "ws.ndjson", 12)
+    write_store(tmp_path / "store", load(str(src)))
+    assert main(["detect", "--store", str(tmp_path / "store"), "--json"]) == 0
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["count"] == 12 and finding["rule_name"] == "brute_force_login"
