@@ -82,6 +82,18 @@ def choose_demo_subject(events: pl.LazyFrame, findings: pl.DataFrame) -> str:
     return str(per_subject["subject_id"][0])
 
 
+def _organisation(data: Path) -> str | None:
+    """The controller named in the sample processing record, for the reports' covers."""
+    import yaml
+
+    try:
+        record = yaml.safe_load((data / "processing_record.yml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    name = (record or {}).get("controller", {}).get("name") if isinstance(record, dict) else None
+    return str(name) if name else None
+
+
 def _ingest(data: Path, store_dir: Path) -> None:
     from ..sources import load
     from ..store import write_store
@@ -139,9 +151,15 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = [k for k in DEMO_ORDER if not args.only or k in args.only]
     subject = args.subject or choose_demo_subject(store.events, findings.frame)
+    organisation = _organisation(data)
 
     def one(kind: str) -> NotebookRun:
-        params: dict[str, Any] = {"store": str(store_dir), "period": DEMO_PERIOD, "out_dir": str(out / kind)}
+        params: dict[str, Any] = {
+            "store": str(store_dir),
+            "period": DEMO_PERIOD,
+            "out_dir": str(out / kind),
+            "organisation": organisation,
+        }
         if kind == "gdpr":
             params |= {
                 "subject": subject,
@@ -174,13 +192,13 @@ def run(args: argparse.Namespace) -> int:
     say(f"[auditreports] demo finished in {timings['total_seconds']:.0f} s")
     print("written:")
     for label, path in written:
-        print(f"  {label:13} {path}")
+        print(f"  {label:15} {path}")
     for kind in kinds:
         if kind in runs:
             r = runs[kind]
-            print(f"  {kind + ' report':13} {r.pdf}  ({r.seconds:.0f} s)")
-            print(f"  {kind + ' notebook':13} {r.notebook}")
-            print(f"  {kind + ' evidence':13} {r.out_dir / 'evidence'}")
+            print(f"  {kind + ' report':15} {r.pdf}  ({r.seconds:.0f} s)")
+            print(f"  {kind + ' notebook':15} {r.notebook}")
+            print(f"  {kind + ' evidence':15} {r.out_dir / 'evidence'}")
     if failures:
         names = ", ".join(kind for kind, _ in failures)
         first = failures[0][1]

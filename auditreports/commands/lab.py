@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--token", help="the lab's login token (default: a random one, printed in the URL)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI often run as root; Jupyter refuses without it
+    if args.token:
+        cmd.append(f"--IdentityProvider.token={args.token}")
     env = dict(os.environ)
     env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     # The notebooks' kernel is "python3", which jupyter_client resolves to this interpreter.

@@ -1,0 +1,264 @@
+"""The notebooks: committed clean, parameters as declared, and every one executed by Papermill.
+
+The executed runs share one store built once from data_samples/ (session fixture) and
+run the three report notebooks side by side, with AUDITREPORTS_TOKEN set in their
+environment, so the same runs prove that no token reaches an executed notebook or
+anything in --out. PDF content is only spot-checked here: the report tests own it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import nbformat
+import papermill
+import pytest
+from pypdf import PdfReader
+
+from auditreports.notebook import NOTEBOOKS, NotebookRun, run_report_notebook
+from auditreports.parameters import declared_parameters
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"
+ALL = {**{kind: name for kind, name in NOTEBOOKS.items()}, "explore": "explore.ipynb"}
+TOKEN = "tok_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+def _read(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+
+
+def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    return tagged[0]
+
+
+@pytest.mark.parametrize("name", sorted(ALL.values()))
+def test_committed_notebooks_hold_no_outputs(name):
+    nb = _read(name)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: a cell was committed with outputs"
+            assert cell.execution_count is None
+        assert "papermill" not in cell.metadata
+    assert "papermill" not in nb.metadata
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_notebooks_are_what_the_generator_writes():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_notebooks.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(ALL))
+def test_parameters_cell_declares_exactly_the_checked_parameters(kind):
+    nb = _read(ALL[kind])
+    cell = _parameters_cell(nb)
+    namespace: dict[str, object] = {}
+    exec(cell.source, namespace)  # the cell is plain assignments
+    declared = {name: spec.default for name, spec in declared_parameters(kind).items()}
+    assert {k: v for k, v in namespace.items() if k != "__builtins__"} == declared
+    following = nb.cells[nb.cells.index(cell) + 1 :]
+    first_code = next(c for c in following if c.cell_type == "code")
+    assert f'check_parameters("{kind}"' in first_code.source
+
+
+# ------------------------------------------------------------------ executed runs
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory, data_samples) -> Path:
+    from auditreports.sources import load
+    from auditreports.store import write_store
+
+    store = tmp_path_factory.mktemp("notebooks") / "store"
+    write_store(store, load([str(data_samples / "workspace"), str(data_samples / "conversations")]))
+    return store
+
+
+@pytest.fixture(scope="session")
+def gdpr_subject(sample_store) -> str:
+    from auditreports.commands.demo import choose_demo_subject
+    from auditreports.detect import detect
+    from auditreports.store import open_store
+
+    events = open_store(sample_store).events
+    return choose_demo_subject(events, detect(events).frame)
+
+
+@pytest.fixture(scope="session")
+def report_runs(sample_store, gdpr_subject, data_samples, tmp_path_factory) -> dict[str, NotebookRun]:
+    """The three report notebooks, run side by side as the demo does, with a token in the environment."""
+    out = tmp_path_factory.mktemp("reports")
+    common = {"store": str(sample_store), "period": "2026-Q3", "appendix_cap": 150, "organisation": "Acme Health Ltd"}
+    params = {
+        "soc2": {**common, "reviewer": "Dana Lee"},
+        "hipaa": {**common, "phi_tags": ["phi"]},
+        "gdpr": {
+            **common,
+            "subject": gdpr_subject,
+            "received": "2026-10-05",
+            "customer_directory": str(data_samples / "customers.csv"),
+            "processing_record": str(data_samples / "processing_record.yml"),
+        },
+    }
+    previous = os.environ.get("AUDITREPORTS_TOKEN")
+    os.environ["AUDITREPORTS_TOKEN"] = TOKEN
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {
+                kind: pool.submit(run_report_notebook, kind, {**p, "out_dir": str(out / kind)}, timeout=900)
+                for kind, p in params.items()
+            }
+            return {kind: f.result() for kind, f in futures.items()}
+    finally:
+        if previous is None:
+            os.environ.pop("AUDITREPORTS_TOKEN", None)
+        else:
+            os.environ["AUDITREPORTS_TOKEN"] = previous
+
+
+def _outputs(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+
+def _stdout(outputs: list[dict]) -> str:
+    return "".join("".join(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["soc2", "hipaa", "gdpr"])
+def test_report_notebook_leaves_pdf_notebook_and_evidence(report_runs, kind):
+    run = report_runs[kind]
+    assert run.pdf == run.out_dir / "report.pdf" and run.pdf.read_bytes()[:5] == b"%PDF-"
+    assert run.notebook == run.out_dir / "report.ipynb"
+    evidence = run.out_dir / "evidence"
+    assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= {p.name for p in evidence.iterdir()}
+    outputs = _outputs(run.notebook)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    # The analyst sees interactive charts and the findings table, and the run honoured the overrides.
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 2
+    assert any("finding_id" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    text = _stdout(outputs)
+    assert "integrity verdict:" in text and "appendix cap: 150 rows" in text and "Acme Health Ltd" in text
+    assert f"report:   {run.pdf}" in text
+
+
+@pytest.mark.slow
+def test_rendered_pdfs_name_the_planted_incidents(report_runs, gdpr_subject, data_samples):
+    truth = {i["id"]: i for i in json.loads((data_samples / "ground_truth.json").read_text())["incidents"]}
+
+    def text(kind: str) -> str:
+        return " ".join(page.extract_text() or "" for page in PdfReader(report_runs[kind].pdf).pages)
+
+    soc2 = text("soc2")
+    assert truth["INC-01"]["ip"] in soc2  # the brute-force source
+    assert "Acme Health Ltd" in soc2 and "Dana Lee" in soc2
+    gdpr = text("gdpr")
+    assert gdpr_subject in gdpr
+    assert "PHI" in text("hipaa")
+
+
+@pytest.mark.slow
+def test_no_token_in_executed_notebooks_or_outputs(report_runs):
+    checked = 0
+    for run in report_runs.values():
+        for path in run.out_dir.rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), f"the API token leaked into {path}"
+                checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.slow
+def test_explore_notebook_filters_timeline_and_finding(sample_store, data_samples, tmp_path):
+    snooper = next(
+        i for i in json.loads((data_samples / "ground_truth.json").read_text())["incidents"] if i["id"] == "INC-08"
+    )
+    executed = tmp_path / "explore.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK_DIR / "explore.ipynb"),
+        str(executed),
+        parameters={
+            "store": str(sample_store),
+            "actor": snooper["actor_id"],
+            "since": snooper["window_start"][:10],
+            "until": snooper["window_end"][:10],
+            "text": None,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
+    outputs = _outputs(executed)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = _stdout(outputs)
+    # The filter found the snooper's day, the timeline is theirs, and the finding's evidence is all in the store.
+    assert f"timeline of actor {snooper['actor_id']}" in text
+    count = int(text.split(" events match ")[0].split()[-1].replace(",", ""))
+    assert count >= snooper["count"]
+    assert " evidence events found in the store" in text
+    found, of = text.split(" evidence events found")[0].split()[-3::2]
+    assert found == of
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_lab_starts_serves_the_notebooks_with_the_project_kernel(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    log = tmp_path / "lab.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "auditreports", "lab", "--port", str(port), "--no-browser", "--token", "t3st"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert answer is not None and answer.status_code == 200, log.read_text()[-2000:]
+        assert "version" in answer.json()
+        headers = {"Authorization": "token t3st"}
+        contents = httpx.get(f"http://127.0.0.1:{port}/api/contents", headers=headers, timeout=5).json()
+        assert set(ALL.values()) <= {item["name"] for item in contents["content"]}
+        specs = httpx.get(f"http://127.0.0.1:{port}/api/kernelspecs", headers=headers, timeout=5).json()
+        assert specs["default"] == "python3"
+        argv = specs["kernelspecs"]["python3"]["spec"]["argv"]
+        # jupyter_client starts a kernel whose argv[0] is "python" with the server's own interpreter,
+        # i.e. this environment's, where auditreports is installed.
+        assert argv[0] == "python" or Path(argv[0]).resolve() == Path(sys.executable).resolve()
+        assert argv[1:3] == ["-m", "ipykernel_launcher"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
