@@ -92,3 +92,22 @@ def test_a_vendor_log_without_a_chain_is_partial(shared_real: Path) -> None:
     assert v.verdict in ("PARTIAL", "FAILED")
     assert v.check_verdict("hash_chain") == "PARTIAL"
     assert pl.Series([u.check for u in v.unverified]).is_in(["hash_chain"]).any()
+
+
+def test_verify_a_store_names_its_files_in_the_manifest(data_samples: Path, tmp_path: Path) -> None:
+    from auditreports.cli import main
+
+    (entry,) = [t for t in ground_truth(data_samples)["tampered"] if t["kind"] == "deleted"]
+    store = tmp_path / "store"
+    assert main(["ingest", str(data_samples / entry["path"]), "--store", str(store)]) == 0
+    manifest = tmp_path / "manifest.json"
+    code = main(["verify", "--store", str(store), "--manifest-out", str(manifest), "--as-of", "2026-10-15"])
+    assert code == 1
+    doc = json.loads(manifest.read_text(encoding="utf-8"))
+    assert [(b["kind"], b["event_id"], b["position"]) for b in doc["breaks"]] == [
+        (b["kind"], b["event_id"], b["position"]) for b in entry["breaks"]
+    ]
+    roles = {i["role"] for i in doc["inputs"]}
+    assert roles == {"store"} and any(i["path"].endswith("ledger.json") for i in doc["inputs"])
+    assert doc["origins"][0]["sha256"]  # the original export, from the store's ledger
+    assert main(["verify-manifest", str(manifest)]) == 0
