@@ -75,8 +75,10 @@ def test_settings_reject_unknown_and_bad_values() -> None:
     assert FetchSettings.from_mapping({"page_size": 200}).page_size == 200
     with pytest.raises(ConfigError, match="unknown fetch setting"):
         FetchSettings.from_mapping({"page_sise": 200})
-    with pytest.raises(ConfigError, match="between 1 and 500"):
-        FetchSettings(page_size=501)
+    with pytest.raises(ConfigError, match="between 1 and 1000"):
+        FetchSettings(page_size=1001)  # each API style caps it lower (500 platform, 100 GitHub)
+    with pytest.raises(ConfigError, match="one word such as Bearer or SSWS"):
+        FetchSettings(auth_scheme="Bearer x")
     with pytest.raises(ConfigError, match="unknown fetch setting"):
         FetchSettings.from_mapping({"sleep": 0})  # seams are code, not configuration
 

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import FetchError, UsageError
+from ..errors import AuthenticationError, FetchError, UsageError
 from ._checkpoint import Checkpoint, checkpoint_key
 from ._retry import RetryStats
 from ._settings import FetchSettings
 from ._sink import conflicts_of_fetch, store_batch, store_ledger_entry
 from ._token import Token, load_token, redact
 from .client import Page, first_page_url, iter_pages, open_client
-from .pagination import LinkOrBodyCursor, PaginationStrategy
+from .pagination import PaginationStrategy
+from .styles import get_style
 
 __all__ = ["FetchReport", "fetch", "public_endpoint"]
 
@@ -82,6 +83,7 @@ class FetchReport:
     endpoint: str
     fetch_id: str
     strategy: str
+    source_format: str
     window: dict[str, str | None]
     filters: dict[str, str | None]
     page_size: int
@@ -171,6 +173,12 @@ def fetch(
 ) -> FetchReport:
     """Fetch the audit log at ``url`` into the store ``store``; resume if a checkpoint says so.
 
+    ``format`` names the API and its records: ``conversation`` (the platform),
+    ``okta`` (System Log API, ``/api/v1/logs``) or ``github`` (``/orgs/ORG/audit-log``);
+    see :mod:`auditreports.api.styles`. It decides the query (window, filters, page
+    size), the pagination strategy (unless ``strategy`` is given) and the field map
+    that turns the records into canonical events.
+
     ``token``: a :class:`Token` or the secret; by default read from
     ``AUDITREPORTS_TOKEN`` / ``AUDITREPORTS_TOKEN_FILE``. Raises ``FetchError``
     subclasses when the API cannot be read completely; the pages read until then stay
@@ -179,15 +187,29 @@ def fetch(
     """
     settings = settings or FetchSettings()
     secret = token if isinstance(token, Token) else (Token(token) if token is not None else load_token(environ))
-    strategy = strategy or LinkOrBodyCursor()
+    style = get_style(format)
+    strategy = strategy or style.strategy
     _check_window(since, until)
     store_dir = Path(store)
     if store_dir.exists() and not store_dir.is_dir():
         raise UsageError(f"--store {store_dir} is a file; give a directory for the Parquet store")
     filters = {"conversation_id": conversation_id, "event_type": event_type, "author": author}
-    start_url = first_page_url(url, {"since": since, "until": until, **filters, "limit": settings.page_size})
+    unsupported = sorted(name for name, value in filters.items() if value is not None and name not in style.filters)
+    if unsupported:
+        raise UsageError(
+            f"{style.title} cannot filter by {', '.join('--' + n.replace('_', '-') for n in unsupported)}; "
+            f"it filters by {', '.join('--' + n.replace('_', '-') for n in sorted(style.filters))}"
+        )
+    notes: list[str] = []
+    page_size = settings.page_size
+    if page_size > style.max_page_size:
+        notes.append(
+            f"page size {page_size} is above the {style.max_page_size} {style.title} allows; asked for {style.max_page_size}"
+        )
+        page_size = style.max_page_size
+    start_url = first_page_url(url, style.query(since, until, filters, page_size))
     endpoint = redact(public_endpoint(url.split("?")[0] if "?" in url else url), secret)
-    fetch_id = checkpoint_key(start_url, filters, settings.page_size, strategy.name)
+    fetch_id = checkpoint_key(start_url, filters, page_size, strategy.name)
     checkpoint = Checkpoint(store_dir, fetch_id)
     source_prefix = f"{endpoint}#fetch={fetch_id}&page="
     saved = checkpoint.load()
@@ -198,12 +220,14 @@ def fetch(
     report = FetchReport(
         endpoint=endpoint,
         strategy=strategy.name,
+        source_format=style.format,
         window={"since": since, "until": until},
         filters=filters,
-        page_size=settings.page_size,
+        page_size=page_size,
         started_at=_utc_iso(settings.wall_clock()),
         fetch_id=fetch_id,
         store=str(store_dir),
+        notes=notes,
     )
     seen: set[str] = set()
     next_url, number, cursor = start_url, 1, None
@@ -221,7 +245,7 @@ def fetch(
 
     def flush(next_page: Page | None) -> None:
         if buffer:
-            outcome = store_batch(store_dir, buffer, source_prefix=source_prefix, format=format)
+            outcome = store_batch(store_dir, buffer, source_prefix=source_prefix, format=style.format)
             report.events_added += outcome.added
             report.duplicates_dropped += outcome.duplicates
             report.quarantined += outcome.quarantined
@@ -277,6 +301,8 @@ def fetch(
                 flush(buffer[-1])
             elif report.pages > 0:
                 save()  # same resume point; keeps the retries this run spent for the ledger
+            if isinstance(exc, AuthenticationError) and style.auth_hint:
+                exc.message = f"{exc.message} ({style.auth_hint}; this fetch sent {settings.auth_scheme})"
             if isinstance(exc, FetchError):
                 report.error = redact(exc.message, secret)
                 exc.message = report.error

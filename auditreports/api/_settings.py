@@ -8,6 +8,7 @@ and users pass an ``httpx`` ``transport`` for proxies, mTLS or a recording layer
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -23,7 +24,8 @@ __all__ = ["FetchSettings"]
 class FetchSettings:
     """How a fetch behaves. Every default is what a production run should use.
 
-    - ``page_size``: events per page asked for (the API allows at most 500).
+    - ``page_size``: events per page asked for (at most 1000; each API style caps it
+      at what its API allows: 500 for the platform, 1000 Okta, 100 GitHub).
     - ``pages_per_write``: pages buffered per store write; the checkpoint only ever
       names pages that are durably in the store (fewer, larger Parquet parts).
     - ``max_attempts``: attempts per page request, the first one included.
@@ -33,6 +35,8 @@ class FetchSettings:
     - ``max_retry_time``: the total seconds one page may spend retrying.
     - ``timeout``: connect/read timeout of one request, seconds.
     - ``progress_every``: pages between progress lines when stderr is not a terminal.
+    - ``auth_scheme``: the ``Authorization`` scheme the token is sent with (``Bearer``;
+      Okta API tokens use ``SSWS``).
     """
 
     page_size: int = 500
@@ -46,6 +50,7 @@ class FetchSettings:
     progress_every: int = 10
     progress: bool = True
     user_agent: str = "auditreports-fetch"
+    auth_scheme: str = "Bearer"
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -53,8 +58,10 @@ class FetchSettings:
     jitter: Callable[[float, float], float] = random.uniform
 
     def __post_init__(self) -> None:
-        if not 1 <= self.page_size <= 500:
-            raise ConfigError(f"page_size must be between 1 and 500, got {self.page_size}")
+        if not 1 <= self.page_size <= 1000:
+            raise ConfigError(f"page_size must be between 1 and 1000, got {self.page_size}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*", self.auth_scheme):
+            raise ConfigError(f"auth_scheme must be one word such as Bearer or SSWS, got {self.auth_scheme!r}")
         if self.pages_per_write < 1:
             raise ConfigError(f"pages_per_write must be at least 1, got {self.pages_per_write}")
         if self.max_attempts < 1:

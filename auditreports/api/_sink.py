@@ -1,8 +1,10 @@
 """Where fetched pages go: the same canonical mapping, store, ledger and quarantine as file ingest.
 
-Records are mapped by ``auditreports.sources.events_from_records`` (the loaders'
-own field map, so an event fetched and the same event ingested from an export are
-the same row) and written by ``auditreports.store.write_store``, which de-duplicates
+Records are mapped by ``auditreports.sources.events_from_records`` for the platform
+formats and by ``auditreports.sources.vendors.vendor_events_from_records`` for vendor
+logs (Okta, GitHub): the loaders' own field maps, so an event fetched and the same
+event ingested from an export are the same row. They are written by
+``auditreports.store.write_store``, which de-duplicates
 against the store by event id and payload and flags conflicts. Each event's
 provenance is ``source_file = "<endpoint>#fetch=<id>&page=<n>"`` (the fetch id is
 the checkpoint key: the same endpoint and filters give the same id), ``source_line``
@@ -12,6 +14,7 @@ the checkpoint key: the same endpoint and filters give the same id), ``source_li
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +36,21 @@ class BatchOutcome:
     last_timestamp: str | None
 
 
-def _store_api() -> tuple[Any, Any, Any]:
+_PLATFORM_FORMATS = ("conversation", "workspace")
+
+
+def _store_api(format: str = "conversation") -> tuple[Any, Any, Any]:
     try:
         from ..sources import events_from_records
+        from ..sources.vendors import vendor_events_from_records
         from ..store import open_store, write_store
     except ImportError as exc:  # the loaders and the store are separate modules of this package
         raise DependencyError(
             f"the Parquet store is not available in this build ({exc}); install a complete auditreports"
         ) from None
-    return events_from_records, write_store, open_store
+    if format not in _PLATFORM_FORMATS:
+        return partial(vendor_events_from_records, format=format), write_store, open_store
+    return partial(events_from_records, format=format), write_store, open_store
 
 
 def _int(result: object, *names: str) -> int:
@@ -68,13 +77,11 @@ def store_batch(store: Path, pages: list[Page], *, source_prefix: str, format: s
     appended by the store without such a check, so rows already there for the same
     position and bytes are left out here: re-writing a page never doubles them.
     """
-    events_from_records, write_store, open_store = _store_api()
+    events_from_records, write_store, open_store = _store_api(format)
     frames: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     for page in pages:
-        events, quarantine = events_from_records(
-            page.records, format=format, source_file=f"{source_prefix}{page.number}"
-        )
+        events, quarantine = events_from_records(page.records, source_file=f"{source_prefix}{page.number}")
         frames.append(events)
         quarantines.append(quarantine)
     events = pl.concat(frames, how="vertical_relaxed")

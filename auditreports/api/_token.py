@@ -41,8 +41,9 @@ class Token:
         """The secret itself, for the Authorization header and nothing else."""
         return self._secret
 
-    def authorization(self) -> str:
-        return f"Bearer {self._secret}"
+    def authorization(self, scheme: str = "Bearer") -> str:
+        """The ``Authorization`` header value: ``Bearer <token>``, or ``SSWS <token>`` for Okta API tokens."""
+        return f"{scheme} {self._secret}"
 
     def __repr__(self) -> str:
         return f"Token({REDACTED})"

@@ -77,6 +77,11 @@ def _server_message(response: httpx.Response) -> str:
     if isinstance(error, dict):
         code, message = error.get("code"), error.get("message")
         return f"{message} ({code})" if code else str(message)
+    if isinstance(body, dict) and isinstance(body.get("errorSummary"), str):  # Okta
+        code = body.get("errorCode")
+        return f"{body['errorSummary']} ({code})" if code else body["errorSummary"]
+    if isinstance(body, dict) and isinstance(body.get("message"), str):  # GitHub
+        return body["message"][:200]
     return str(body)[:200]
 
 
@@ -98,7 +103,7 @@ def _get_page(
         attempt += 1
         retry_after: float | None = None
         try:
-            response = client.get(url, headers={"Authorization": token.authorization()})
+            response = client.get(url, headers={"Authorization": token.authorization(settings.auth_scheme)})
         except RETRYABLE_ERRORS as exc:
             reason = "connection"
             detail = redact(f"{type(exc).__name__}: {exc}", token)

@@ -8,20 +8,48 @@ import sys
 
 from ..api import FetchSettings, fetch
 from ..api._token import TOKEN_ENV, TOKEN_FILE_ENV
+from ..api.styles import API_STYLES
 
 HELP = f"fetch the audit log from the API into a store (token from {TOKEN_ENV}; resumes after an interruption)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="the endpoint, e.g. https://api.example.com/v1/audit-log")
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="the endpoint, e.g. https://api.example.com/v1/audit-log, https://ORG.okta.com/api/v1/logs, "
+        "https://api.github.com/orgs/ORG/audit-log",
+    )
+    parser.add_argument(
+        "--source-format",
+        choices=sorted(API_STYLES),
+        default="conversation",
+        help="which API and record format: conversation (the platform, default), okta (System Log), github (audit log)",
+    )
+    parser.add_argument(
+        "--auth-scheme",
+        default="Bearer",
+        metavar="SCHEME",
+        help="Authorization scheme the token is sent with (default Bearer; Okta API tokens: SSWS)",
+    )
     parser.add_argument("--store", required=True, metavar="DIR", help="the Parquet store to write into")
     parser.add_argument("--since", metavar="WHEN", help="start of the window, inclusive (ISO 8601)")
     parser.add_argument("--until", metavar="WHEN", help="end of the window, exclusive (ISO 8601)")
-    parser.add_argument("--conversation-id", metavar="ID", help="only this conversation")
-    parser.add_argument("--event-type", metavar="TYPE", help="only this event type (the API's name, e.g. claimed)")
-    parser.add_argument("--author", metavar="ID", help="only events by this author id")
+    parser.add_argument("--conversation-id", metavar="ID", help="only this conversation (conversation API only)")
     parser.add_argument(
-        "--page-size", type=int, default=500, metavar="N", help="events per page, at most 500 (default 500)"
+        "--event-type",
+        metavar="TYPE",
+        help="only this event type, in the API's own words (claimed; Okta eventType; GitHub action)",
+    )
+    parser.add_argument(
+        "--author", metavar="ID", help="only events by this author (author id; Okta actor.id; GitHub actor)"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="events per page (default and maximum: 500 conversation, 1000 Okta, 100 GitHub)",
     )
     parser.add_argument(
         "--pages-per-write",
@@ -40,8 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    style = API_STYLES[args.source_format]
     settings = FetchSettings(
-        page_size=args.page_size, pages_per_write=args.pages_per_write, max_attempts=args.max_attempts
+        page_size=args.page_size if args.page_size is not None else style.max_page_size,
+        pages_per_write=args.pages_per_write,
+        max_attempts=args.max_attempts,
+        auth_scheme=args.auth_scheme,
     )
     report = fetch(
         args.url,
@@ -52,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
         event_type=args.event_type,
         author=args.author,
         settings=settings,
+        format=args.source_format,
     )
+    for note in report.notes:
+        print(f"[auditreports] note: {note}", file=sys.stderr)
     print(f"[auditreports] {report.summary()}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_ledger(), indent=2))
