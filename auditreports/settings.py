@@ -1,0 +1,106 @@
+"""One typed settings object, built once and passed down.
+
+A settings file is YAML with one section per area; every key has a documented default
+(docs/settings.md), and an unknown section or key is a :class:`ConfigError` naming it —
+a typo must never silently fall back to a default in an audit.
+
+```yaml
+integrity: {retention_days: 365}
+detection: {timezone: Europe/London, business_hours: "08:00-18:00"}
+report:    {organisation: Acme Support Ltd, reviewer: Dana Lee}
+fetch:     {max_attempts: 8}
+```
+
+Secrets never go here: the API token comes from ``AUDITREPORTS_TOKEN`` (or the file
+named by ``AUDITREPORTS_TOKEN_FILE``) only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .api._settings import FetchSettings
+from .detect.settings import DetectionSettings
+from .errors import ConfigError
+from .integrity.settings import IntegritySettings
+from .report.settings import ReportSettings
+
+__all__ = ["Settings", "load_settings"]
+
+_SECRET_KEY = re.compile(r"(token|secret|password|bearer|credential)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every area's settings; each section is a frozen dataclass with its own defaults."""
+
+    integrity: IntegritySettings = field(default_factory=IntegritySettings)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    path: Path | None = None  # the file they came from, for the reproducibility stamp
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, *, path: Path | None = None) -> Settings:
+        data = dict(data or {})
+        sections = {"integrity": IntegritySettings, "detection": DetectionSettings, "report": ReportSettings, "fetch": FetchSettings}
+        unknown = sorted(set(data) - set(sections))
+        if unknown:
+            where = f" in {path}" if path else ""
+            raise ConfigError(
+                f"unknown settings section(s) {', '.join(unknown)}{where}; use {', '.join(sections)}", keys=unknown
+            )
+        _reject_secrets(data, path)
+        built: dict[str, Any] = {}
+        for name, kind in sections.items():
+            section = data.get(name)
+            if section is not None and not isinstance(section, Mapping):
+                raise ConfigError(f"settings section {name!r} must be a mapping of keys to values", section=name)
+            built[name] = kind.from_mapping(section) if section else kind()
+        return cls(**built, path=path)
+
+    def with_report(self, **changes: Any) -> Settings:
+        """A copy with some report settings changed (e.g. from notebook parameters)."""
+        return replace(self, report=replace(self.report, **{k: v for k, v in changes.items() if v is not None}))
+
+
+def _reject_secrets(data: Mapping[str, Any], path: Path | None) -> None:
+    def walk(node: Any, trail: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = f"{trail}.{key}" if trail else str(key)
+                if _SECRET_KEY.search(str(key)) and not str(key).endswith(("_env", "_file")):
+                    raise ConfigError(
+                        f"settings key {here!r}{' in ' + str(path) if path else ''} looks like a secret; "
+                        "secrets never go in settings files — use the AUDITREPORTS_TOKEN environment variable",
+                        key=here,
+                    )
+                walk(value, here)
+
+    walk(data, "")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Settings from a YAML file, or the defaults when ``path`` is None."""
+    if path is None:
+        return Settings()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {file}: {exc.strerror}", path=str(file)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"settings file {file}{line} is not valid YAML; fix it", path=str(file)) from None
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"settings file {file} must be a mapping with sections integrity, detection, report, fetch", path=str(file))
+    return Settings.from_mapping(data, path=file)

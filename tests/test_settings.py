@@ -1,0 +1,50 @@
+"""The settings file: sections with defaults, typos and secrets rejected by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditreports.errors import ConfigError
+from auditreports.settings import Settings, load_settings
+
+
+def test_defaults_without_a_file():
+    s = load_settings(None)
+    assert s.report.organisation and s.detection.timezone == "UTC"
+
+
+def test_sections_are_read(tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("report:\n  organisation: Acme Support Ltd\ndetection:\n  timezone: Europe/London\n")
+    s = load_settings(f)
+    assert s.report.organisation == "Acme Support Ltd"
+    assert s.detection.timezone == "Europe/London"
+    assert s.path == f
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("reprot:\n  organisation: x\n", "reprot"),
+        ("report:\n  organisaton: x\n", "organisaton"),
+        ("fetch:\n  api_token: abc\n", "fetch.api_token"),
+        ("report: [1, 2]\n", "report"),
+        ("report: {organisation: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_settings_name_the_problem(tmp_path, text, needle):
+    f = tmp_path / "s.yml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    assert needle in err.value.message
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read settings file"):
+        load_settings(tmp_path / "nope.yml")
+
+
+def test_with_report_overrides_only_given_values():
+    s = Settings().with_report(organisation="Acme", reviewer=None)
+    assert s.report.organisation == "Acme" and s.report.reviewer is None
