@@ -8,6 +8,7 @@ platform lost (the planted logging gap), stamps ids, ``sequence`` and the hash c
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -19,10 +20,10 @@ from typing import Any
 import rfc8785
 
 from .roster import WORKSPACE_ID, ApiKey, Staff
-from .timeline import iso, utc_date
+from .timeline import END_MS, START_MS, iso, utc_date
 
 GENESIS = "0" * 64
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 Event = dict[str, Any]
 
@@ -30,11 +31,9 @@ Event = dict[str, Any]
 def ulid(t: int, rng: random.Random) -> str:
     """A ULID (time-sortable id) for epoch ms ``t`` with 80 seeded random bits."""
     value = (t << 80) | rng.getrandbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # 26 base-32 digits of the 128-bit value (the first digit holds 3 bits): shift so the
+    # 130 bits fill standard base32's groups, then map its alphabet onto Crockford's.
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def _json_safe(value: object) -> bool:
@@ -162,6 +161,8 @@ class WorkspaceLog:
         out: list[Event] = []
         lines: list[bytes] = []
         for t, _, ev in self.events:
+            if not START_MS <= t < END_MS:  # spilled past the quarter: in next quarter's export
+                continue
             if utc_date(t) in self.gap_dates:
                 ev["lost"] = True
                 continue
@@ -242,6 +243,8 @@ class ConversationLog:
         self.events.sort(key=lambda x: (x[0], x[1]))
         out = []
         for t, _, ev in self.events:
+            if not START_MS <= t < END_MS:  # a conversation's later events fall in the next quarter
+                continue
             ev["event_id"] = "aev_" + ulid(t, self.rng)
             ev["timestamp"] = iso(t)
             out.append(ev)
