@@ -38,7 +38,7 @@ import polars as pl
 from .errors import StoreError, UsageError
 from .schema import EVENT_SCHEMA, conform
 
-__all__ = ["SearchFilters", "scan_store", "search", "store_partitions"]
+__all__ = ["SearchFilters", "author_spellings", "scan_store", "search", "store_partitions"]
 
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 
@@ -107,13 +107,17 @@ class SearchFilters:
             out["until_exclusive"] = self.until_exclusive
         return out
 
-    def predicate(self) -> pl.Expr | None:
+    def predicate(self, author_spellings: tuple[list[str], list[str]] | None = None) -> pl.Expr | None:
         """One Polars predicate over canonical columns (None when nothing is filtered).
 
         Meant for ``filter``: a row whose filtered column is null gives null, which
         ``filter`` drops like false. There is deliberately no ``fill_null(False)``: it
         hides an equality from the Parquet reader's statistics and doubled the time of a
         one-conversation search in benchmarks/search.py. Do not negate the predicate.
+
+        ``author_spellings`` are the stored e-mails and names that equal the author
+        case-insensitively (see :func:`author_spellings`); with them the author filter is
+        plain equality, which Parquet statistics can prune, instead of lower-casing every row.
         """
         parts: list[pl.Expr] = []
         if self.conversation_id:
@@ -122,11 +126,17 @@ class SearchFilters:
             parts.append(_any_of("channel", self.channel))
         if self.author is not None:
             a = self.author
-            parts.append(
-                (pl.col("actor_id") == a)
-                | (pl.col("actor_email").str.to_lowercase() == a.lower())
-                | (pl.col("actor_name").str.to_lowercase() == a.lower())
-            )
+            if author_spellings is not None:
+                emails, names = author_spellings
+                parts.append(
+                    (pl.col("actor_id") == a) | pl.col("actor_email").is_in(emails) | pl.col("actor_name").is_in(names)
+                )
+            else:
+                parts.append(
+                    (pl.col("actor_id") == a)
+                    | (pl.col("actor_email").str.to_lowercase() == a.lower())
+                    | (pl.col("actor_name").str.to_lowercase() == a.lower())
+                )
         if self.event_type:
             ors: list[pl.Expr] = []
             for value in self.event_type:
@@ -241,13 +251,30 @@ def search_with(store: Any, filters: SearchFilters, *, limit: int | None = None)
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be a positive number of events, not {limit}", limit=limit)
     lf = _events_of(store, filters)
-    predicate = filters.predicate()
+    spellings = author_spellings(lf, filters.author) if filters.author is not None else None
+    predicate = filters.predicate(spellings)
     if predicate is not None:
         lf = lf.filter(predicate)
     lf = lf.sort("timestamp", "event_id", nulls_last=True)
     if limit is not None:
         lf = lf.head(limit)
     return lf
+
+
+def author_spellings(events: pl.LazyFrame, author: str) -> tuple[list[str], list[str]]:
+    """The stored e-mails and names equal to ``author`` ignoring case.
+
+    Why: lower-casing two string columns of every row cost more than the rest of an
+    author search (6.4 s against 2.7 s on 3M events); the distinct e-mails and names are
+    few (one per person), so they are read once, matched here, and the search itself
+    becomes equality that Parquet statistics can prune. Same results, by construction.
+    """
+    wanted = author.lower()
+    emails, names = pl.collect_all(
+        events.select(pl.col(c).unique()).filter(pl.col(c).str.to_lowercase() == wanted)
+        for c in ("actor_email", "actor_name")
+    )
+    return emails.to_series().to_list(), names.to_series().to_list()
 
 
 def _events_of(store: Any, filters: SearchFilters) -> pl.LazyFrame:
