@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ import pytest
 from test_api_support import TOKEN, RecordingSleep
 
 from auditreports.api import FetchSettings, ServerFaults, fetch, start_vendor_server
-from auditreports.errors import AuthenticationError, PaginationError, UsageError
+from auditreports.cli import main
+from auditreports.errors import AuthenticationError, PaginationError, RetriesExhaustedError, UsageError
 from auditreports.sources import load
 from auditreports.sources._dedupe import PAYLOAD_COLUMNS
 from auditreports.sources.vendors import record_text
@@ -270,22 +272,38 @@ def test_vendor_apis_refuse_filters_they_cannot_apply(tmp_path) -> None:
         fetch("http://127.0.0.1:9/x", tmp_path, token=TOKEN, format="cloudtrail")
 
 
-def test_cli_fetches_okta_with_the_ssws_scheme(serve, tmp_path) -> None:
-    url = serve(okta_records(), "okta")
+def test_cli_serves_okta_records_and_fetches_them_with_the_ssws_scheme(tmp_path, monkeypatch, capsys) -> None:
+    records = okta_records()
+    source = tmp_path / "okta.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITREPORTS_TOKEN")}
-    args = ["fetch", url, "--store", str(tmp_path / "s"), "--source-format", "okta", "--auth-scheme", "SSWS", "--json"]
-    done = subprocess.run(
-        [sys.executable, "-m", "auditreports", *args],
+    server = subprocess.Popen(
+        [sys.executable, "-m", "auditreports", "serve-sample-api", str(source), "--style", "okta", "--port", "0"],
         env={**env, "AUDITREPORTS_TOKEN": TOKEN},
-        capture_output=True,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
-    assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)
-    assert record["complete"] and record["source_format"] == "okta" and record["page_size"] == 1000
-    assert record["events_added"] == 60 and record["quarantined"] == 1
-    assert TOKEN not in done.stdout + done.stderr
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        match = re.search(r"serving 61 okta records at (\S+) \(Authorization: SSWS", line)
+        assert match, line
+        for name in [k for k in os.environ if k.startswith("AUDITREPORTS_TOKEN")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("AUDITREPORTS_TOKEN", TOKEN)
+        store = str(tmp_path / "s")
+        args = ["fetch", match.group(1), "--store", store, "--source-format", "okta", "--json"]
+        assert main(args) == 1  # Bearer by default: rejected, with the hint
+        assert "SSWS" in capsys.readouterr().err
+        assert main([*args, "--auth-scheme", "SSWS"]) == 0
+        out = capsys.readouterr()
+        record = json.loads(out.out)
+        assert record["complete"] and record["source_format"] == "okta" and record["page_size"] == 1000
+        assert record["events_added"] == 60 and record["quarantined"] == 1
+        assert TOKEN not in out.out + out.err
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)  # also closes the stderr pipe
 
 
 @pytest.mark.parametrize(
@@ -323,3 +341,28 @@ def test_real_vendor_records_through_the_api_equal_file_ingest(serve, shared_rea
         # The rest have the timestamp "redacted" upstream: quarantined with that reason, not lost.
         held = {raw.decode() for raw in store.quarantine.filter(pl.col("reason").str.contains("redacted"))["raw"]}
         assert set(stored["raw"]) | (failed & held) == failed
+
+
+def test_an_interrupted_github_fetch_resumes_from_its_link_and_matches_file_ingest(serve, tmp_path) -> None:
+    records = github_records(60)
+    # The outage (requests 2..5 answer 503) outlasts the first run's 3 attempts.
+    url = serve(records, "github", faults=ServerFaults(burst_503=4))
+    store = tmp_path / "s"
+    cfg = settings(page_size=10, max_attempts=3, pages_per_write=1)
+    with pytest.raises(RetriesExhaustedError, match="page 2"):
+        fetch(url, store, token=TOKEN, format="github", settings=cfg)
+    checkpoint = json.loads(next((store / "fetch-checkpoints").glob("*.json")).read_text())
+    assert checkpoint["next_page"] == 2 and "after=" in checkpoint["next_url"] and TOKEN not in json.dumps(checkpoint)
+
+    report = fetch(url, store, token=TOKEN, format="github", settings=cfg)
+    assert report.complete and report.resumed and report.runs == 2 and report.pages == 6
+    expected = loaded_from_file(records, tmp_path, "github")
+    assert canonical(open_store(store).events).equals(canonical(expected.events))
+    assert [e["complete"] for e in open_store(store).ledger["fetches"]] == [False, True]
+
+
+def test_a_non_json_okta_page_fails_with_its_position(serve, tmp_path) -> None:
+    url = serve(okta_records(), "okta", faults=ServerFaults(bad_json_page=2))
+    with pytest.raises(PaginationError, match=r"page 2 \(cursor .+\) is not valid JSON"):
+        fetch(url, tmp_path, token=TOKEN, format="okta", settings=settings(auth_scheme="SSWS"))
+    assert open_store(tmp_path).events.collect().height == 7

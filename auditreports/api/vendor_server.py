@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from ..errors import InputError, UsageError
 from .server import _NO_TS, ServerFaults, _address, _Handler, _read_records, _Server, _State, _timestamp_us
 
-__all__ = ["VENDOR_STYLES", "VendorLog", "load_vendor_log", "start_vendor_server"]
+__all__ = ["VENDOR_STYLES", "VendorLog", "load_vendor_log", "serve_vendor_forever", "start_vendor_server"]
 
 VENDOR_STYLES = ("okta", "github")
 OKTA_PATH = "/api/v1/logs"
@@ -324,6 +324,37 @@ class _VendorServer(_Server):
     state: _VendorState  # type: ignore[assignment]
 
 
+def _make_vendor_server(
+    source: str | Path | Sequence[Any] | VendorLog,
+    *,
+    style: str,
+    token: str,
+    auth_scheme: str | None,
+    host: str,
+    port: int,
+    faults: ServerFaults | None,
+) -> _VendorServer:
+    faults = faults or ServerFaults()
+    if faults.drop_connection or faults.duplicate_boundary:
+        raise UsageError("the vendor servers do not inject dropped connections or duplicate boundaries")
+    if not token or any(c.isspace() for c in token):
+        raise UsageError("the server token must be a non-empty string without whitespace")
+    log = source if isinstance(source, VendorLog) else load_vendor_log(source, style)
+    if log.style != style:
+        raise UsageError(f"the log was loaded for {log.style!r}, not {style!r}")
+    try:
+        server = _VendorServer((host, port), _VendorHandler)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
+    server.state = _VendorState(log, token, faults, auth_scheme or ("SSWS" if style == "okta" else "Bearer"))
+    return server
+
+
+def _endpoint(server: _VendorServer, style: str) -> str:
+    host, port = _address(server)
+    return f"http://{host}:{port}{OKTA_PATH if style == 'okta' else '/orgs/acme/audit-log'}"
+
+
 def start_vendor_server(
     source: str | Path | Sequence[Any] | VendorLog,
     *,
@@ -339,27 +370,38 @@ def start_vendor_server(
     ``auth_scheme`` defaults to the vendor's own (``SSWS`` for Okta API tokens,
     ``Bearer`` for GitHub). The GitHub endpoint is ``/orgs/acme/audit-log``.
     """
-    faults = faults or ServerFaults()
-    if faults.drop_connection or faults.duplicate_boundary:
-        raise UsageError("the vendor servers do not inject dropped connections or duplicate boundaries")
-    if not token or any(c.isspace() for c in token):
-        raise UsageError("the server token must be a non-empty string without whitespace")
-    log = source if isinstance(source, VendorLog) else load_vendor_log(source, style)
-    if log.style != style:
-        raise UsageError(f"the log was loaded for {log.style!r}, not {style!r}")
-    try:
-        server = _VendorServer((host, port), _VendorHandler)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
-    server.state = _VendorState(log, token, faults, auth_scheme or ("SSWS" if style == "okta" else "Bearer"))
+    server = _make_vendor_server(
+        source, style=style, token=token, auth_scheme=auth_scheme, host=host, port=port, faults=faults
+    )
     thread = threading.Thread(target=server.serve_forever, name=f"auditreports-{style}-api", daemon=True)
     thread.start()
-    bound_host, bound_port = _address(server)
 
     def stop() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
-    path = OKTA_PATH if style == "okta" else "/orgs/acme/audit-log"
-    return f"http://{bound_host}:{bound_port}{path}", stop
+    return _endpoint(server, style), stop
+
+
+def serve_vendor_forever(
+    source: str | Path,
+    *,
+    style: str,
+    token: str,
+    auth_scheme: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    faults: ServerFaults | None = None,
+    on_ready: Callable[[str, VendorLog, str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (``serve-sample-api --style okta|github``)."""
+    server = _make_vendor_server(
+        source, style=style, token=token, auth_scheme=auth_scheme, host=host, port=port, faults=faults
+    )
+    if on_ready is not None:
+        on_ready(_endpoint(server, style), server.state.vendor_log, server.state.auth_scheme)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -8,14 +8,31 @@ import sys
 
 from ..api._token import TOKEN_ENV, Token, load_token
 from ..api.server import SampleLog, ServerFaults, generate_token, serve_forever
+from ..api.vendor_server import VENDOR_STYLES, VendorLog, serve_vendor_forever
 from ..errors import UsageError
 
-HELP = "serve conversation-log exports through the audit-log API on loopback, with faults to inject (for testing fetch)"
+HELP = (
+    "serve conversation-log exports (or Okta / GitHub records) through an audit-log API on loopback, "
+    "with faults to inject (for testing fetch)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "directory", metavar="DIR", help="folder of conversation-log exports (JSON array / NDJSON, .gz or plain)"
+        "directory",
+        metavar="DIR",
+        help="folder of conversation-log exports (JSON array / NDJSON, .gz or plain); with --style okta|github "
+        "a file or folder of that vendor's records",
+    )
+    parser.add_argument(
+        "--style",
+        choices=("conversation", *VENDOR_STYLES),
+        default="conversation",
+        help="which API to imitate: conversation (GET /v1/audit-log, default), okta (GET /api/v1/logs), "
+        "github (GET /orgs/acme/audit-log)",
+    )
+    parser.add_argument(
+        "--auth-scheme", metavar="SCHEME", help="Authorization scheme to require (default Bearer; okta: SSWS)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
@@ -72,6 +89,30 @@ def run(args: argparse.Namespace) -> int:
         loop_cursor_page=args.loop_cursor_page,
         retry_after=args.retry_after,
     )
+
+    if args.style != "conversation":
+
+        def vendor_ready(url: str, log: VendorLog, scheme: str) -> None:
+            print(
+                f"[auditreports] serving {len(log.records)} {args.style} records at {url} "
+                f"(Authorization: {scheme} <token>; Link pagination)",
+                file=sys.stderr,
+            )
+            print("[auditreports] press Ctrl-C to stop", file=sys.stderr, flush=True)
+
+        serve_vendor_forever(
+            args.directory,
+            style=args.style,
+            token=token.reveal(),
+            auth_scheme=args.auth_scheme,
+            host=args.host,
+            port=args.port,
+            faults=faults,
+            on_ready=vendor_ready,
+        )
+        return 0
+    if args.auth_scheme not in (None, "Bearer"):
+        raise UsageError("the conversation API takes Bearer tokens only; --auth-scheme is for --style okta|github")
 
     def ready(url: str, log: SampleLog) -> None:
         notes = f" ({'; '.join(log.notes)})" if log.notes else ""
