@@ -281,10 +281,11 @@ def hipaa_phi_access(
 ) -> ReportResult:
     """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir``."""
     s = _settings(settings)
-    prepared = prepare_inputs(store_or_src, period=period)
+    prepared = prepare_inputs(store_or_src, period=period, framework="hipaa")
     model = build_hipaa_model(
         prepared.inputs,
         s,
+        framework=prepared.framework,
         triage=triage,
         parameters=parameters,
         notebook_name=notebook_name,

@@ -156,8 +156,11 @@ def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
     assert set(staff) == {"Dana Lee (admin)", "Sam Roe (agent)", "Max Snoop (agent)"}
     assert staff["Max Snoop (agent)"][4] == "1"  # after hours
     assert s["per-patient"].tables[0].rows[0][:3] == ["cus_7", "3", "3"]
-    after = s["after-hours"].tables[1].rows
+    assert [r[:2] for r in s["after-hours"].tables[1].rows] == [["Max Snoop (agent)", "1"]]  # per staff member
+    after = s["after-hours"].tables[2].rows
     assert [r[1] for r in after] == ["Max Snoop (agent)"]
+    # The appendix prints what to review; events.csv holds every PHI access.
+    assert model.appendix.total <= model.evidence_events.height and model.appendix.note
     disclosures = {r[1]: r for r in s["disclosures"].tables[0].rows}
     assert disclosures["integration.webhook.delivered"][3:5] == ["https://crm.example/hook", "CRM sync"]
     assert disclosures["data.export"][5] == "1200"

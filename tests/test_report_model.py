@@ -227,7 +227,9 @@ def test_findings_are_ordered_by_severity_with_their_evidence() -> None:
     assert [f.finding_id for f in model.findings] == ["F-0002", "F-0001"]
     burst = model.findings[1]
     assert burst.triage == "closed — known pen test"
-    assert len(burst.evidence.rows) == 6 and burst.evidence.rows[0][1] == "evt_0010"
+    # finding_evidence_rows (5) of its 6 events under the finding; the note points to the rest.
+    assert len(burst.evidence.rows) == 5 and burst.evidence.rows[0][1] == "evt_0010"
+    assert burst.evidence.note.startswith("First 5 of 6 events")
     assert dict(model.severity_counts)["high"] == 1
     assert [r[0] for r in model.signoff.decisions.rows] == ["F-0002", "F-0001"]
 

@@ -29,6 +29,7 @@ __all__ = [
     "exports_figure",
     "failed_logins_figure",
     "phi_access_figure",
+    "subject_activity_figure",
 ]
 
 _LAYOUT = {
@@ -95,6 +96,44 @@ def phi_access_figure(access: pl.DataFrame, title: str = "PHI conversation acces
         part = daily.filter(pl.col("when") == when)
         fig.add_bar(x=part["day"].to_list(), y=part["n"].to_list(), name=when, marker_color=colour)
     fig.update_layout(title=title, barmode="stack", yaxis_title="accesses", **_LAYOUT)
+    return fig
+
+
+_SUBJECT_KINDS = (
+    ("exports that included you", "#d62728"),
+    ("staff actions", "#ff7f0e"),
+    ("assistant (bot)", "#17becf"),
+    ("your conversations", "#2ca02c"),
+    ("other", "#7f7f7f"),
+)
+
+
+def subject_activity_figure(events: pl.DataFrame, title: str = "Events about you per week") -> go.Figure:
+    """What touched one data subject, week by week: their conversations, the bot, staff, exports."""
+    kind = (
+        pl.when(pl.col("event_type") == "data.export")
+        .then(pl.lit("exports that included you"))
+        .when(pl.col("category") == "bot")
+        .then(pl.lit("assistant (bot)"))
+        .when(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+        .then(pl.lit("staff actions"))
+        .when(pl.col("category") == "conversation")
+        .then(pl.lit("your conversations"))
+        .otherwise(pl.lit("other"))
+        .alias("kind")
+    )
+    weekly = (
+        events.with_columns(kind, pl.col("timestamp").dt.truncate("1w").dt.date().alias("week"))
+        .group_by("week", "kind")
+        .len()
+        .sort("week")
+    )
+    fig = go.Figure()
+    for name, colour in _SUBJECT_KINDS:
+        part = weekly.filter(pl.col("kind") == name)
+        if part.height:
+            fig.add_bar(x=part["week"].to_list(), y=part["len"].to_list(), name=name, marker_color=colour)
+    fig.update_layout(title=title, barmode="stack", yaxis_title="events", xaxis_title="week starting", **_LAYOUT)
     return fig
 
 

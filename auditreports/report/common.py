@@ -78,6 +78,8 @@ def assemble(
     charts: dict[str, Chart],
     evidence: pl.DataFrame,
     signoff_statement: str,
+    appendix_events: pl.DataFrame | None = None,
+    appendix_note: str = "",
     keywords: list[str],
     parameters: Mapping[str, Any] | None = None,
     notebook_name: str | None = None,
@@ -90,6 +92,10 @@ def assemble(
     extra: dict[str, Any] | None = None,
 ) -> ReportModel:
     generated = now_utc()
+    appendix = build_appendix(
+        evidence if appendix_events is None else appendix_events, settings, actor=actor_expr(by_role=by_role)
+    )
+    appendix.note = appendix_note
     findings = inputs.findings if findings is None else findings
     actor = actor_expr(by_role=by_role)
     views, counts = build_findings(
@@ -131,7 +137,7 @@ def assemble(
             ledger=inputs.ledger,
             generated_at=generated,
         ),
-        appendix=build_appendix(evidence, settings, actor=actor),
+        appendix=appendix,
         evidence_events=evidence,
         findings_frame=findings,
         keywords=keywords,

@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 
 from ..errors import ConfigError, ParameterError
+from .charts import subject_activity_figure
 from .common import ReportInputs, assemble
 from .model import Chart, ReportModel, Section, actor_expr, table_from_frame
 from .period import gdpr_deadline, parse_date
@@ -29,14 +30,23 @@ from .settings import ReportSettings
 __all__ = ["ART15_SECTIONS", "Subject", "build_gdpr_model", "load_processing_record", "resolve_subject", "subject_data"]
 
 # Art. 15(1) letter -> (heading, keys accepted in the processing record).
+# Every key found is shown (in this order); dotted keys reach into nested mappings.
 ART15_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("a", "Purposes of the processing", ("purposes",)),
-    ("b", "Categories of personal data", ("categories", "data_categories")),
-    ("c", "Recipients or categories of recipients", ("recipients",)),
+    ("a", "Purposes of the processing and their legal bases", ("purposes", "legal_bases")),
+    ("b", "Categories of personal data", ("categories", "data_categories", "categories_of_personal_data")),
+    (
+        "c",
+        "Recipients or categories of recipients, including in third countries",
+        ("recipients", "transfers_to_third_countries"),
+    ),
     ("d", "Retention period", ("retention",)),
-    ("e", "Your rights: rectification, erasure, restriction, objection", ("rights",)),
-    ("f", "Right to lodge a complaint with a supervisory authority", ("complaint", "supervisory_authority")),
-    ("g", "Source of the data", ("source", "sources")),
+    ("e", "Your rights: rectification, erasure, restriction, objection", ("rights", "data_subject_rights")),
+    (
+        "f",
+        "Right to lodge a complaint with a supervisory authority",
+        ("complaint", "supervisory_authority", "data_subject_rights.complaint"),
+    ),
+    ("g", "Source of the data", ("source", "sources", "source_of_data")),
     (
         "h",
         "Automated decision-making, including profiling",
@@ -121,6 +131,29 @@ def load_processing_record(path: Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"processing record {path} must be a YAML mapping of purposes, categories, recipients, ….")
     return data
+
+
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _controller_facts(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Who answers the request: controller, contact and DPO from the record of processing."""
+    controller = record.get("controller")
+    if not isinstance(controller, Mapping):
+        return []
+    labels = (
+        ("name", "Controller"),
+        ("contact", "Privacy contact"),
+        ("data_protection_officer", "Data protection officer"),
+        ("representative_in_eu", "EU representative"),
+    )
+    return [(label, str(controller[k])) for k, label in labels if controller.get(k)]
 
 
 def _as_text(value: Any) -> str | list[str]:
@@ -231,15 +264,21 @@ def build_gdpr_model(
     record = load_processing_record(settings.processing_record)
     art15: list[tuple[str, str, str | list[str]]] = []
     for letter, heading, keys in ART15_SECTIONS:
-        value = next((record[k] for k in keys if k in record and record[k] not in (None, "", [])), None)
+        lines: list[str] = []
+        for key in keys:
+            value = _lookup(record, key)
+            if value in (None, "", [], {}):
+                continue
+            text = _as_text(value)
+            lines.extend([text] if isinstance(text, str) else text)
         art15.append(
             (
                 letter,
                 heading,
-                _as_text(value)
-                if value is not None
-                else "Not stated in the record of processing; ask the data protection officer.",
+                lines if len(lines) != 1 else lines[0],
             )
+            if lines
+            else (letter, heading, "Not stated in the record of processing; ask the data protection officer.")
         )
     deadline = gdpr_deadline(received_date)
     sections = [
@@ -247,6 +286,7 @@ def build_gdpr_model(
             "conversations",
             "Your conversations",
             "Every conversation that involved you, with its channel and how many events it had.",
+            charts=["subject_activity"],
             tables=[
                 table_from_frame(
                     conversations,
@@ -317,6 +357,7 @@ def build_gdpr_model(
         ),
     ]
     subject_facts = [
+        *_controller_facts(record),
         ("Data subject", ", ".join(ids)),
         ("E-mail on file", ", ".join(emails) or "—"),
         ("Request received", received_date.isoformat()),
@@ -331,7 +372,11 @@ def build_gdpr_model(
         inputs=inputs,
         settings=settings,
         sections=sections,
-        charts={"events_over_time": Chart("events_over_time", "Events about you per day", figure=None)},
+        charts={
+            "subject_activity": Chart(
+                "subject_activity", "Events about you per week", figure=subject_activity_figure(redacted)
+            )
+        },
         evidence=redacted,
         signoff_statement=(
             "I checked that this report and its attachments hold every event about the data subject in the period and "

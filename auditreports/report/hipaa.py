@@ -24,6 +24,35 @@ from .settings import ReportSettings
 __all__ = ["after_hours_expr", "build_hipaa_model", "phi_access_events", "phi_conversations"]
 
 STAFF_ACTORS = ("user", "api_key")
+# Rules the activity review reads when no framework map is given (frameworks/hipaa.yml lists them).
+HIPAA_RULES = (
+    "conversation_snooping",
+    "phi_bot_retrieval",
+    "large_export",
+    "export_volume_spike",
+    "brute_force_login",
+    "failed_then_success",
+    "removed_user_activity",
+    "privilege_escalation",
+    "audit_logging_change",
+    "mass_deletion",
+)
+# Listed for change review in SOC 2; audit-logging changes have their own rule above.
+_NOT_PHI_REVIEW = ("config_change",)
+
+
+def hipaa_rules(framework: Mapping[str, Any] | Any | None) -> list[str]:
+    """The detection rules the HIPAA framework map ties to its requirements."""
+    if framework is None:
+        return list(HIPAA_RULES)
+    if isinstance(framework, Mapping):
+        reqs = framework.get("requirements") or []
+        rules = [r for req in reqs for r in (req.get("rules") or [])]
+    else:
+        rules = [r for req in framework.requirements for r in req.rules]
+    return [r for r in dict.fromkeys(rules) if r not in _NOT_PHI_REVIEW]
+
+
 DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered")
 
 
@@ -85,13 +114,20 @@ def build_hipaa_model(
     inputs: ReportInputs,
     settings: ReportSettings | None = None,
     *,
+    framework: Mapping[str, Any] | Any | None = None,
     triage: Mapping[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     notebook_name: str | None = None,
     rule_pack_hash: str | None = None,
     manifest_hash: str | None = None,
 ) -> ReportModel:
-    """The HIPAA PHI-access audit model from plain data (see :class:`ReportInputs`)."""
+    """The HIPAA PHI-access audit model from plain data (see :class:`ReportInputs`).
+
+    Findings are those of the rules in the HIPAA framework map (``frameworks/hipaa.yml``)
+    and any finding whose events touch a PHI conversation. The embedded events.csv holds
+    every staff access to PHI conversations; the printed appendix holds the events an
+    auditor must look at (findings, after-hours and bulk access, disclosures).
+    """
     settings = settings or ReportSettings()
     ev = inputs.events
     phi = phi_conversations(ev, settings)
@@ -122,6 +158,18 @@ def build_hipaa_model(
         .sort("staff", "accesses", descending=True)
     )
     after_hours = access.filter(pl.col("after_hours"))
+    after_hours_by_staff = (
+        after_hours.group_by("staff_id")
+        .agg(
+            pl.col("actor").first(),
+            pl.len().alias("accesses"),
+            pl.col("phi_conversation").n_unique().alias("conversations"),
+            pl.col("subject_id").drop_nulls().n_unique().alias("patients"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .sort("accesses", descending=True)
+    )
     threshold = settings.bulk_access_threshold
     bulk = (
         access.group_by("staff_id", pl.col("timestamp").dt.date().alias("day"))
@@ -219,6 +267,8 @@ def build_hipaa_model(
                     },
                     "Per patient",
                     widths=["13%", "8%", "6%", "41%", "16%", "16%"],
+                    limit=60,
+                    note="Patients seen by the most staff members first.",
                 )
             ],
         ),
@@ -243,6 +293,20 @@ def build_hipaa_model(
                     empty="No bulk access.",
                 ),
                 table_from_frame(
+                    after_hours_by_staff,
+                    {
+                        "staff member": "actor",
+                        "after-hours accesses": "accesses",
+                        "conversations": "conversations",
+                        "patients": "patients",
+                        "first (UTC)": "first",
+                        "last (UTC)": "last",
+                    },
+                    "After-hours access per staff member",
+                    empty="No after-hours access.",
+                    widths=["28%", "13%", "13%", "10%", "18%", "18%"],
+                ),
+                table_from_frame(
                     after_hours,
                     {
                         "time (UTC)": "timestamp",
@@ -254,6 +318,9 @@ def build_hipaa_model(
                     },
                     "After-hours accesses",
                     empty="No after-hours access.",
+                    limit=40,
+                    note="Each after-hours access is also in the appendix.",
+                    widths=["15%", "24%", "21%", "13%", "12%", "15%"],
                 ),
             ],
         ),
@@ -284,11 +351,26 @@ def build_hipaa_model(
         "events_over_time": Chart("events_over_time", "Events per day by category", figure=events_over_time_figure(ev)),
         "phi_access": Chart("phi_access", "PHI accesses per day", figure=phi_access_figure(access)),
     }
-    finding_ids = inputs.findings.select(pl.col("event_ids").explode()).to_series().drop_nulls()
-    evidence_ids = pl.concat(
-        [access.get_column("event_id"), disclosures.get_column("event_id"), finding_ids.cast(pl.String)]
+    touched = pl.concat([access.get_column("event_id"), disclosures.get_column("event_id")]).implode()
+    findings = inputs.findings.filter(
+        pl.col("rule_name").is_in(hipaa_rules(framework))
+        | pl.col("event_ids").list.eval(pl.element().is_in(touched)).list.any()
     )
+    finding_ids = findings.select(pl.col("event_ids").explode()).to_series().drop_nulls().cast(pl.String)
+    evidence_ids = pl.concat([access.get_column("event_id"), disclosures.get_column("event_id"), finding_ids])
     evidence = ev.filter(pl.col("event_id").is_in(evidence_ids.implode()))
+    bulk_days = bulk.select("staff_id", "day")
+    printed_ids = pl.concat(
+        [
+            finding_ids,
+            after_hours.get_column("event_id"),
+            disclosures.get_column("event_id"),
+            access.with_columns(pl.col("timestamp").dt.date().alias("day"))
+            .join(bulk_days, on=["staff_id", "day"])
+            .get_column("event_id"),
+        ]
+    )
+    appendix_events = ev.filter(pl.col("event_id").is_in(printed_ids.implode()))
     return assemble(
         kind="hipaa",
         title="HIPAA PHI-access audit",
@@ -298,6 +380,13 @@ def build_hipaa_model(
         sections=sections,
         charts=charts,
         evidence=evidence,
+        appendix_events=appendix_events,
+        appendix_note=(
+            f"Printed here: the {appendix_events.height} events to review (finding evidence, after-hours and bulk "
+            f"access, disclosures). All {evidence.height} evidence events, including every staff access to a PHI "
+            "conversation, are in the embedded events.csv."
+        ),
+        findings=findings,
         signoff_statement=(
             "Information system activity review, 45 CFR 164.308(a)(1)(ii)(D): I reviewed the records of access to "
             "conversations holding PHI in this report for the period and recorded a decision for each finding."

@@ -136,6 +136,16 @@ class FindingView:
     evidence: Table
     triage: str = "open — awaiting review"
 
+    @property
+    def rule(self) -> str:
+        """The rule as a reader knows it (its name); the id stays in findings.json."""
+        return self.rule_name if self.rule_name != NULL else self.rule_id
+
+    @property
+    def detailed(self) -> bool:
+        """Informational findings are listed, not expanded: their evidence is in the kind sections."""
+        return self.severity != "info"
+
 
 @dataclass
 class SignOff:
@@ -148,6 +158,7 @@ class SignOff:
 @dataclass
 class Stamp:
     items: list[tuple[str, str]]
+    inputs: Table | None = None
 
 
 @dataclass
@@ -164,6 +175,7 @@ class Appendix:
     shown: int
     cap: int
     csv_name: str = "events.csv"
+    note: str = ""  # what the printed rows are when they are a subset of events.csv
 
     @property
     def truncated(self) -> bool:
@@ -270,15 +282,29 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
 # ---------------------------------------------------------------- completeness
 
 
+def _ledger_cell(key: str, value: Any) -> str:
+    """Ledger values as a reader scans them: file name, hash prefix, time to the second."""
+    if value is None:
+        return NULL
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    text = str(value)
+    if key in ("path", "file"):
+        return text.replace("\\", "/").rsplit("/", 1)[-1]
+    if key == "sha256" and len(text) > 12:
+        return text[:12] + "…"
+    if key.startswith(("first", "last")) and len(text) >= 16 and text[10] == "T":
+        return text[:10] + " " + text[11:16]
+    return text
+
+
 def _ledger_table(rows: list[Mapping[str, Any]], columns: Mapping[str, Sequence[str]], title: str, empty: str) -> Table:
     out = []
     for row in rows:
         line = []
         for keys in columns.values():
-            value = next((row[k] for k in keys if k in row and row[k] is not None), None)
-            if isinstance(value, dict | list):
-                value = json.dumps(value, default=str)
-            line.append(NULL if value is None else str(value))
+            key = next((k for k in keys if k in row and row[k] is not None), keys[0])
+            line.append(_ledger_cell(key, row.get(key)))
         out.append(line)
     return Table(title, list(columns), out, empty=empty)
 
@@ -305,19 +331,23 @@ def build_completeness(
         {
             "source file": ("path", "file"),
             "sha256": ("sha256",),
-            "lines read": ("lines_read",),
+            "lines": ("lines_read",),
             "loaded": ("loaded",),
-            "quarantined": ("quarantined",),
+            "quar.": ("quarantined",),
             "blank": ("blank",),
-            "duplicates": ("duplicates",),
-            "conflicts": ("conflicts",),
-            "first event": ("first_timestamp", "first"),
-            "last event": ("last_timestamp", "last"),
+            "dupl.": ("duplicates",),
+            "confl.": ("conflicts",),
+            "first event (UTC)": ("first_timestamp", "first"),
+            "last event (UTC)": ("last_timestamp", "last"),
         },
         "Sources and ingest ledger",
         "No file inputs recorded in the ledger.",
     )
-    sources.widths = ["22%", "16%", "7%", "7%", "8%", "6%", "8%", "7%", "10%", "10%"]
+    sources.note = (
+        "quar. = quarantined, dupl. = identical duplicates dropped, confl. = id conflicts; "
+        "full paths and sha256 in the reproducibility stamp and manifest.json."
+    )
+    sources.widths = ["24%", "12%", "7%", "7%", "5.5%", "5.5%", "5.5%", "5.5%", "14%", "14%"]
     fetches = _ledger_table(
         list(ledger.get("fetches") or []),
         {
@@ -355,14 +385,26 @@ def build_completeness(
     else:
         qtable = Table("Quarantined records", ["file", "line", "reason"], [], empty="No record was quarantined.")
 
-    gaps = coverage_gaps(events, period, settings.coverage_gap_hours)
+    verification = verification or {}
+    gaps = pl.concat(
+        [
+            coverage_gaps(events, period, settings.coverage_gap_hours).with_columns(
+                pl.lit("all sources").alias("source"),
+                pl.lit(f"no event at all for more than {settings.coverage_gap_hours:g} h").alias("why"),
+            ),
+            integrity_gaps(verification),
+        ]
+    ).sort("gap_start")
     gap_table = table_from_frame(
         gaps,
-        {"silent from": "gap_start", "until": "gap_end", "hours": "hours"},
-        f"Coverage gaps (no event for more than {settings.coverage_gap_hours:g} h)",
-        empty="No gap: events were logged throughout the period.",
+        {"source": "source", "silent from (UTC)": "gap_start", "until": "gap_end", "hours": "hours", "why": "why"},
+        "Coverage gaps",
+        empty=(
+            f"No gap: no silence longer than {settings.coverage_gap_hours:g} h, "
+            "and the integrity check found no outage against the log's rhythm."
+        ),
+        widths=["14%", "18%", "18%", "8%", "42%"],
     )
-    verification = verification or {}
     breaks = pl.DataFrame(
         list(verification.get("breaks") or []),
         schema={"kind": pl.String, "event_id": pl.String, "position": pl.String, "detail": pl.String},
@@ -397,6 +439,38 @@ def build_completeness(
         ),
         reconciled=reconciled,
     )
+
+
+_GAP_SCHEMA = {
+    "gap_start": pl.Datetime("us", "UTC"),
+    "gap_end": pl.Datetime("us", "UTC"),
+    "hours": pl.Float64,
+    "source": pl.String,
+    "why": pl.String,
+}
+
+
+def integrity_gaps(verification: Mapping[str, Any]) -> pl.DataFrame:
+    """Outages the integrity check found against one source's own rhythm (``gaps`` of verify)."""
+    rows = []
+    for g in verification.get("gaps") or []:
+        expected = g.get("expected_events")
+        why = str(g.get("status") or g.get("kind") or "gap").replace("_", " ")
+        if expected is not None:
+            why += f": about {float(expected):.0f} events expected from the log's rhythm, none logged"
+        rows.append(
+            {
+                "gap_start": g.get("start"),
+                "gap_end": g.get("end"),
+                "hours": float(g.get("hours") or 0),
+                "source": g.get("source"),
+                "why": why,
+            }
+        )
+    frame = pl.DataFrame(rows, schema={**_GAP_SCHEMA, "gap_start": pl.String, "gap_end": pl.String})
+    return frame.with_columns(
+        pl.col("gap_start", "gap_end").str.to_datetime(time_zone="UTC", strict=False).dt.cast_time_unit("us")
+    ).select(list(_GAP_SCHEMA))
 
 
 def coverage_gaps(events: pl.DataFrame, period: Period, hours: float) -> pl.DataFrame:
@@ -443,10 +517,24 @@ def normalise_findings(findings: pl.DataFrame | None) -> pl.DataFrame:
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     return (
         findings.select(exprs)
+        .with_columns(pl.col("severity").str.to_lowercase().replace({"informational": "info", "information": "info"}))
         .with_columns(pl.col("severity").str.to_lowercase().replace_strict(rank, default=len(rank)).alias("_rank"))
         .sort("_rank", "window_start", "finding_id", nulls_last=True)
         .drop("_rank")
     )
+
+
+def group_text(group: str | None) -> str:
+    """``{"actor_id":"usr_1","ip":"…"}`` as ``actor_id usr_1 · ip …`` (what the finding is about)."""
+    if not group:
+        return NULL
+    try:
+        value = json.loads(group)
+    except ValueError:
+        return group
+    if isinstance(value, dict):
+        return " · ".join(f"{k} {v}" for k, v in value.items() if v is not None) or NULL
+    return str(value)
 
 
 def build_findings(
@@ -470,7 +558,13 @@ def build_findings(
     evidence = (
         links.join(
             events.select(
-                "event_id", "timestamp", "event_type", actor, "ip", "resource_id", "conversation_id", "reason"
+                "event_id",
+                "timestamp",
+                "event_type",
+                actor,
+                "ip",
+                pl.coalesce("conversation_id", "resource_id").alias("target"),
+                "reason",
             ),
             on="event_id",
             how="left",
@@ -491,17 +585,20 @@ def build_findings(
                 "event": "event_type",
                 "actor": "actor",
                 "ip": "ip",
-                "resource": "resource_id",
-                "conversation": "conversation_id",
+                "resource / conversation": "target",
             },
-            "Evidence",
+            "",
             limit=None,
             empty="No evidence event ids were attached to this finding.",
             max_chars=80,
+            widths=["11%", "22%", "22%", "18%", "12%", "15%"],
         )
         if count > ev.height:
             evtable.note = f"First {ev.height} of {count} events; all are in the appendix and events.csv."
-        window = " – ".join(x.strftime(TIME_FORMAT) for x in (f["window_start"], f["window_end"]) if x is not None)
+        bounds = list(
+            dict.fromkeys(x.strftime(TIME_FORMAT) for x in (f["window_start"], f["window_end"]) if x is not None)
+        )
+        window = " – ".join(bounds)
         views.append(
             FindingView(
                 finding_id=str(f["finding_id"]),
@@ -509,7 +606,7 @@ def build_findings(
                 rule_name=str(f["rule_name"] or NULL),
                 severity=str(f["severity"] or "info").lower(),
                 title=str(f["title"] or f["rule_name"] or f["rule_id"]),
-                group=str(f["group"] or NULL),
+                group=group_text(f["group"]),
                 window=window or NULL,
                 count=count,
                 summary=str(f["summary"] or ""),
@@ -530,10 +627,11 @@ def build_signoff(statement: str, findings: list[FindingView], settings: ReportS
     rows = [[f.finding_id, f.severity, f.title, "", ""] for f in findings]
     decisions = Table(
         "Decision per finding",
-        ["finding", "severity", "title", "decision (accept / remediate / false positive)", "ticket / note"],
+        ["finding", "severity", "title", "decision", "ticket / note"],
         rows,
+        note="Decision: accept, remediate or false positive.",
         empty="No finding to decide on.",
-        widths=["14%", "9%", "37%", "22%", "18%"],
+        widths=["22%", "9%", "35%", "18%", "16%"],
     )
     return SignOff(statement, settings.reviewer or "", settings.reviewer_role or "", decisions)
 
@@ -558,21 +656,26 @@ def build_stamp(
         ("rule-pack hash (sha256)", rule_pack_hash or "not recorded"),
         ("manifest hash (sha256)", manifest_hash or "not recorded"),
     ]
-    for source in (ledger or {}).get("inputs") or []:
-        items.append((f"input {source.get('path', '?')}", f"sha256 {source.get('sha256', '?')}"))
     items.append(("parameters", json.dumps(dict(parameters or {}), sort_keys=True, default=str)))
-    return Stamp(items)
+    inputs = Table(
+        "Inputs",
+        ["input file", "sha256"],
+        [[str(s.get("path", "?")), str(s.get("sha256", "?"))] for s in (ledger or {}).get("inputs") or []],
+        empty="No file inputs recorded (events were passed in directly).",
+        widths=["48%", "52%"],
+    )
+    return Stamp(items, inputs)
 
 
 _APPENDIX_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("time (UTC)", "t", 19),
-    ("event id", "event_id", 26),
+    ("event id", "event_id", 30),
     ("event", "event_type", 28),
     ("outcome", "outcome", 7),
-    ("actor", "actor", 30),
+    ("actor", "actor", 26),
     ("ip", "ip", 15),
     ("resource / conversation", "target", 26),
-    ("detail", "detail", 40),
+    ("detail", "detail", 48),
 )
 APPENDIX_LINES_PER_PAGE = 58
 

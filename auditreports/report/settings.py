@@ -55,7 +55,7 @@ class ReportSettings:
     reviewer: str | None = None
     reviewer_role: str | None = None
     appendix_cap: int = 10_000
-    finding_evidence_rows: int = 10
+    finding_evidence_rows: int = 5
     timezone: str = "UTC"
     business_hours: tuple[int, int] = (8, 18)
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)

@@ -39,7 +39,12 @@ def _target() -> pl.Expr:
 
 
 def _role(which: str) -> pl.Expr:
-    return pl.coalesce(pl.col(which).str.json_path_match("$.role"), pl.col(which)).alias(f"{which}_role")
+    """The role (accounts) or the scopes (API keys) a state grants, not its raw JSON."""
+    state = pl.col(which)
+    scopes = state.str.json_path_match("$.scopes").str.replace_all(r'[\[\]"]', "").str.replace_all(",", ", ")
+    return pl.coalesce(
+        state.str.json_path_match("$.role"), pl.format("scopes: {}", scopes), state.str.slice(0, 80)
+    ).alias(f"{which}_role")
 
 
 def control_evidence_table(framework: Mapping[str, Any] | Any | None, findings: pl.DataFrame, verdict: str) -> Table:
@@ -211,38 +216,50 @@ def build_soc2_model(
                         "time": "timestamp",
                         "by": "actor",
                         "records": "record_count",
-                        "data subjects": "subjects",
+                        "subjects": "subjects",
                         "resource": "resource_id",
                         "ip": "ip",
                         "reason": "reason",
                     },
                     "Exports",
-                    widths=["14%", "22%", "8%", "8%", "16%", "12%", "20%"],
+                    widths=["15%", "21%", "8%", "8%", "9%", "13%", "26%"],
                 )
             ],
         ),
         Section(
             "anomalies",
             "Anomalies and triage status",
-            "Every finding in the period with its triage status; the decision column of the sign-off records the reviewer's decision.",
+            "Findings per detection rule and how many are still open. Each finding is listed under Findings by "
+            "severity; the decision column of the sign-off records the reviewer's decision.",
             tables=[
                 table_from_frame(
                     inputs.findings.with_columns(
-                        pl.col("finding_id")
-                        .replace_strict(dict(triage or {}), default="open — awaiting review", return_dtype=pl.String)
-                        .alias("triage")
-                    ),
+                        pl.col("finding_id").is_in(list(triage or {})).alias("triaged"),
+                        pl.col("rule_name").fill_null(pl.col("rule_id")).alias("rule"),
+                    )
+                    .group_by("rule", "severity")
+                    .agg(
+                        pl.len().alias("findings"),
+                        pl.col("count").sum().alias("events"),
+                        (~pl.col("triaged")).sum().alias("open"),
+                        pl.col("triaged").sum().alias("triaged"),
+                        pl.col("window_start").min().alias("first"),
+                        pl.col("title").first().alias("title"),
+                    )
+                    .sort("findings", "rule", descending=[True, False]),
                     {
-                        "finding": "finding_id",
+                        "rule": "rule",
                         "severity": "severity",
-                        "title": "title",
-                        "events": "count",
-                        "from": "window_start",
-                        "triage": "triage",
+                        "what it found (first)": "title",
+                        "findings": "findings",
+                        "events": "events",
+                        "open": "open",
+                        "triaged": "triaged",
+                        "first (UTC)": "first",
                     },
-                    "Findings and triage",
+                    "Triage status per rule",
                     empty="No anomaly was detected in the period.",
-                    widths=["14%", "9%", "39%", "7%", "14%", "17%"],
+                    widths=["18%", "9%", "31%", "8%", "7%", "6%", "7%", "14%"],
                 )
             ],
         ),
