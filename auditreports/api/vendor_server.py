@@ -63,6 +63,7 @@ class VendorLog:
     style: str
     records: list[Any]
     keys: list[tuple[int, int]]
+    skipped_lines: int = 0  # lines of the files that are not JSON: a JSON API cannot serve them
 
 
 def load_vendor_log(source: str | Path | Sequence[Any], style: str) -> VendorLog:
@@ -75,10 +76,13 @@ def load_vendor_log(source: str | Path | Sequence[Any], style: str) -> VendorLog
             raise InputError(f"{root} does not exist; give a file or folder of {style} records (NDJSON or JSON array)")
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         records: list[Any] = []
+        skipped = 0
         for path in paths:
-            records.extend(_read_records(path)[0])
+            read, bad = _read_records(path)
+            records.extend(read)
+            skipped += bad
     else:
-        records = list(source)
+        records, skipped = list(source), 0
     rows = []
     for ordinal, record in enumerate(records):
         us = None
@@ -89,7 +93,7 @@ def load_vendor_log(source: str | Path | Sequence[Any], style: str) -> VendorLog
                     break
         rows.append(((_NO_TS if us is None else us, ordinal), record))
     rows.sort(key=lambda row: row[0])
-    return VendorLog(style=style, records=[r for _, r in rows], keys=[k for k, _ in rows])
+    return VendorLog(style=style, records=[r for _, r in rows], keys=[k for k, _ in rows], skipped_lines=skipped)
 
 
 def _encode(key: tuple[int, int], page: int) -> str:

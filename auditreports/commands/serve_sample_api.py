@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         def vendor_ready(url: str, log: VendorLog, scheme: str) -> None:
             print(
                 f"[auditreports] serving {len(log.records)} {args.style} records at {url} "
-                f"(Authorization: {scheme} <token>; Link pagination)",
+                f"(Authorization: {scheme} <token>; Link pagination)"
+                + (f"; {log.skipped_lines} line(s) that are not JSON were skipped" if log.skipped_lines else ""),
                 file=sys.stderr,
             )
             print("[auditreports] press Ctrl-C to stop", file=sys.stderr, flush=True)
