@@ -36,7 +36,7 @@ COMMANDS = (
 
 
 def _command_modules() -> list[tuple[str, object]]:
-    found = []
+    found: list[tuple[str, object]] = []
     for name in COMMANDS:
         module_name = f"auditreports.commands.{name}"
         if importlib.util.find_spec(module_name) is None:

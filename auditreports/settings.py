@@ -103,4 +103,27 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"settings file {file}{line} is not valid YAML; fix it", path=str(file)) from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"settings file {file} must be a mapping with sections integrity, detection, report, fetch", path=str(file))
-    return Settings.from_mapping(data, path=file)
+    return Settings.from_mapping(_resolve_paths(data or {}, file.parent), path=file)
+
+
+# Settings that name files: a relative path means relative to the settings file, so a
+# settings file and its staff directory can travel together.
+_PATH_KEYS = {
+    "detection": ("actors_csv",),
+    "report": ("logo", "template_dir", "customers", "processing_record"),
+}
+
+
+def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    out = dict(data)
+    for section, keys in _PATH_KEYS.items():
+        values = out.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        values = dict(values)
+        for key in keys:
+            value = values.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                values[key] = str(base / value)
+        out[section] = values
+    return out

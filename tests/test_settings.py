@@ -48,3 +48,20 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_with_report_overrides_only_given_values():
     s = Settings().with_report(organisation="Acme", reviewer=None)
     assert s.report.organisation == "Acme" and s.report.reviewer is None
+
+
+def test_relative_paths_are_relative_to_the_settings_file(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "staff.csv").write_text("staff_id,time_zone\nusr_1,Asia/Manila\n")
+    f = tmp_path / "conf" / "s.yml"
+    f.write_text("detection:\n  actors_csv: staff.csv\n")
+    monkeypatch.chdir(tmp_path)  # not the settings file's folder
+    s = load_settings(f)
+    assert s.detection.actors_csv == str(tmp_path / "conf" / "staff.csv")
+    assert s.detection.actors["usr_1"].timezone == "Asia/Manila"
+
+
+def test_sample_settings_load(data_samples):
+    s = load_settings(data_samples / "settings.yml")
+    assert s.report.organisation == "Acme Support Ltd"
+    assert len(s.detection.actors) == 40
