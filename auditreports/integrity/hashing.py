@@ -46,24 +46,30 @@ def canonical_hash(record: dict[str, Any]) -> str:
 
 
 def _mismatches(lo: int, hi: int) -> list[int]:
-    """Indexes in [lo, hi) whose cut bytes do not hash to the stored hash (fast path)."""
+    """Indexes in [lo, hi) whose cut bytes do not hash to the stored hash (fast path).
+
+    The digests are joined and compared with the expected bytes in one comparison; only
+    when that differs (a damaged chunk) are they compared record by record.
+    """
     offsets = _SHARED["offsets"][lo : hi + 1].tolist()
     cut_at = _SHARED["cut_at"][lo:hi].tolist()
     data = _SHARED["data"]
-    expected = _SHARED["expected"]
     sha = hashlib.sha256
-    bad = []
-    for k, i in enumerate(range(lo, hi)):
+    digests = []
+    append = digests.append
+    for k in range(hi - lo):
         start = offsets[k]
         at = cut_at[k]
         if at < 0:
-            bad.append(i)
+            append(b"")
             continue
         digest = sha(data[start : start + at])
         digest.update(data[start + at + _CUT : offsets[k + 1]])
-        if digest.digest() != expected[i * 32 : i * 32 + 32]:
-            bad.append(i)
-    return bad
+        append(digest.digest())
+    expected = _SHARED["expected"]
+    if b"".join(digests) == expected[lo * 32 : hi * 32]:
+        return []
+    return [lo + k for k, d in enumerate(digests) if d != expected[(lo + k) * 32 : (lo + k) * 32 + 32]]
 
 
 def _workers(requested: int) -> int:
@@ -73,11 +79,16 @@ def _workers(requested: int) -> int:
 
 
 def _binary_buffers(column: pl.Series) -> tuple[np.ndarray, memoryview]:
+    """Offsets and data buffer of a string or binary column (one copy, out of Polars' string views)."""
     arr = column.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if arr.type != pa.large_binary():
-        arr = arr.cast(pa.large_binary())
+    if arr.type not in (pa.large_binary(), pa.large_string()):
+        arr = arr.cast(
+            pa.large_binary()
+            if pa.types.is_binary(arr.type) or pa.types.is_binary_view(arr.type)
+            else pa.large_string()
+        )
     buffers = arr.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
@@ -89,7 +100,7 @@ def _fast_path(raw: pl.Series, stored: pl.Series, *, workers: int, parallel_thre
     n = raw.len()
     zero = b"\x00" * 32
     frame = pl.DataFrame({"raw": raw, "hash": stored}).select(
-        pl.col("raw").cast(pl.Binary).alias("raw"),
+        "raw",
         pl.col("raw").str.find(_NEEDLE, literal=True).cast(pl.Int64).fill_null(-1).alias("cut_at"),
         pl.col("hash").str.decode("hex", strict=False).alias("expected"),
     )
