@@ -65,3 +65,15 @@ def test_sample_settings_load(data_samples):
     s = load_settings(data_samples / "settings.yml")
     assert s.report.organisation == "Acme Support Ltd"
     assert len(s.detection.actors) == 40
+
+
+def test_docs_list_every_setting(repo_root):
+    import dataclasses
+
+    text = (repo_root / "docs" / "settings.md").read_text()
+    s = Settings()
+    for section in ("integrity", "detection", "report", "fetch"):
+        for f in dataclasses.fields(getattr(s, section)):
+            if f.name in {"transport", "sleep", "clock", "wall_clock", "jitter"}:  # code seams, not settings
+                continue
+            assert f"`{f.name}`" in text, f"docs/settings.md does not document {section}.{f.name}"
