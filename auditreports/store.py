@@ -18,6 +18,7 @@ a half-written partition visible.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import uuid
@@ -196,15 +197,16 @@ def write_store(
     quarantine = empty_quarantine() if quarantine is None else quarantine.select(list(QUARANTINE_SCHEMA))
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    # 1. The same input file again: skip it whole.
+    # 1. The same input file again: skip it whole. Fetch entries are the API client's own
+    # record (its counts, its timestamps) and are appended exactly as given.
     known = {
         e.get("sha256"): e.get("path") for e in ledger["inputs"] if e.get("sha256") and e.get("status") == "ingested"
     }
     skipped = []
-    for entry in entries:
+    for entry in entries if kind == "inputs" else ():
         entry["ingested_at"] = now
         sha = entry.get("sha256")
-        if kind == "inputs" and sha in known:
+        if sha in known:
             entry["status"] = "already_ingested"
             entry["same_as"] = known[sha]
             skipped.append(entry.get("path"))
@@ -223,11 +225,12 @@ def write_store(
 
     # 3. Partitions, then quarantine, then the ledger (the commit record) last.
     dates = _write_partitions(path, events)
+    quarantine = _new_quarantine(path, quarantine)
     if quarantine.height:
         _append_quarantine(path, quarantine)
     dup_by_file = dict(store_dups.iter_rows()) if store_dups.height else {}
     added_by_file = dict(new_per_file.iter_rows()) if new_per_file.height else {}
-    for entry in entries:
+    for entry in entries if kind == "inputs" else ():
         if entry["status"] == "ingested":
             entry["added"] = int(added_by_file.get(entry.get("path"), 0))
             entry["already_in_store"] = int(dup_by_file.get(entry.get("path"), 0))
@@ -308,6 +311,45 @@ def _write_partitions(path: Path, events: pl.DataFrame) -> list[str]:
         _write_parquet_atomic(part.drop("_date").sort("timestamp", "event_id"), target)
         dates.append(name)
     return sorted(dates)
+
+
+_QUARANTINE_KEY = ("source_file", "source_line", "source_offset", "_raw_sha256")
+
+
+def _quarantine_keys(frame: pl.DataFrame, raw: pl.Expr) -> pl.DataFrame:
+    sha = raw.map_batches(
+        lambda s: pl.Series([hashlib.sha256(b).hexdigest() for b in s.to_list()], dtype=pl.String),
+        return_dtype=pl.String,
+    )
+    return frame.with_columns(sha.alias("_raw_sha256"))
+
+
+def _new_quarantine(path: Path, quarantine: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows the store does not hold yet.
+
+    A quarantined record is identified by where it was read (file, line, offset) and the
+    sha256 of its bytes, so re-ingesting a file whose ledger entry was removed, or a
+    resumed fetch re-writing a page, never doubles quarantine rows.
+    """
+    if not quarantine.height:
+        return quarantine
+    marked = _quarantine_keys(quarantine, pl.col("raw")).unique(
+        subset=list(_QUARANTINE_KEY), keep="first", maintain_order=True
+    )
+    target = path / QUARANTINE_FILE
+    if target.is_file() and target.stat().st_size:
+        known = pl.read_ndjson(
+            target,
+            schema={
+                "source_file": pl.String(),
+                "source_line": pl.Int64(),
+                "source_offset": pl.Int64(),
+                "raw_base64": pl.String(),
+            },
+        )
+        known = _quarantine_keys(known, pl.col("raw_base64").str.decode("base64")).select(_QUARANTINE_KEY)
+        marked = marked.join(known, on=list(_QUARANTINE_KEY), how="anti", nulls_equal=True, maintain_order="left")
+    return marked.drop("_raw_sha256")
 
 
 def _append_quarantine(path: Path, quarantine: pl.DataFrame) -> None:

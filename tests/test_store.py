@@ -131,3 +131,41 @@ def test_an_empty_store_reads_as_an_empty_canonical_frame(tmp_path: Path) -> Non
     store = open_store(tmp_path / "store")
     assert store.events.collect().schema == pl.Schema(EVENT_SCHEMA)
     assert store.events.collect().height == 0
+
+
+def test_fetch_ledger_entries_are_kept_as_the_api_client_wrote_them(tmp_path: Path) -> None:
+    # The API client records its own counts (events_added, duplicates_dropped, ...) and
+    # appends the entry after the pages were written; the store must not add zeros beside them.
+    events, _ = events_from_records(CV[:3], source_file="https://api.example/v1/audit-log#fetch=f1&page=1")
+    write_store(tmp_path / "store", events, kind="fetches")
+    entry = {"fetch_id": "f1", "events": 3, "events_added": 3, "duplicates_dropped": 0, "complete": True}
+    write_store(tmp_path / "store", pl.DataFrame(schema=EVENT_SCHEMA), ledger_entries=[entry], kind="fetches")
+    assert open_store(tmp_path / "store").ledger["fetches"] == [entry]
+
+
+def test_quarantine_is_not_doubled_when_a_file_is_ingested_again_without_its_ledger_entry(tmp_path: Path) -> None:
+    src = _write(tmp_path / "w.ndjson", render("workspace", "ndjson", WS[:2]) + b"{broken\n" + b'{"id": "caf\xe9\n')
+    write_store(tmp_path / "store", load(src))
+    ledger_path = tmp_path / "store" / "ledger.json"
+    ledger = json.loads(ledger_path.read_text())
+    ledger["inputs"] = []  # an analyst removed the entry to force a re-ingest
+    ledger_path.write_text(json.dumps(ledger))
+    again = write_store(tmp_path / "store", load(src))
+    assert (again["added"], again["quarantined"]) == (0, 0)
+    quarantine = open_store(tmp_path / "store").quarantine
+    assert quarantine["source_line"].to_list() == [3, 4]
+    # The same position with other bytes (the line was edited in place) is a new quarantine row.
+    _write(src, render("workspace", "ndjson", WS[:2]) + b"{brokeN\n" + b'{"id": "caf\xe9\n')
+    edited = write_store(tmp_path / "store", load(src))
+    assert edited["quarantined"] == 1
+    assert sorted(open_store(tmp_path / "store").quarantine["source_line"].to_list()) == [3, 3, 4]
+
+
+def test_a_resumed_fetch_rewriting_a_page_does_not_double_its_quarantine(tmp_path: Path) -> None:
+    page = [*CV[:2], {"event_id": "bad"}, {"event_id": "bad"}]
+    events, quarantine = events_from_records(page, source_file="https://api.example/v1/audit-log#fetch=f1&page=1")
+    assert quarantine.height == 2  # two positions, same bytes: two rows
+    write_store(tmp_path / "store", events, quarantine=quarantine, kind="fetches")
+    again = write_store(tmp_path / "store", events, quarantine=quarantine, kind="fetches")
+    assert again["quarantined"] == 0
+    assert open_store(tmp_path / "store").quarantine["source_line"].to_list() == [3, 4]
