@@ -32,7 +32,7 @@ from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.hipaa import build_hipaa_model
 from .report.model import ReportModel
 from .report.period import Period, parse_period
-from .report.render import atomic_write, render_pdf
+from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
 from .report.settings import ReportSettings
 from .report.soc2 import build_soc2_model
 
@@ -229,6 +229,7 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
     files = evidence_files(model, prepared)
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     model.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in model.stamp.items]
+    model.stamp.items.append(("template overrides", _overrides_used(settings)))
     written = {}
     for name, payload in files.items():
         atomic_write(evidence_dir / name, payload)
@@ -236,6 +237,16 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
     with stage("render PDF"):
         pdf = render_pdf(model, out_dir / "report.pdf", attachments=files, settings=settings)
     return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings))
+
+
+def _overrides_used(settings: ReportSettings) -> str:
+    """Which shipped templates an organisation directory replaced: part of reproducing the PDF."""
+    directory = override_directory(settings)
+    if directory is None:
+        return "none (package templates)"
+    shipped = {p.name for p in PACKAGE_TEMPLATES.iterdir()}
+    replaced = sorted(p.name for p in directory.iterdir() if p.name in shipped)
+    return f"{directory}: {', '.join(replaced)}" if replaced else f"{directory}: none of the shipped templates replaced"
 
 
 def _settings(settings: ReportSettings | Mapping[str, Any] | None) -> ReportSettings:

@@ -6,6 +6,7 @@ import io
 import json
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from test_report_model import LEDGER, VERIFICATION, event, make_events, make_fin
 from auditreports.errors import UnsafeResourceError
 from auditreports.report.common import ReportInputs
 from auditreports.report.period import parse_period
-from auditreports.report.render import render_pdf, write_pdf_bytes
+from auditreports.report.render import override_directory, render_html, render_pdf, write_pdf_bytes
 from auditreports.report.settings import ReportSettings
 from auditreports.report.soc2 import build_soc2_model
 
@@ -183,3 +184,22 @@ def test_appendix_beyond_cap_is_announced(tmp_path: Path) -> None:
     pdf = render_pdf(model, tmp_path / "r.pdf", settings=settings)
     text = " ".join(extract_text(io.BytesIO(pdf.read_bytes())).split())
     assert f"The first 3 are printed here (cap 3); all {model.appendix.total} are in the embedded events.csv" in text
+
+
+def test_templates_folder_in_working_directory_is_the_default_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, settings = model_with(["n"])
+    monkeypatch.chdir(tmp_path)
+    assert "Prepared for the audit committee" not in render_html(model, settings)  # no ./templates: package only
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "soc2.html").write_text(
+        '{% extends "base.html" %}{% block cover_note %}<p>Prepared for the audit committee</p>{% endblock %}',
+        encoding="utf-8",
+    )
+    assert override_directory(settings) == tmp_path / "templates"
+    assert "Prepared for the audit committee" in render_html(model, settings)
+    # An explicit template_dir wins over ./templates.
+    explicit = tmp_path / "org"
+    explicit.mkdir()
+    assert "Prepared for the audit committee" not in render_html(model, replace(settings, template_dir=explicit))

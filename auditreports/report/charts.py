@@ -133,7 +133,7 @@ def subject_activity_figure(events: pl.DataFrame, title: str = "Events about you
         part = weekly.filter(pl.col("kind") == name)
         if part.height:
             fig.add_bar(x=part["week"].to_list(), y=part["len"].to_list(), name=name, marker_color=colour)
-    fig.update_layout(title=title, barmode="stack", yaxis_title="events", xaxis_title="week starting", **_LAYOUT)
+    fig.update_layout(title=title, barmode="stack", yaxis_title="events per week", **_LAYOUT)
     return fig
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from ..errors import ConfigError
 from .charts import events_over_time_figure, phi_access_figure
 from .common import ReportInputs, assemble
 from .model import Chart, ReportModel, Section, actor_expr, table_from_frame
@@ -53,7 +55,7 @@ def hipaa_rules(framework: Mapping[str, Any] | Any | None) -> list[str]:
     return [r for r in dict.fromkeys(rules) if r not in _NOT_PHI_REVIEW]
 
 
-DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered")
+DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered", "integration.api.call")
 
 
 def phi_conversations(events: pl.DataFrame, settings: ReportSettings) -> pl.Series:
@@ -86,9 +88,43 @@ def phi_conversations(events: pl.DataFrame, settings: ReportSettings) -> pl.Seri
     )
 
 
-def after_hours_expr(settings: ReportSettings) -> pl.Expr:
-    """True when an event falls outside business hours in the organisation's time zone."""
-    local = pl.col("timestamp").dt.convert_time_zone(settings.timezone)
+def staff_time_zones(path: Path | None) -> dict[str, str]:
+    """staff id -> IANA time zone, from the staff directory CSV (empty when none is set)."""
+    if path is None:
+        return {}
+    try:
+        directory = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"staff directory {path} cannot be read ({exc}); check the staff setting.") from None
+    id_col = next((c for c in ("staff_id", "actor_id", "id") if c in directory.columns), None)
+    tz_col = next((c for c in ("time_zone", "timezone", "tz") if c in directory.columns), None)
+    if id_col is None or tz_col is None:
+        raise ConfigError(f"staff directory {path} needs staff_id and time_zone columns.", path=str(path))
+    return {k: v for k, v in directory.select(id_col, tz_col).drop_nulls().rows()}
+
+
+def mark_after_hours(frame: pl.DataFrame, settings: ReportSettings) -> pl.DataFrame:
+    """Add ``after_hours``: judged in each staff member's own time zone when the directory has it.
+
+    Time-zone conversion needs one zone per expression, so the frame is split per zone
+    (a handful) and each part converted at once.
+    """
+    zones = staff_time_zones(settings.staff)
+    if not zones or frame.height == 0:
+        return frame.with_columns(after_hours_expr(settings))
+    tagged = frame.with_columns(
+        pl.col("actor_id").replace_strict(zones, default=settings.timezone, return_dtype=pl.String).alias("_tz")
+    )
+    parts = [
+        part.with_columns(after_hours_expr(settings, tz))
+        for (tz,), part in tagged.partition_by("_tz", as_dict=True).items()
+    ]
+    return pl.concat(parts).drop("_tz").sort("timestamp", "event_id")
+
+
+def after_hours_expr(settings: ReportSettings, timezone: str | None = None) -> pl.Expr:
+    """True when an event falls outside business hours in ``timezone`` (default: the organisation's)."""
+    local = pl.col("timestamp").dt.convert_time_zone(timezone or settings.timezone)
     start, end = settings.business_hours
     weekday = local.dt.weekday() - 1  # Polars: Monday = 1
     return ((local.dt.hour() < start) | (local.dt.hour() >= end) | ~weekday.is_in(list(settings.business_days))).alias(
@@ -102,9 +138,9 @@ def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSett
     touches = pl.col("conversation_id").is_in(ids) | (
         pl.col("event_type").str.starts_with("data.") & pl.col("resource_id").is_in(ids)
     )
-    return events.filter(touches & pl.col("actor_type").cast(pl.String).is_in(list(STAFF_ACTORS))).with_columns(
+    staff = events.filter(touches & pl.col("actor_type").cast(pl.String).is_in(list(STAFF_ACTORS)))
+    return mark_after_hours(staff, settings).with_columns(
         pl.coalesce("conversation_id", "resource_id").alias("phi_conversation"),
-        after_hours_expr(settings),
         actor_expr(),
         pl.coalesce("actor_id", "actor_email", "actor_name", pl.lit("unknown")).alias("staff_id"),
     )
@@ -195,9 +231,10 @@ def build_hipaa_model(
     purpose = pl.coalesce(
         pl.col("after").str.json_path_match("$.purpose"), pl.col("reason"), pl.lit("(not recorded)")
     ).alias("purpose")
+    on_phi = pl.col("conversation_id").is_in(phi.implode())
     disclosures = ev.filter(
-        pl.col("event_type").is_in(list(DISCLOSURE_TYPES))
-        | ((pl.col("event_type") == "integration.api.call") & pl.col("conversation_id").is_in(phi.implode()))
+        (pl.col("event_type") == "data.export")
+        | (pl.col("event_type").is_in(["integration.webhook.delivered", "integration.api.call"]) & on_phi)
     ).with_columns(
         recipient,
         purpose,
@@ -276,7 +313,12 @@ def build_hipaa_model(
             "after-hours",
             "After-hours and bulk access",
             f"Business hours are {settings.business_hours[0]:02d}:00–{settings.business_hours[1]:02d}:00 "
-            f"({settings.timezone}) on weekdays {', '.join(str(d) for d in settings.business_days)} (0 = Monday). "
+            + (
+                f"in each staff member's own time zone (staff directory; {settings.timezone} for anyone not in it)"
+                if settings.staff
+                else f"({settings.timezone})"
+            )
+            + f" on weekdays {', '.join(str(d) for d in settings.business_days)} (0 = Monday). "
             f"Bulk access is {threshold} or more distinct PHI conversations by one staff member in one day.",
             tables=[
                 table_from_frame(
@@ -327,9 +369,33 @@ def build_hipaa_model(
         Section(
             "disclosures",
             "Disclosures: data sent out of the platform",
-            "Exports, webhook deliveries and integration calls on PHI conversations, with recipient, date and purpose "
-            "as logged. This is an access report, not an accounting of disclosures under 164.528.",
+            "Every data export (the log does not itemise an export's content), and webhook deliveries and integration "
+            "calls on PHI conversations, with recipient, date and purpose as logged. This is an access report, not an "
+            "accounting of disclosures under 164.528.",
             tables=[
+                table_from_frame(
+                    disclosures.group_by("event_type", "recipient", "purpose")
+                    .agg(
+                        pl.len().alias("n"),
+                        pl.col("records").sum().alias("records"),
+                        pl.col("timestamp").min().alias("first"),
+                        pl.col("timestamp").max().alias("last"),
+                    )
+                    .sort("n", descending=True),
+                    {
+                        "event": "event_type",
+                        "recipient": "recipient",
+                        "purpose": "purpose",
+                        "times": "n",
+                        "records": "records",
+                        "first (UTC)": "first",
+                        "last (UTC)": "last",
+                    },
+                    "Disclosures per recipient and purpose",
+                    empty="No data left the platform in the period.",
+                    widths=["17%", "17%", "22%", "7%", "9%", "14%", "14%"],
+                    limit=60,
+                ),
                 table_from_frame(
                     disclosures,
                     {
@@ -343,7 +409,8 @@ def build_hipaa_model(
                     "Disclosures",
                     empty="No data left the platform in the period.",
                     widths=["14%", "17%", "18%", "22%", "21%", "8%"],
-                )
+                    limit=150,
+                ),
             ],
         ),
     ]

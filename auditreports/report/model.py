@@ -662,7 +662,7 @@ def build_stamp(
         ["input file", "sha256"],
         [[str(s.get("path", "?")), str(s.get("sha256", "?"))] for s in (ledger or {}).get("inputs") or []],
         empty="No file inputs recorded (events were passed in directly).",
-        widths=["48%", "52%"],
+        widths=["40%", "60%"],
     )
     return Stamp(items, inputs)
 

@@ -2,7 +2,8 @@
 
 - Autoescaping is always on: notes and user agents print as text, never as markup.
 - Templates are looked up first in the organisation's directory
-  (``ReportSettings.template_dir``), then in the package's; the stylesheet
+  (``ReportSettings.template_dir``; when unset, ``./templates`` if the working
+  directory has one, as a checkout of this repository does), then in the package's; the stylesheet
   ``report.css`` is looked up the same way and handed to WeasyPrint as a string.
 - WeasyPrint may load nothing but ``data:`` URLs (:class:`~.safety.DataOnlyFetcher`);
   anything else aborts the render with :class:`~auditreports.errors.UnsafeResourceError`.
@@ -29,9 +30,18 @@ from .model import ReportModel
 from .safety import DataOnlyFetcher, RefusedResource
 from .settings import ReportSettings
 
-__all__ = ["PACKAGE_TEMPLATES", "render_html", "render_pdf", "template_environment", "write_pdf_bytes"]
+__all__ = [
+    "DEFAULT_OVERRIDE_DIR",
+    "PACKAGE_TEMPLATES",
+    "override_directory",
+    "render_html",
+    "render_pdf",
+    "template_environment",
+    "write_pdf_bytes",
+]
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_OVERRIDE_DIR = Path("templates")  # relative to the working directory
 
 # What each embedded file is, for the PDF's attachment descriptions.
 ATTACHMENT_DESCRIPTIONS = {
@@ -44,17 +54,30 @@ ATTACHMENT_DESCRIPTIONS = {
 }
 
 
-def template_environment(settings: ReportSettings | None = None) -> jinja2.Environment:
-    """The Jinja environment: organisation overrides first, autoescape always on."""
+def override_directory(settings: ReportSettings | None = None) -> Path | None:
+    """The organisation template directory in use: ``template_dir``, else ``./templates`` if present.
+
+    A set ``template_dir`` that does not exist is a mistake and raises; the implicit
+    ``./templates`` is only used when it is a directory.
+    """
     settings = settings or ReportSettings()
-    searchpath = []
     if settings.template_dir is not None:
         if not settings.template_dir.is_dir():
             raise ReportError(
                 f"template directory {settings.template_dir} does not exist; fix the template_dir setting.",
                 path=str(settings.template_dir),
             )
-        searchpath.append(str(settings.template_dir))
+        return settings.template_dir
+    default = Path.cwd() / DEFAULT_OVERRIDE_DIR
+    return default if default.is_dir() else None
+
+
+def template_environment(settings: ReportSettings | None = None) -> jinja2.Environment:
+    """The Jinja environment: organisation overrides first, autoescape always on."""
+    searchpath = []
+    overrides = override_directory(settings)
+    if overrides is not None:
+        searchpath.append(str(overrides))
     searchpath.append(str(PACKAGE_TEMPLATES))
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(searchpath),

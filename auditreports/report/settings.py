@@ -18,7 +18,7 @@ from ..errors import ConfigError
 __all__ = ["ReportSettings"]
 
 _TUPLE_FIELDS = ("phi_tags", "phi_channels", "phi_knowledge_bases", "business_days")
-_PATH_FIELDS = ("logo", "template_dir", "customers", "processing_record")
+_PATH_FIELDS = ("logo", "template_dir", "customers", "processing_record", "staff")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class ReportSettings:
       resolve a GDPR subject given by email.
     - ``processing_record``: the YAML record of processing (Art. 30) that fills the GDPR
       Art. 15(1)(a)-(h) sections.
+    - ``staff``: the staff directory (CSV with ``staff_id`` or ``actor_id`` and ``time_zone``);
+      when set, "after hours" in the HIPAA report is judged in each staff member's own
+      time zone (``timezone`` for everyone not listed).
     - ``staff_names``: show staff by name in the GDPR report (default: by role only).
     - ``charts``: draw charts (needs kaleido + Chromium); off renders tables only.
     """
@@ -66,6 +69,7 @@ class ReportSettings:
     coverage_gap_hours: float = 24.0
     customers: Path | None = None
     processing_record: Path | None = None
+    staff: Path | None = None
     staff_names: bool = False
     charts: bool = True
 
