@@ -1,9 +1,8 @@
 """Where fetched pages go: the same canonical mapping, store, ledger and quarantine as file ingest.
 
-Records are mapped by ``auditreports.sources.events_from_records`` for the platform
-formats and by ``auditreports.sources.vendors.vendor_events_from_records`` for vendor
-logs (Okta, GitHub): the loaders' own field maps, so an event fetched and the same
-event ingested from an export are the same row. They are written by
+Records are mapped by ``auditreports.sources.events_from_records`` (platform formats,
+and vendor logs such as Okta and GitHub through their field maps): the loaders' own
+maps, so an event fetched and the same event ingested from an export are the same row. They are written by
 ``auditreports.store.write_store``, which de-duplicates
 against the store by event id and payload and flags conflicts. Each event's
 provenance is ``source_file = "<endpoint>#fetch=<id>&page=<n>"`` (the fetch id is
@@ -36,20 +35,15 @@ class BatchOutcome:
     last_timestamp: str | None
 
 
-_PLATFORM_FORMATS = ("conversation", "workspace")
-
-
 def _store_api(format: str = "conversation") -> tuple[Any, Any, Any]:
     try:
         from ..sources import events_from_records
-        from ..sources.vendors import vendor_events_from_records
         from ..store import open_store, write_store
     except ImportError as exc:  # the loaders and the store are separate modules of this package
         raise DependencyError(
             f"the Parquet store is not available in this build ({exc}); install a complete auditreports"
         ) from None
-    if format not in _PLATFORM_FORMATS:
-        return partial(vendor_events_from_records, format=format), write_store, open_store
+    # events_from_records maps platform records itself and vendor records by their field maps.
     return partial(events_from_records, format=format), write_store, open_store
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-import rfc8785
 
 from ..errors import SourceFormatError, UsageError
 from ..progress import bar
 from ..schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, empty_events, empty_quarantine
+from ._canonical import canonical_json
 from ._dedupe import dedupe_events
 from ._io import read_input, resolve_inputs
 from ._quarantine import finish_quarantine
@@ -211,30 +211,40 @@ def _quarantine_whole_file(data: bytes, path: str, reason: str) -> ParsedFile:
     )
 
 
-def _record_spec(format: str) -> RecordSpec:
+def _record_spec(format: str) -> RecordSpec | None:
+    """The platform format's record spec; None for a registered vendor format."""
     get_format(format)  # raises SourceFormatError with the known names
     from .conversation import CONVERSATION_RECORDS
     from .workspace import WORKSPACE_RECORDS
 
     specs = {"workspace": WORKSPACE_RECORDS, "conversation": CONVERSATION_RECORDS}
-    if format not in specs:
-        raise UsageError(
-            f"events_from_records handles the platform formats only (workspace, conversation), not {format!r}"
-        )
-    return specs[format]
+    return specs.get(format)
 
 
 def events_from_records(
-    records: list[dict[str, Any]], *, format: str = "conversation", source_file: str
+    records: Sequence[Any], *, format: str = "conversation", source_file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Map already-parsed records (e.g. one API page) to ``(events, quarantine)``.
 
     ``raw`` is the RFC 8785 canonical JSON of each record, so the evidence is the same
-    bytes whichever client fetched it. ``source_line`` is the record's 1-based position
-    in ``records``; ``source_offset`` is null (there is no file). Not de-duplicated:
-    :func:`auditreports.store.write_store` de-duplicates against the store.
+    bytes whichever client fetched it (written by the fast path of ``_canonical`` where
+    that is provably identical). ``source_line`` is the record's 1-based position in
+    ``records``; ``source_offset`` is null (there is no file). Not de-duplicated:
+    :func:`auditreports.store.write_store` de-duplicates against the store. A vendor
+    format (``okta``, ``github``, ...) is mapped by its field map through
+    :func:`auditreports.sources.vendors.vendor_events_from_records`.
     """
     spec = _record_spec(format)
+    if spec is None:
+        from .vendors import vendor_events_from_records
+
+        try:
+            return vendor_events_from_records(records, format=format, source_file=source_file)
+        except UsageError:
+            raise UsageError(
+                f"events_from_records maps the platform formats and the vendor formats with a field map; "
+                f"{format!r} has neither"
+            ) from None
     texts: list[str] = []
     positions: list[int] = []
     bad: list[tuple[int, int | None, int, str, bytes]] = []
@@ -251,7 +261,7 @@ def events_from_records(
             )
             continue
         try:
-            text = rfc8785.dumps(record).decode("utf-8")
+            text = canonical_json(record)
         except Exception as exc:  # rfc8785 raises its own error types for NaN, huge ints, bad keys
             bad.append(
                 (position, None, 1, f"the record cannot be written as canonical JSON ({exc})", repr(record).encode())

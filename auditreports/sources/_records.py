@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import rfc8785
 
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
+from ._canonical import canonical_json_lenient
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
@@ -584,12 +584,11 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
     return flat.with_columns(*exprs, reason.cast(pl.String).alias("_field_error"))
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _JSON_SCALAR = re.compile(r"^(?:true|false|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$")
 
 
 def _canonical_json(value: str, *, from_csv: bool) -> str | None:
-    """One free-form value as canonical JSON text.
+    """One free-form value as canonical JSON text (RFC 8785; sorted compact JSON where it has none).
 
     From CSV the cell holds JSON text ("null" or empty is null; text that is not JSON is
     kept as a JSON string). From JSON, Polars hands objects and arrays over as JSON text
@@ -600,28 +599,12 @@ def _canonical_json(value: str, *, from_csv: bool) -> str | None:
     if from_csv and stripped in ("", "null"):
         return None
     parsed: Any = value
-    floats = False
     if from_csv or stripped.startswith(("{", "[")) or _JSON_SCALAR.match(stripped):
-
-        def note_float(text: str) -> float:
-            nonlocal floats
-            floats = True
-            return float(text)
-
         try:
-            parsed = json.loads(stripped, parse_float=note_float)
+            parsed = json.loads(stripped)
         except ValueError:
             parsed = value
-    if not floats:
-        # Without floats, sorted compact json.dumps is byte-identical to RFC 8785 (keys of the
-        # Basic Multilingual Plane) and much faster than the pure-Python canonicaliser.
-        text = json.dumps(parsed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        if text.isascii() or not _ASTRAL.search(text):
-            return text
-    try:
-        return rfc8785.dumps(parsed).decode("utf-8")
-    except Exception:  # integers beyond 2**53 and other values RFC 8785 cannot express
-        return json.dumps(parsed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return canonical_json_lenient(parsed)
 
 
 # --------------------------------------------------------------------------- entry points

@@ -1,0 +1,151 @@
+"""The fast canonical-JSON path writes exactly what rfc8785 writes, or defers to it."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+import rfc8785
+
+from auditreports.errors import SourceFormatError
+from auditreports.sources._canonical import CanonicalizationError, _plain, canonical_json, canonical_json_lenient
+
+HOSTILE_STRINGS = [
+    "",
+    'quote " backslash \\ slash /',
+    "\b\f\n\r\t",
+    "".join(chr(i) for i in range(0x20)),  # every control character
+    "\x7f DEL and \x80\x9f C1 controls",
+    "\u2028 line and \u2029 paragraph separators",
+    "BMP: é ß 中文 \ue000 \uffff",
+    "astral: \U0001f600 \U00010000 \U0010ffff",
+    "</script><!-- -->",
+    "\\u0041 is not an escape here",
+]
+
+HOSTILE_KEYS = ["a", "b", "A", "", "é", "\ue000", "\uffff", "\U0001f600", "\U00010000", "10", "1", "\x00", "a\nb"]
+
+
+def _reference(value: Any) -> str:
+    return rfc8785.dumps(value).decode("utf-8")
+
+
+@pytest.mark.parametrize("text", HOSTILE_STRINGS)
+def test_strings_are_escaped_exactly_as_rfc8785(text: str) -> None:
+    assert canonical_json(text) == _reference(text)
+    assert canonical_json({"k": text, text: [text]}) == _reference({"k": text, text: [text]})
+
+
+def test_keys_sort_by_utf16_code_units_even_beside_private_use_characters() -> None:
+    # Python sorts U+1F600 after U+E000; RFC 8785 (UTF-16) sorts it before: the fast path must not apply.
+    value = {key: i for i, key in enumerate(HOSTILE_KEYS)}
+    assert not _plain(value)
+    assert canonical_json(value) == _reference(value)
+    assert json.loads(canonical_json(value)) == value
+    bmp = {key: i for i, key in enumerate(HOSTILE_KEYS) if ord(max(key, default="a")) < 0x10000}
+    assert _plain(bmp) and canonical_json(bmp) == _reference(bmp)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [0, -1, 1, 2**53 - 1, -(2**53) + 1, True, False, None],
+)
+def test_integers_inside_the_domain_and_literals_match(number: Any) -> None:
+    assert canonical_json({"n": number, "l": [number]}) == _reference({"n": number, "l": [number]})
+
+
+@pytest.mark.parametrize("value", [1.0, -0.0, 1e21, 1e-7, 0.1, 123456789.125, 5e-324, 1.7976931348623157e308])
+def test_floats_take_the_reference_path(value: float) -> None:
+    # json.dumps writes 1.0 and 1e+21; RFC 8785 writes 1 and 1e+21 per ECMAScript: never the fast path.
+    assert not _plain({"f": value})
+    assert canonical_json({"f": value}) == _reference({"f": value})
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53), 10**30, float("nan"), float("inf"), "lone \ud800 surrogate"])
+def test_values_outside_rfc8785_are_refused_like_rfc8785_and_kept_by_the_lenient_form(value: Any) -> None:
+    with pytest.raises(CanonicalizationError):
+        canonical_json({"v": value})
+    with pytest.raises(CanonicalizationError):
+        rfc8785.dumps({"v": value})
+    assert canonical_json_lenient({"v": value}).startswith('{"v":')
+
+
+def test_other_python_types_defer_to_rfc8785() -> None:
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    for value in ({"t": (1, 2)}, {"e": Level.HIGH}):
+        assert not _plain(value)
+        assert canonical_json(value) == _reference(value)
+    with pytest.raises(CanonicalizationError):
+        canonical_json({1: "int key"})
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    alphabet = [*'abcAZ09 "\\/', "\n", "\t", "\x00", "\x1f", "\x7f", "é", "\u2028", "\ue000", "\uffff", "\U0001f600"]
+    kind = rng.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice([True, False])
+    if kind == 2:
+        return rng.choice([0, 1, -1, 2**53 - 1, -(2**53) + 1, rng.randrange(-(10**9), 10**9)])
+    if kind in (3, 4):
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
+    if kind == 5:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 4))) for _ in range(rng.randrange(5))]
+    return {key: _random_value(rng, depth + 1) for key in keys}
+
+
+def test_random_nested_values_match_rfc8785_byte_for_byte() -> None:
+    rng = random.Random(8785)
+    fast = 0
+    for _ in range(3000):
+        value = _random_value(rng)
+        assert canonical_json(value) == _reference(value), value
+        fast += _plain(value)
+    assert fast > 1000  # the comparison exercised the fast path, not only the fallback
+
+
+def test_events_from_records_keeps_rfc8785_raw_for_hostile_records() -> None:
+    from auditreports.sources import events_from_records
+
+    base = {
+        "conversation_id": "conv_1",
+        "event_type": "note_added",
+        "author": {"kind": "user", "id": "u_1", "name": "Zoë \U0001f600"},
+        "timestamp": "2026-07-03T10:00:00.000Z",
+        "customer_id": "cus_1",
+    }
+    page = [
+        {**base, "event_id": "e1", "after": {"note": 'line\nbreak \x01 \u2028 "q" \\'}},
+        {**base, "event_id": "e2", "after": {"score": 0.5, "ratio": 1.0}},  # floats: ECMAScript numbers
+        {**base, "event_id": "e3", "after": {"\U0001f600": 1, "\ue000": 2}},  # astral key: UTF-16 order
+        {**base, "event_id": "e4", "after": {"big": 2**53 - 1}},
+    ]
+    events, quarantine = events_from_records(page, source_file="api#page=1")
+    assert quarantine.height == 0
+    assert events["raw"].to_list() == [rfc8785.dumps(r).decode("utf-8") for r in page]
+    beyond, rejected = events_from_records([{**base, "event_id": "e5", "n": 2**53}], source_file="api#page=2")
+    assert beyond.height == 0 and "canonical JSON" in rejected["reason"][0]
+
+
+@pytest.mark.shared
+def test_events_from_records_maps_vendor_records_through_their_field_map(shared_real: Any) -> None:
+    from auditreports.sources import events_from_records, get_format
+
+    path = shared_real / "panther-analysis-fixtures/rule_tests/Okta.SystemLog.ndjson"
+    file_events = get_format("okta").parse(path.read_bytes(), str(path)).events
+    records = [json.loads(row) for row in file_events["raw"].head(10)]
+    events, quarantine = events_from_records(records, format="okta", source_file="okta-api#page=1")
+    assert quarantine.height == 0
+    assert events["source"].unique().to_list() == ["okta"]
+    same = ["timestamp", "event_type", "source_action", "actor_id", "outcome"]
+    assert events.select(same).equals(file_events.head(10).select(same))
+    with pytest.raises(SourceFormatError, match="unknown format"):
+        events_from_records(records, format="nope", source_file="x")
