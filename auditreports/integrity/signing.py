@@ -25,6 +25,7 @@ from ..progress import say
 
 __all__ = [
     "ALGORITHM",
+    "embedded_public_key",
     "generate_keypair",
     "key_id",
     "load_private_key",
@@ -134,6 +135,7 @@ def signature_matches(document: dict[str, Any], public_key: Ed25519PublicKey) ->
 
 
 def embedded_public_key(document: dict[str, Any]) -> Ed25519PublicKey | None:
+    """The public key a signature carries (proves the document is unchanged, not who signed it)."""
     sig = document.get("signature")
     if not isinstance(sig, dict):
         return None
