@@ -55,7 +55,7 @@ def _mismatches(lo: int, hi: int) -> list[int]:
     cut_at = _SHARED["cut_at"][lo:hi].tolist()
     data = _SHARED["data"]
     sha = hashlib.sha256
-    digests = []
+    digests: list[bytes] = []
     append = digests.append
     for k in range(hi - lo):
         start = offsets[k]
