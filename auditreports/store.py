@@ -31,7 +31,7 @@ import polars as pl
 
 from .errors import StoreError, UsageError
 from .schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, empty_events, empty_quarantine
-from .sources._dedupe import add_flag, dedupe_events, payload_hash
+from .sources._dedupe import add_flag, dedupe_events, fingerprint
 
 __all__ = ["LEDGER_VERSION", "Store", "open_store", "write_store"]
 
@@ -264,9 +264,10 @@ def _prepare(path: Path) -> None:
 
 
 def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """Drop events already stored with the same payload; flag id conflicts on both sides."""
+    """Drop events already stored with the same payload fingerprint; flag id conflicts on both sides."""
+    none = pl.DataFrame(schema={"source_file": pl.String, "len": pl.UInt32})
     if not events.height or not any((store.path / EVENTS_DIR).glob("event_date=*/*.parquet")):
-        return events, pl.DataFrame(schema={"source_file": pl.String, "len": pl.UInt32}), []
+        return events, none, []
     ids = events.get_column("event_id").unique().implode()
     stored = (
         pl.scan_parquet(
@@ -276,19 +277,21 @@ def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl
         )
         .filter(pl.col("event_id").is_in(ids))
         .with_columns([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
-        .with_columns(_payload=payload_hash())
-        .select("event_id", "_payload", "_file")
+        .select([*EVENT_SCHEMA, "_file"])
         .collect()
     )
     if not stored.height:
-        return events, pl.DataFrame(schema={"source_file": pl.String, "len": pl.UInt32}), []
-    marked = events.with_columns(_payload=payload_hash())
-    same = marked.join(stored.select("event_id", "_payload").unique(), on=["event_id", "_payload"], how="semi")
+        return events, none, []
+    # Only the new events whose id is stored need a fingerprint (dedupe.fingerprint: exact, not a hash).
+    marked = events.with_row_index("_row")
+    overlap = marked.join(stored.select("event_id").unique(), on="event_id", how="semi")
+    fps = fingerprint(pl.concat([stored.select(list(EVENT_SCHEMA)), overlap.select(list(EVENT_SCHEMA))]))
+    stored_fp = stored.select("event_id").with_columns(fps.head(stored.height))
+    overlap = overlap.with_columns(fps.slice(stored.height))
+    same = overlap.join(stored_fp.select("event_id", "_fp").unique(), on=["event_id", "_fp"], how="semi")
     store_dups = same.group_by("source_file").len()
-    new = marked.join(stored.select("event_id", "_payload").unique(), on=["event_id", "_payload"], how="anti")
-    conflict_ids = (
-        new.join(stored.select("event_id").unique(), on="event_id", how="semi").get_column("event_id").unique()
-    )
+    conflict_ids = overlap.join(same.select("_row"), on="_row", how="anti").get_column("event_id").unique()
+    new = marked.join(same.select("_row"), on="_row", how="anti").sort("_row").drop("_row")
     if conflict_ids.len():
         new = new.with_columns(add_flag("id_conflict", pl.col("event_id").is_in(conflict_ids.implode())))
         files = stored.filter(pl.col("event_id").is_in(conflict_ids.implode())).get_column("_file").unique().to_list()
@@ -297,7 +300,7 @@ def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl
                 add_flag("id_conflict", pl.col("event_id").is_in(conflict_ids.implode()))
             )
             _write_parquet_atomic(frame.select([c for c in frame.columns if c != "event_date"]), Path(file))
-    return new.drop("_payload"), store_dups, conflict_ids.to_list()
+    return new, store_dups, conflict_ids.to_list()
 
 
 def _write_partitions(path: Path, events: pl.DataFrame) -> list[str]:
