@@ -52,12 +52,10 @@ def add_flag(flag: str, condition: pl.Expr) -> pl.Expr:
 @cache
 def _mapped_paths(source: str) -> tuple[tuple[str, ...], ...]:
     """The JSON paths a platform format maps to canonical columns (compared by part 1)."""
-    if source == "workspace":
-        from .workspace import WORKSPACE_FIELDS as fields
-    elif source == "conversation":
-        from .conversation import CONVERSATION_FIELDS as fields
-    else:
-        return ()
+    from .conversation import CONVERSATION_FIELDS
+    from .workspace import WORKSPACE_FIELDS
+
+    fields = {"workspace": WORKSPACE_FIELDS, "conversation": CONVERSATION_FIELDS}.get(source, ())
     return tuple(f.path for f in fields)
 
 
