@@ -9,6 +9,8 @@ inline generator (or reuses ``--file``), then times, in one run:
 - ``auditreports.sources.load`` (fast path: parse, map to the canonical event, validate,
   normalise timestamps, canonical JSON for before/after, account for every line, de-dupe);
 - ``write_store`` of that result (Parquet partitions + ledger);
+- ``events_from_records`` on ``--api-records`` conversation records already parsed (an
+  API fetch), beside the naive per-record ``rfc8785.dumps`` it used to pay for ``raw``;
 - ``pandas.read_json(lines=True)`` on the first ``--pandas-events`` lines, scaled linearly
   to the full file (pandas on 1M lines takes ~23 s and ~8 GB), and said so in the table.
 
@@ -36,8 +38,9 @@ from typing import Any
 
 import pandas as pd
 import polars as pl
+import rfc8785
 
-from auditreports.sources import formats, load
+from auditreports.sources import events_from_records, formats, load
 from auditreports.sources.workspace import WORKSPACE_RECORDS
 from auditreports.store import write_store
 
@@ -111,6 +114,34 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
             fh.write("\n".join(buf) + "\n")
 
 
+def api_records(n: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Conversation-log records as an API page hands them over (already parsed)."""
+    rng = random.Random(seed)
+    types = ["claimed", "note_added", "message_sent", "reassigned", "skill_fired"]
+    out = []
+    for i in range(n):
+        kind = types[rng.randrange(len(types))]
+        out.append(
+            {
+                "event_id": f"cev_{i:010d}",
+                "conversation_id": f"conv_{rng.randrange(20_000)}",
+                "event_type": kind,
+                "author": {"kind": "user", "id": f"usr_{i % 300}", "name": f"Agent {i % 300}"},
+                "timestamp": f"2026-07-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}.{i % 1000:03d}Z",
+                "before": {"assignee": "usr_1"} if kind == "reassigned" else None,
+                "after": {"assignee": f"usr_{i % 300}", "note": "Kundin ruft zurück \u2013 ok"}
+                if kind in ("reassigned", "note_added")
+                else None,
+                "reason": None,
+                "ip_address": f"203.0.113.{i % 250}",
+                "user_agent": "Mozilla/5.0",
+                "channel": "web",
+                "customer_id": f"cus_{rng.randrange(50_000)}",
+            }
+        )
+    return out
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
@@ -121,6 +152,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--pandas-events", type=int, default=200_000, help="lines pandas parses (then scaled)")
+    parser.add_argument("--api-records", type=int, default=100_000, help="records for events_from_records")
     parser.add_argument("--file", type=Path, help="reuse this NDJSON file instead of generating one")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -164,6 +196,19 @@ def main(argv: list[str]) -> int:
             print(f"{name:<40} {seconds:>8.2f} {n / seconds:>12,.0f}  {note}")
         print(f"\nload / bare polars (explicit schema): {t_load / t_polars:.2f}x   (target <= 2x)")
         print(f"pandas / load: {t_pandas / t_load:.1f}x faster   (target >= 10x)")
+
+        recs = api_records(args.api_records)
+        t_api, (api_events, _) = timed(lambda: events_from_records(recs, source_file="api#page=1"))
+        assert api_events.height == len(recs)
+        sample = recs[: max(1, len(recs) // 10)]
+        t_naive_part, naive = timed(lambda: [rfc8785.dumps(r).decode("utf-8") for r in sample])
+        assert naive == api_events["raw"].head(len(sample)).to_list()  # same bytes as the fast path
+        t_naive = t_naive_part * len(recs) / len(sample)
+        k = len(recs)
+        print(f"\n{k:,} API records (already parsed), conversation format")
+        print(f"{'events_from_records()':<40} {t_api:>8.2f} {k / t_api:>12,.0f}  canonical raw + mapping")
+        note = f"canonical raw only; measured on {len(sample):,} x {k / len(sample):.0f}"
+        print(f"{'naive rfc8785.dumps per record':<40} {t_naive:>8.2f} {k / t_naive:>12,.0f}  {note}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of this process: {peak:,.0f} MB")
     finally:
