@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -174,6 +174,8 @@ class _Records:
     layout: str
     quarantine: list[QuarantineRow]
     csv_header: str | None = None
+    envelope_lines: set[int] = field(default_factory=set)  # 1-based lines of an API page's envelope
+    notes: list[str] = field(default_factory=list)
     ndjson_bytes: bytes | None = None  # the file itself when every record is one line of it
     parsed: pl.DataFrame | None = None  # the fast path's result, when it already ran
     # The fast NDJSON path keeps positions as a frame (raw, source_line, source_offset, _nlines)
@@ -200,7 +202,7 @@ def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
         if s.startswith("["):
             return "json-array"
         if s.startswith("{"):
-            return "ndjson"
+            return "api-page" if _is_api_page(lines) else "ndjson"
         header = {h.strip().strip('"') for h in s.split(",")}
         if len(header & spec_csv_headers) >= 2:
             return "csv"
@@ -248,68 +250,155 @@ def _array_line_records(lines: _Lines) -> _Records | None:
     return _Records(cand.to_list(), (idx + 1).to_list(), offsets, [1] * len(cand), "json-array", [])
 
 
-def _array_scan_records(lines: _Lines) -> _Records:
-    """Any JSON array (pretty-printed, compact, cut off): walk it element by element.
+class _Scanner:
+    """Walks JSON text element by element with the standard library's C scanner.
 
-    The decoder is the C scanner of the standard library; only element boundaries are
-    kept here, the fields are parsed by Polars afterwards like every other layout.
-    A broken element is quarantined up to the next line that starts an element at the
-    same indentation, so one bad element never takes the rest of the array with it.
+    Only element boundaries are kept here; the fields are parsed by Polars afterwards
+    like every other layout. A broken element is quarantined up to the next line that
+    starts an element at the same indentation, so one bad element never takes the rest
+    of the array with it.
     """
-    text = "\n".join(lines.text)
-    starts = [0]
-    for line in lines.text[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
-    decoder = json.JSONDecoder()
-    records = _Records([], [], [], [], "json-array", [])
 
-    def where(pos: int) -> tuple[int, int]:
-        i = bisect.bisect_right(starts, pos) - 1
-        col = pos - starts[i]
-        return i, lines.offsets[i] + len(lines.text[i][:col].encode("utf-8"))
+    def __init__(self, lines: _Lines, layout: str) -> None:
+        self.lines = lines
+        self.text = "\n".join(lines.text)
+        self.starts = [0]
+        for line in lines.text[:-1]:
+            self.starts.append(self.starts[-1] + len(line) + 1)
+        self.decoder = json.JSONDecoder()
+        self.records = _Records([], [], [], [], layout, [])
 
-    def quarantine(begin: int, end: int, reason: str) -> None:
-        chunk = text[begin:end].rstrip().rstrip(",").rstrip()
-        i, off = where(begin)
-        records.quarantine.append((i + 1, off, chunk.count("\n") + 1, reason, chunk.encode("utf-8")))
+    def line_index(self, pos: int) -> int:
+        return bisect.bisect_right(self.starts, pos) - 1
 
-    n = len(text)
-    pos = text.index("[") + 1
-    while True:
-        while pos < n and text[pos] in " \t\r\n,":
+    def where(self, pos: int) -> tuple[int, int]:
+        i = self.line_index(pos)
+        col = pos - self.starts[i]
+        return i, self.lines.offsets[i] + len(self.lines.text[i][:col].encode("utf-8"))
+
+    def quarantine(self, begin: int, end: int, reason: str) -> None:
+        chunk = self.text[begin:end].rstrip().rstrip(",").rstrip()
+        i, off = self.where(begin)
+        self.records.quarantine.append((i + 1, off, chunk.count("\n") + 1, reason, chunk.encode("utf-8")))
+
+    def skip(self, pos: int, chars: str = " \t\r\n") -> int:
+        n = len(self.text)
+        while pos < n and self.text[pos] in chars:
             pos += 1
-        if pos >= n:
-            break  # no closing bracket: the array is cut off; a broken last element was quarantined below
-        if text[pos] == "]":
-            pos += 1
-            rest = text[pos:]
-            if rest.strip():
-                begin = pos + (len(rest) - len(rest.lstrip()))
-                quarantine(begin, n, "text after the end of the JSON array")
-            break
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            i, _ = where(pos)
-            col = pos - starts[i]
-            prefix = lines.text[i][:col] + "{"
-            nxt = next((j for j in range(i + 1, len(lines.text)) if lines.text[j].startswith(prefix)), None)
-            end = starts[nxt] if nxt is not None else n
-            if nxt is None and lines.text and lines.text[-1].strip() == "]":
-                end = starts[len(lines.text) - 1]
-            quarantine(pos, end, f"the array element is not valid JSON ({exc.msg}); it may be truncated")
+        return pos
+
+    def elements(self, pos: int) -> tuple[int, bool]:
+        """Walk the array whose ``[`` ends just before ``pos``; ``(position after it, closed)``."""
+        text, lines, n = self.text, self.lines, len(self.text)
+        while True:
+            pos = self.skip(pos, " \t\r\n,")
+            if pos >= n:
+                return pos, False  # no closing bracket: cut off; a broken last element was quarantined below
+            if text[pos] == "]":
+                return pos + 1, True
+            try:
+                value, end = self.decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                i = self.line_index(pos)
+                col = pos - self.starts[i]
+                prefix = lines.text[i][:col] + "{"
+                nxt = next((j for j in range(i + 1, len(lines.text)) if lines.text[j].startswith(prefix)), None)
+                end = self.starts[nxt] if nxt is not None else n
+                if nxt is None and lines.text and lines.text[-1].strip() == "]":
+                    end = self.starts[len(lines.text) - 1]
+                self.quarantine(pos, end, f"the array element is not valid JSON ({exc.msg}); it may be truncated")
+                pos = end
+                continue
+            if not isinstance(value, dict):
+                self.quarantine(pos, end, f"the array element is a JSON {type(value).__name__}, not an object")
+            else:
+                chunk = text[pos:end]
+                i, off = self.where(pos)
+                self.records.text.append(chunk)
+                self.records.line.append(i + 1)
+                self.records.offset.append(off)
+                self.records.nlines.append(chunk.count("\n") + 1)
             pos = end
-            continue
-        if not isinstance(value, dict):
-            quarantine(pos, end, f"the array element is a JSON {type(value).__name__}, not an object")
-        else:
-            chunk = text[pos:end]
-            i, off = where(pos)
-            records.text.append(chunk)
-            records.line.append(i + 1)
-            records.offset.append(off)
-            records.nlines.append(chunk.count("\n") + 1)
-        pos = end
+
+
+def _array_scan_records(lines: _Lines) -> _Records:
+    """Any JSON array (pretty-printed, compact, cut off): walk it element by element."""
+    scan = _Scanner(lines, "json-array")
+    pos, closed = scan.elements(scan.text.index("[") + 1)
+    rest = scan.text[pos:]
+    if closed and rest.strip():
+        scan.quarantine(pos + (len(rest) - len(rest.lstrip())), len(scan.text), "text after the end of the JSON array")
+    return scan.records
+
+
+# The body of one page of our platform's audit-log API (DESIGN.md), saved to a file.
+PAGE_KEYS = ("data", "has_more", "next_cursor")
+_PAGE_START = re.compile(r'^\{?\s*"(?:' + "|".join(PAGE_KEYS) + r')"\s*:')
+
+
+def _is_api_page(lines: _Lines) -> bool:
+    """The file starts like ``{"data": [`` (or ``{`` then ``"data": [`` for a pretty-printed page)."""
+    head = [t.strip() for t in lines.series.head(1000).to_list() if t.strip()][:2]
+    if not head or not head[0].startswith("{"):
+        return False
+    if head[0] == "{":
+        return len(head) > 1 and bool(_PAGE_START.match(head[1]))
+    return bool(_PAGE_START.match(head[0]))
+
+
+def _api_page_records(lines: _Lines) -> _Records:
+    """The events of a saved API page ``{"data": [...], "has_more": ..., "next_cursor": ...}``.
+
+    The envelope's own lines (the keys around the array) carry no event: they are
+    counted as blank, and what the envelope says is kept in the ledger's notes.
+    """
+    scan = _Scanner(lines, "api-page")
+    text, n = scan.text, len(scan.text)
+    pos = scan.skip(text.index("{") + 1)
+    envelope: dict[str, Any] = {}
+    structure: list[tuple[int, int]] = []  # character ranges that are envelope, not events
+    begin = 0
+    while pos < n and text[pos] != "}":
+        try:
+            key, pos = scan.decoder.raw_decode(text, pos)
+            pos = scan.skip(pos)
+            if not isinstance(key, str) or text[pos : pos + 1] != ":":
+                raise ValueError("a key and ':' were expected")
+            pos = scan.skip(pos + 1)
+            if key == "data" and text[pos : pos + 1] == "[":
+                structure.append((begin, pos + 1))
+                pos, closed = scan.elements(pos + 1)
+                begin = max(pos - 1, 0)
+                envelope["data"] = closed
+            else:
+                envelope[key], pos = scan.decoder.raw_decode(text, pos)
+        except ValueError as exc:
+            reason = getattr(exc, "msg", str(exc))
+            scan.quarantine(pos, n, f"the API page is not valid JSON here ({reason}); it may be truncated")
+            pos = n
+            break
+        pos = scan.skip(pos, " \t\r\n,")
+    if pos < n:
+        pos += 1  # the closing brace
+        rest = text[pos:]
+        if rest.strip():
+            scan.quarantine(pos + (len(rest) - len(rest.lstrip())), n, "text after the end of the API page")
+    structure.append((begin, pos))
+    records = scan.records
+    records.envelope_lines = {
+        line + 1 for lo, hi in structure for line in range(scan.line_index(lo), scan.line_index(max(lo, hi - 1)) + 1)
+    }
+    shown = {k: v for k, v in envelope.items() if k != "data"}
+    note = "events read from the 'data' array of a saved API page; the envelope's lines are counted as blank"
+    if shown:
+        note += " (" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in shown.items()) + ")"
+    if envelope.get("has_more") is True:
+        note += "; the page says more events follow: this file holds one page of a longer result"
+    if "data" not in envelope:
+        note += "; the page has no 'data' array"
+    elif envelope["data"] is False:
+        note += "; the 'data' array is cut off (every complete event was loaded)"
+    records.notes.append(note)
     return records
 
 
@@ -626,6 +715,8 @@ def parse_bytes(data: bytes, path: str, spec: RecordSpec) -> ParsedFile:
         records = (
             line_records if line_records is not None and line_records.parsed is not None else _array_scan_records(lines)
         )
+    elif layout == "api-page":
+        records = _api_page_records(lines)
     elif layout == "csv":
         records = _csv_records(lines)
     else:
@@ -723,11 +814,16 @@ def _account(
     counts = np.bincount(status[1:], minlength=3)
     blank, loaded_only, quarantined = (int(c) for c in counts)
     # Independent check: every line that no record covers must carry no content.
-    uncovered = lines.series.filter(pl.Series(status[1:] == 0))
+    unclaimed = status[1:] == 0
+    if records.envelope_lines:
+        envelope = np.zeros(n + 1, dtype=bool)
+        envelope[sorted(records.envelope_lines)] = True
+        unclaimed &= ~envelope[1:]  # an API page's envelope keys are structure, like array brackets
+    uncovered = lines.series.filter(pl.Series(unclaimed))
     if records.csv_header is not None:
         uncovered = uncovered.filter(uncovered != records.csv_header)
     with_content = int(uncovered.str.contains(r"^[\[\],\s]*$").not_().sum()) if len(uncovered) else 0
-    notes = []
+    notes = list(records.notes)
     if records.layout == "csv":
         notes.append("the CSV header line is counted as blank")
     if records.layout == "json-array":
