@@ -154,11 +154,13 @@ def run_report_notebook(
         Path(params_file).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
+        # Papermill's own account (kernel start-up, dead kernel) is kept beside the notebook.
+        (out_dir / "report.papermill.log").write_text(err, encoding="utf-8")
         _quarantine_pdf(pdf, incomplete)
         if "DeadKernelError" in err or "Kernel died" in err:
             raise NotebookExecutionError(
                 f"the kernel running the {kind} report notebook died (out of memory or killed); "
-                f"the partial notebook is {executed}",
+                f"the partial notebook is {executed}, Papermill's log {out_dir / 'report.papermill.log'}",
                 notebook=str(executed),
             )
         cell, error = _first_error(executed) if executed.exists() else (None, err.strip().splitlines()[-1:])
