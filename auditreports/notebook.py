@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,7 +134,11 @@ def run_report_notebook(
         str(out_dir / "report.stderr.log"),
     ]
     env = dict(os.environ)
-    env.setdefault("IPYTHONDIR", str(Path(tempfile.gettempdir()) / "auditreports-ipython"))
+    # Each run gets a fresh, empty IPython profile: a user's startup files must not change
+    # a report, and kernels started side by side must not race to create one profile
+    # (a first-ever demo run lost a kernel that way).
+    ipython_dir = tempfile.mkdtemp(prefix="auditreports-ipython-")
+    env["IPYTHONDIR"] = ipython_dir
     env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
     say(f"[auditreports] {kind}: executing {source.name} with Papermill → {executed}")
@@ -152,6 +157,7 @@ def run_report_notebook(
         ) from None
     finally:
         Path(params_file).unlink(missing_ok=True)
+        shutil.rmtree(ipython_dir, ignore_errors=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         # Papermill's own account (kernel start-up, dead kernel) is kept beside the notebook.

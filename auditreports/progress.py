@@ -21,7 +21,9 @@ T = TypeVar("T")
 
 def say(message: str) -> None:
     """One line on stderr."""
-    print(message, file=sys.stderr, flush=True)
+    # One write per line, so lines of runs side by side never share a line.
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 @contextmanager
