@@ -67,11 +67,10 @@ def store_batch(store: Path, pages: list[Page], *, source_prefix: str, format: s
     """Map the pages' records to canonical events and write them (and their quarantine) to the store.
 
     The store drops events it already holds with the same payload (a page re-written
-    after a crash, an event repeated across a page boundary). Quarantine rows are
-    appended by the store without such a check, so rows already there for the same
-    position and bytes are left out here: re-writing a page never doubles them.
+    after a crash, an event repeated across a page boundary) and quarantine rows it
+    already holds for the same position and bytes, so re-writing a page never doubles them.
     """
-    events_from_records, write_store, open_store = _store_api(format)
+    events_from_records, write_store, _ = _store_api(format)
     frames: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     for page in pages:
@@ -80,16 +79,13 @@ def store_batch(store: Path, pages: list[Page], *, source_prefix: str, format: s
         quarantines.append(quarantine)
     events = pl.concat(frames, how="vertical_relaxed")
     quarantine = pl.concat(quarantines, how="vertical_relaxed")
-    if quarantine.height and (store / "quarantine.ndjson").is_file():
-        known = open_store(store).quarantine.select("source_file", "source_line", "raw")
-        quarantine = quarantine.join(known, on=["source_file", "source_line", "raw"], how="anti", nulls_equal=True)
     result = write_store(store, events, quarantine=quarantine, ledger_entries=[], kind="fetches")
     added = _int(result, "added")
     span = events.select(pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).row(0)
     return BatchOutcome(
         added=added,
         duplicates=events.height - added,
-        quarantined=quarantine.height,
+        quarantined=_int(result, "quarantined"),
         first_timestamp=_iso(span[0]),
         last_timestamp=_iso(span[1]),
     )
