@@ -115,7 +115,7 @@ def test_random_nested_values_match_rfc8785_byte_for_byte() -> None:
 def test_events_from_records_keeps_rfc8785_raw_for_hostile_records() -> None:
     from auditreports.sources import events_from_records
 
-    base = {
+    base: dict[str, Any] = {
         "conversation_id": "conv_1",
         "event_type": "note_added",
         "author": {"kind": "user", "id": "u_1", "name": "Zoë \U0001f600"},
@@ -130,7 +130,7 @@ def test_events_from_records_keeps_rfc8785_raw_for_hostile_records() -> None:
     ]
     events, quarantine = events_from_records(page, source_file="api#page=1")
     assert quarantine.height == 0
-    assert events["raw"].to_list() == [rfc8785.dumps(r).decode("utf-8") for r in page]
+    assert events["raw"].to_list() == [_reference(r) for r in page]
     beyond, rejected = events_from_records([{**base, "event_id": "e5", "n": 2**53}], source_file="api#page=2")
     assert beyond.height == 0 and "canonical JSON" in rejected["reason"][0]
 
