@@ -10,7 +10,8 @@ Layout (docs/architecture.md, a contract)::
 Why it is built this way: an auditor asks for a quarter or one data subject, so the
 store is partitioned by date and read lazily with predicate pushdown. Ingesting is
 idempotent (the same export twice adds nothing, an overlapping export adds only new
-events), because analysts re-run ingests. Every file is written to a hidden temporary
+events, a quarantined record already held is not appended again), because analysts
+re-run ingests and fetches resume. Every file is written to a hidden temporary
 name and renamed into place, and the ledger is written last, so a crash never leaves
 a half-written partition visible.
 """
