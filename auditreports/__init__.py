@@ -131,7 +131,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .api import FetchReport, FetchSettings, fetch
     from .detect import DetectionSettings, Findings, detect, load_framework, load_rules, register_function, sensitivity
     from .export import ExportManifest, events_to_ocsf, export, findings_to_ocsf
-    from .integrity import IntegritySettings, Verification, verify, verify_manifest, write_manifest
+    from .integrity import IntegritySettings, Verification, verify, verify_manifest, write_manifest  # type: ignore[no-redef]
     from .notebook import run_report_notebook
     from .pipeline import ReportResult, gdpr_subject_access, hipaa_phi_access, soc2_quarterly
     from .report.period import gdpr_deadline, parse_period

@@ -49,7 +49,7 @@ class Settings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, *, path: Path | None = None) -> Settings:
         data = dict(data or {})
-        sections = {"integrity": IntegritySettings, "detection": DetectionSettings, "report": ReportSettings, "fetch": FetchSettings}
+        sections: dict[str, Any] = {"integrity": IntegritySettings, "detection": DetectionSettings, "report": ReportSettings, "fetch": FetchSettings}
         unknown = sorted(set(data) - set(sections))
         if unknown:
             where = f" in {path}" if path else ""
