@@ -221,11 +221,6 @@ def test_csv_export_of_csv_ingested_events_round_trips_again(
     _same(events, again, ROUND_TRIP_CSV)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader limitation: the CSV line splitter drops a CR that ends a physical line even inside a "
-    "quoted field, so a value containing CR LF comes back with LF only (sources/_records.py)",
-)
 def test_csv_keeps_a_crlf_inside_a_note(tmp_path: Path) -> None:
     record = conversation_records(1)[0] | {"event_type": "note_added", "reason": "line one\r\nline two"}
     (tmp_path / "src").mkdir()

@@ -219,3 +219,19 @@ def test_a_corrupted_copy_of_a_real_sample_quarantines_exactly_the_corrupted_lin
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_crlf_csv_file_keeps_crlf_inside_quoted_values_only(tmp_path):
+    """A CR LF file: record terminators are not data, a CR LF inside quotes is."""
+    from auditreports.sources import load
+
+    header = "event_id,conversation_id,event_type,author_kind,author_id,author_name,timestamp,before,after,reason,ip_address,user_agent,channel,customer_id"
+    rows = [
+        'aev_1,conv_1,note_added,user,usr_1,Dana,2026-07-03T14:02:11.532Z,,,"first\r\nsecond",198.51.100.23,UA,web,cus_1',
+        "aev_2,conv_1,note_added,user,usr_1,Dana,2026-07-03T14:03:11.532Z,,,plain,198.51.100.23,UA,web,cus_1",
+    ]
+    path = tmp_path / "c.csv"
+    path.write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode())
+    events = load(path).events.collect().sort("event_id")
+    assert events["reason"].to_list() == ["first\r\nsecond", "plain"]
+    assert events["raw"].to_list() == [rows[0], rows[1]]

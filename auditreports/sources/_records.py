@@ -101,6 +101,8 @@ class _Lines:
     series: pl.Series  # one string per line, terminator removed; "" for a line that is not valid UTF-8
     offset_series: pl.Series  # byte offset of each line
     bad_utf8: list[QuarantineRow]
+    # Lines whose terminator was CR LF: a CSV value spanning lines keeps its CR (None: no CR in the file).
+    crlf: pl.Series | None = None
 
     @property
     def count(self) -> int:
@@ -126,9 +128,11 @@ def _split_lines(data: bytes) -> _Lines:
     series = pl.Series("t", parts, dtype=pl.String)
     del parts
     offsets = (series.str.len_bytes().cast(pl.Int64) + 1).cum_sum().shift(1, fill_value=0)
+    crlf = None
     if "\r" in text:
+        crlf = series.str.ends_with("\r")
         series = series.str.strip_suffix("\r")
-    return _Lines(series, offsets, [])
+    return _Lines(series, offsets, [], crlf)
 
 
 def _split_lines_slow(data: bytes) -> _Lines:
@@ -415,6 +419,14 @@ def _csv_records(lines: _Lines) -> _Records:
     start = first + 1
     while start < lines.count:
         seg = pl.DataFrame({"t": lines.text[start:]}, schema={"t": pl.String})
+        if lines.crlf is not None:
+            # Inside a quoted value a CR LF is data: put the CR back; the record's own
+            # terminator (the CR of its last line) is stripped again after joining.
+            seg = seg.with_columns(
+                tj=pl.when(lines.crlf.slice(start)).then(pl.col("t") + "\r").otherwise(pl.col("t"))
+            )
+        else:
+            seg = seg.with_columns(tj=pl.col("t"))
         seg = seg.with_columns(
             i=pl.int_range(start, start + seg.height, dtype=pl.Int64),
             odd=(pl.col("t").str.count_matches('"', literal=True).cum_sum() % 2 == 1),
@@ -425,7 +437,7 @@ def _csv_records(lines: _Lines) -> _Records:
             .agg(
                 first=pl.col("i").first(),
                 n=pl.len(),
-                text=pl.col("t").str.join("\n"),
+                text=pl.col("tj").str.join("\n").str.strip_suffix("\r"),
                 open=pl.col("odd").last(),
             )
             .with_columns(blank=(pl.col("n") == 1) & (pl.col("text").str.strip_chars().str.len_bytes() == 0))
