@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _file_line(entry: dict[str, Any]) -> str:
+    kind = "format not recognised" if entry["format"] == "unknown" else f"{entry['format']} {entry['layout']}"
     text = (
-        f"{entry['path']}: {entry['format']} {entry['layout']}, {entry['lines_read']} lines: "
+        f"{entry['path']}: {kind}, {entry['lines_read']} lines: "
         f"{entry['loaded']} loaded ({entry['events']} events), {entry['quarantined']} quarantined, {entry['blank']} blank"
     )
     if entry.get("error"):
