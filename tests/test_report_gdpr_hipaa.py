@@ -139,7 +139,18 @@ def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
             "integration",
             minutes=50,
             actor_type="system",
+            conversation_id="conv_p1",  # a webhook carrying a PHI conversation out
             after='{"url": "https://crm.example/hook", "purpose": "CRM sync"}',
+        ),
+        # The same delivery for a conversation without PHI is not a PHI disclosure.
+        event(
+            55,
+            "integration.webhook.delivered",
+            "integration",
+            minutes=51,
+            actor_type="system",
+            conversation_id="conv_np",
+            after='{"url": "https://crm.example/other", "purpose": "CRM sync"}',
         ),
     ]
     inputs = ReportInputs(
@@ -161,7 +172,8 @@ def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
     assert [r[1] for r in after] == ["Max Snoop (agent)"]
     # The appendix prints what to review; events.csv holds every PHI access.
     assert model.appendix.total <= model.evidence_events.height and model.appendix.note
-    disclosures = {r[1]: r for r in s["disclosures"].tables[0].rows}
+    disclosures = {r[1]: r for r in s["disclosures"].tables[1].rows}
+    assert len(s["disclosures"].tables[1].rows) == 2  # the export and the PHI webhook, not the other one
     assert disclosures["integration.webhook.delivered"][3:5] == ["https://crm.example/hook", "CRM sync"]
     assert disclosures["data.export"][5] == "1200"
     assert "accounting of disclosures" not in model.title.lower()

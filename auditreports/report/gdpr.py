@@ -248,7 +248,15 @@ def build_gdpr_model(
         )
         .sort("first")
     )
-    bot = redacted.filter(pl.col("category") == "bot").with_columns(actor)
+    bot = redacted.filter(pl.col("category") == "bot").with_columns(
+        actor,
+        pl.coalesce(
+            pl.col("reason"),
+            pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(
+                pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=": ", ignore_nulls=True)
+            ),
+        ).alias("detail"),
+    )
     exports = redacted.filter(pl.col("event_type") == "data.export").with_columns(actor)
     staff = redacted.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"])).with_columns(actor)
     access = (
@@ -314,8 +322,7 @@ def build_gdpr_model(
                         "time": "timestamp",
                         "event": "event_type",
                         "conversation": "conversation_id",
-                        "resource": "resource_id",
-                        "detail": "reason",
+                        "detail (skill, knowledge article)": "detail",
                     },
                     "Bot events",
                     empty="No bot event involved you.",

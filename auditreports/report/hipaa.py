@@ -123,13 +123,15 @@ def mark_after_hours(frame: pl.DataFrame, settings: ReportSettings) -> pl.DataFr
 
 
 def after_hours_expr(settings: ReportSettings, timezone: str | None = None) -> pl.Expr:
-    """True when an event falls outside business hours in ``timezone`` (default: the organisation's)."""
+    """True when a person acts outside business hours in ``timezone`` (default: the organisation's).
+
+    Only people (``actor_type == "user"``) can be after hours: integrations run around the clock.
+    """
     local = pl.col("timestamp").dt.convert_time_zone(timezone or settings.timezone)
     start, end = settings.business_hours
     weekday = local.dt.weekday() - 1  # Polars: Monday = 1
-    return ((local.dt.hour() < start) | (local.dt.hour() >= end) | ~weekday.is_in(list(settings.business_days))).alias(
-        "after_hours"
-    )
+    outside = (local.dt.hour() < start) | (local.dt.hour() >= end) | ~weekday.is_in(list(settings.business_days))
+    return (outside & (pl.col("actor_type").cast(pl.String) == "user")).alias("after_hours")
 
 
 def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSettings) -> pl.DataFrame:
@@ -219,30 +221,45 @@ def build_hipaa_model(
         .filter(pl.col("conversations") >= threshold)
         .sort("conversations", descending=True)
     )
+    # Who received the data: a webhook's URL; for API calls the integration (key) that
+    # pulled it; for exports the person who downloaded the file.
     recipient = pl.coalesce(
         *[
             pl.col("after").str.json_path_match(p)
             for p in ("$.recipient", "$.destination", "$.url", "$.endpoint", "$.target")
         ],
+        pl.col("reason").str.extract(r"->\s*(\S+)"),
+        pl.when(pl.col("event_type").is_in(["integration.api.call", "data.export"])).then(pl.col("actor")),
         pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=":"),
-        pl.col("resource_id"),
         pl.lit("(not recorded)"),
     ).alias("recipient")
+    # The stated purpose, without the per-request detail ("CRM sync: GET /v1/… 200" -> "CRM sync").
     purpose = pl.coalesce(
-        pl.col("after").str.json_path_match("$.purpose"), pl.col("reason"), pl.lit("(not recorded)")
+        pl.col("after").str.json_path_match("$.purpose"),
+        pl.when(pl.col("event_type") != "data.export").then(pl.col("reason").str.extract(r"^([^:>]+?)\s*(?::|->)")),
+        pl.col("reason"),
+        pl.lit("(not recorded)"),
     ).alias("purpose")
-    on_phi = pl.col("conversation_id").is_in(phi.implode())
-    disclosures = ev.filter(
-        (pl.col("event_type") == "data.export")
-        | (pl.col("event_type").is_in(["integration.webhook.delivered", "integration.api.call"]) & on_phi)
-    ).with_columns(
-        recipient,
-        purpose,
-        actor_expr(),
-        pl.when(pl.col("record_count").is_not_null())
-        .then(pl.col("record_count"))
-        .otherwise(pl.col("subject_ids").list.len())
-        .alias("records"),
+    # A webhook delivery names the customer, not the conversation: it carries PHI when the
+    # customer is a patient with a PHI conversation.
+    patients = ev.filter(pl.col("conversation_id").is_in(phi.implode())).get_column("subject_id").drop_nulls().unique()
+    on_phi = pl.col("conversation_id").is_in(phi.implode()) | (
+        (pl.col("event_type") == "integration.webhook.delivered") & pl.col("subject_id").is_in(patients.implode())
+    )
+    disclosures = (
+        ev.filter(
+            (pl.col("event_type") == "data.export")
+            | (pl.col("event_type").is_in(["integration.webhook.delivered", "integration.api.call"]) & on_phi)
+        )
+        .with_columns(actor_expr())
+        .with_columns(
+            recipient,
+            purpose,
+            pl.when(pl.col("record_count").is_not_null())
+            .then(pl.col("record_count"))
+            .otherwise(pl.col("subject_ids").list.len())
+            .alias("records"),
+        )
     )
     sections = [
         Section(
@@ -369,8 +386,8 @@ def build_hipaa_model(
         Section(
             "disclosures",
             "Disclosures: data sent out of the platform",
-            "Every data export (the log does not itemise an export's content), and webhook deliveries and integration "
-            "calls on PHI conversations, with recipient, date and purpose as logged. This is an access report, not an "
+            "Every data export (the log does not itemise an export's content), integration calls on PHI conversations "
+            "and webhook deliveries about patients with a PHI conversation, with recipient, date and purpose as logged. This is an access report, not an "
             "accounting of disclosures under 164.528.",
             tables=[
                 table_from_frame(
@@ -393,7 +410,7 @@ def build_hipaa_model(
                     },
                     "Disclosures per recipient and purpose",
                     empty="No data left the platform in the period.",
-                    widths=["17%", "17%", "22%", "7%", "9%", "14%", "14%"],
+                    widths=["16%", "24%", "20%", "6%", "8%", "13%", "13%"],
                     limit=60,
                 ),
                 table_from_frame(
@@ -408,7 +425,7 @@ def build_hipaa_model(
                     },
                     "Disclosures",
                     empty="No data left the platform in the period.",
-                    widths=["14%", "17%", "18%", "22%", "21%", "8%"],
+                    widths=["13%", "17%", "19%", "22%", "21%", "8%"],
                     limit=150,
                 ),
             ],
@@ -431,7 +448,9 @@ def build_hipaa_model(
         [
             finding_ids,
             after_hours.get_column("event_id"),
-            disclosures.get_column("event_id"),
+            # Exports are printed one by one; machine deliveries (webhooks, API pulls) are
+            # summarised per recipient above and listed in events.csv.
+            disclosures.filter(pl.col("event_type") == "data.export").get_column("event_id"),
             access.with_columns(pl.col("timestamp").dt.date().alias("day"))
             .join(bulk_days, on=["staff_id", "day"])
             .get_column("event_id"),
@@ -450,8 +469,8 @@ def build_hipaa_model(
         appendix_events=appendix_events,
         appendix_note=(
             f"Printed here: the {appendix_events.height} events to review (finding evidence, after-hours and bulk "
-            f"access, disclosures). All {evidence.height} evidence events, including every staff access to a PHI "
-            "conversation, are in the embedded events.csv."
+            f"access, data exports). All {evidence.height} evidence events, including every staff access to a PHI "
+            "conversation and every webhook delivery and integration call, are in the embedded events.csv."
         ),
         findings=findings,
         signoff_statement=(

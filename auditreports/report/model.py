@@ -271,12 +271,25 @@ def in_period(events: pl.LazyFrame, period: Period) -> pl.LazyFrame:
 
 
 def actor_expr(*, by_role: bool = False) -> pl.Expr:
-    """Who did it, as the report prints it (by role only for GDPR minimisation)."""
+    """Who did it, as the report prints it (by role only for GDPR minimisation).
+
+    An API key is named as the key, with its owner: the owner did not make the call.
+    """
     role = pl.coalesce(pl.col("actor_role"), pl.col("actor_type").cast(pl.String))
+    is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
-        return pl.concat_str([pl.lit("staff ("), role, pl.lit(")")]).alias("actor")
+        return (
+            pl.when(is_key)
+            .then(pl.lit("integration (API key)"))
+            .otherwise(pl.concat_str([pl.lit("staff ("), role, pl.lit(")")]))
+            .alias("actor")
+        )
     name = pl.coalesce(pl.col("actor_name"), pl.col("actor_email"), pl.col("actor_id"), pl.lit("unknown"))
-    return pl.concat_str([name, pl.lit(" ("), role, pl.lit(")")], ignore_nulls=True).alias("actor")
+    key = pl.concat_str(
+        [pl.col("actor_id"), pl.lit(" (API key of "), pl.coalesce(pl.col("actor_name"), pl.lit("unknown")), pl.lit(")")]
+    )
+    person = pl.concat_str([name, pl.lit(" ("), role, pl.lit(")")], ignore_nulls=True)
+    return pl.when(is_key & pl.col("actor_id").is_not_null()).then(key).otherwise(person).alias("actor")
 
 
 # ---------------------------------------------------------------- completeness
@@ -441,12 +454,12 @@ def build_completeness(
     )
 
 
-_GAP_SCHEMA = {
+_GAP_SCHEMA: dict[str, pl.DataType] = {
     "gap_start": pl.Datetime("us", "UTC"),
     "gap_end": pl.Datetime("us", "UTC"),
-    "hours": pl.Float64,
-    "source": pl.String,
-    "why": pl.String,
+    "hours": pl.Float64(),
+    "source": pl.String(),
+    "why": pl.String(),
 }
 
 

@@ -1,0 +1,221 @@
+"""The three reports on the sample quarter, end to end: store -> verify -> detect -> PDF + evidence.
+
+One ingest and one run per report kind for the whole module (they are slow: WeasyPrint
+renders tens of pages). The assertions are what an auditor depends on: the planted
+incidents of ``data_samples/ground_truth.json`` are named in the report that should show
+them, the GDPR report and every attachment hold no other customer's id or e-mail, and
+the attachments are byte for byte the files in ``evidence/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from pypdf import PdfReader
+
+from auditreports.cli import main as cli_main
+from auditreports.pipeline import ReportResult, gdpr_subject_access, hipaa_phi_access, soc2_quarterly
+from auditreports.store import open_store
+
+pytestmark = pytest.mark.slow
+
+SUBJECT = "cus_1062"  # 8 conversations in the sample quarter, one of them opened by the snooping agent
+RECEIVED = "2026-10-05"
+
+
+def _text(pdf: Path) -> str:
+    """The PDF's text as poppler extracts it (what a reader can search and copy)."""
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, data_samples: Path) -> Path:
+    path = tmp_path_factory.mktemp("pipeline") / "store"
+    code = cli_main(
+        ["ingest", str(data_samples / "workspace"), str(data_samples / "conversations"), "--store", str(path)]
+    )
+    assert code == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def truth(data_samples: Path) -> dict[str, Any]:
+    return dict(json.loads((data_samples / "ground_truth.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def settings(data_samples: Path) -> dict[str, Any]:
+    return {
+        "organisation": "Acme Health Ltd",
+        "customers": str(data_samples / "customers.csv"),
+        "processing_record": str(data_samples / "processing_record.yml"),
+    }
+
+
+@pytest.fixture(scope="module")
+def soc2(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    # Charts on in this one run: the kaleido/Chromium path is exercised once.
+    return soc2_quarterly(store, period="2026-Q3", out_dir=tmp_path_factory.mktemp("soc2"), settings=settings)
+
+
+@pytest.fixture(scope="module")
+def hipaa(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    return hipaa_phi_access(
+        store, period="2026-Q3", out_dir=tmp_path_factory.mktemp("hipaa"), settings={**settings, "charts": False}
+    )
+
+
+@pytest.fixture(scope="module")
+def gdpr(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    return gdpr_subject_access(
+        store,
+        period="2026-Q3",
+        out_dir=tmp_path_factory.mktemp("gdpr"),
+        settings={**settings, "charts": False},
+        subject=SUBJECT,
+        received=RECEIVED,
+    )
+
+
+def _incident(truth: dict[str, Any], rule: str) -> dict[str, Any]:
+    return next(i for i in truth["incidents"] if i.get("rule") == rule or i.get("kind") == rule)
+
+
+def _assert_evidence_printed(text: str, incident: dict[str, Any]) -> None:
+    """The incident's own events are in the PDF (finding evidence or appendix), not just a rule name."""
+    ids = incident["event_ids"]
+    printed = [e for e in ids if e in text]
+    assert printed, f"none of the {len(ids)} events of {incident['id']} ({incident['title']}) is printed"
+
+
+# ---------------------------------------------------------------- SOC 2
+
+
+def test_soc2_names_every_planted_incident(soc2: ReportResult, truth: dict[str, Any]) -> None:
+    text = _text(soc2.pdf)
+    named = {
+        "brute_force_login": "Brute-force login attempts against one account",
+        "password_spraying": "Password spraying from one address",
+        "failed_then_success": "Successful login after repeated failures",
+        "large_export": "Large data export",
+        "off_hours_config_change": "Bot configuration changed outside business hours",
+        "privilege_escalation": "Role raised or self-granted",
+        "removed_user_activity": "Activity by a removed user or a revoked key",
+        "conversation_snooping": "Agent opening many conversations not assigned to them",
+    }
+    flat = " ".join(text.split())
+    for rule, title in named.items():
+        assert title in flat, rule
+        _assert_evidence_printed(text, _incident(truth, rule))
+    # The numbers that make them incidents are on the page too.
+    assert "4800" in flat  # the oversized export's record count
+    assert "usr_113 changed usr_113 from agent to admin" in flat  # the self-granted admin role
+    assert "key_sheets_export" in flat  # the removed user's API key
+    # The logging gap: the integrity check's outage, shown as a coverage gap with its day.
+    gap = _incident(truth, "logging_gap")
+    assert re.search(rf"{gap['date']} 00:00:00\s+{gap['date'][:8]}20 00:00:00", text), "logging gap not listed"
+    assert "likely outage" in flat
+    # The off-hours prompt change is in the change review as a before/after diff.
+    off_hours = _incident(truth, "off_hours_config_change")
+    assert off_hours["window_start"][:10] + " " + off_hours["window_start"][11:19] in flat
+    assert "config.system_prompt.update" in flat
+
+
+def test_soc2_has_charts_and_a_sensible_page_count(soc2: ReportResult) -> None:
+    reader = PdfReader(soc2.pdf)
+    assert 15 <= len(reader.pages) <= 80
+    assert all(c.uri and c.uri.startswith("data:image/svg+xml") for c in soc2.model.charts.values())
+
+
+# ---------------------------------------------------------------- HIPAA
+
+
+def test_hipaa_names_phi_access_incidents(hipaa: ReportResult, truth: dict[str, Any]) -> None:
+    text = _text(hipaa.pdf)
+    flat = " ".join(text.split())
+    assert "PHI" in flat and "accounting of disclosures" not in flat.lower().replace("not an accounting", "")
+    assert "164.308(a)(1)(ii)(D)" in flat
+    snooping = _incident(truth, "conversation_snooping")
+    assert "Agent opening many conversations not assigned to them" in flat
+    _assert_evidence_printed(text, snooping)
+    export = _incident(truth, "large_export")
+    assert "4800" in flat
+    _assert_evidence_printed(text, export)
+
+
+# ---------------------------------------------------------------- GDPR
+
+
+def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[str]]:
+    with (data_samples / "customers.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    me = next(r for r in rows if r["customer_id"] == subject)
+    ids = {r["customer_id"] for r in rows if r["customer_id"] != subject}
+    emails = {r["email"].lower() for r in rows if r["email"] and r["email"].lower() != me["email"].lower()}
+    return ids, emails
+
+
+def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samples: Path) -> None:
+    other_ids, other_emails = _other_identifiers(data_samples, SUBJECT)
+    id_pattern = re.compile(r"cus_\d+")
+    email_pattern = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+    documents = {"report.pdf (text)": _text(gdpr.pdf)}
+    documents.update({name: data[0].decode("utf-8") for name, data in PdfReader(gdpr.pdf).attachments.items()})
+    assert set(documents) >= {"report.pdf (text)", "subject_data.json", "subject_data.csv", "events.csv"}
+    for name, text in documents.items():
+        leaked_ids = set(id_pattern.findall(text)) & other_ids
+        leaked_emails = {e.lower() for e in email_pattern.findall(text)} & other_emails
+        assert not leaked_ids, f"{name} names other customers: {sorted(leaked_ids)[:5]}"
+        assert not leaked_emails, f"{name} holds other customers' e-mails: {sorted(leaked_emails)[:5]}"
+    assert SUBJECT in documents["report.pdf (text)"]
+
+
+def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
+    flat = " ".join(_text(gdpr.pdf).split())
+    assert "answer due by 2026-11-05" in flat.lower()
+    for letter in "abcdefgh":
+        assert f"Art. 15(1)({letter})" in flat
+    assert "Not stated in the record of processing" not in flat  # every section filled from processing_record.yml
+    assert "Acme Health Ltd" in flat and "dpo@acme.example" in flat
+    # One of the subject's conversations was opened by the snooping agent: the finding is theirs to see.
+    assert "Agent opening many conversations not assigned to them" in flat
+    data = json.loads((gdpr.evidence_dir / "subject_data.json").read_text(encoding="utf-8"))
+    assert data["events"], "the machine-readable copy is empty"
+    conversations = {e["conversation_id"] for e in data["events"] if e["conversation_id"]}
+    theirs = (
+        open_store(store)
+        .events.filter((pl.col("subject_id") == SUBJECT) & pl.col("conversation_id").is_not_null())
+        .select(pl.col("conversation_id").unique())
+        .collect()
+        .to_series()
+        .to_list()
+    )
+    assert conversations == set(theirs) and len(theirs) >= 5  # every one of their conversations, no other
+    # Staff are shown by role, never by name.
+    with (data_samples / "staff.csv").open(encoding="utf-8", newline="") as fh:
+        staff = {r["name"] for r in csv.DictReader(fh)}
+    assert not [n for n in staff if n and n in flat]
+
+
+# ---------------------------------------------------------------- attachments = evidence files
+
+
+@pytest.mark.parametrize("kind", ["soc2", "hipaa", "gdpr"])
+def test_attachments_are_the_evidence_files(kind: str, request: pytest.FixtureRequest) -> None:
+    result: ReportResult = request.getfixturevalue(kind)
+    attached = {name: data[0] for name, data in PdfReader(result.pdf).attachments.items()}
+    on_disk = {p.name: p.read_bytes() for p in result.evidence_dir.iterdir()}
+    assert attached == on_disk
+    assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= set(on_disk)
+    manifest = json.loads(on_disk["manifest.json"])
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256(on_disk[name]).hexdigest() == digest
