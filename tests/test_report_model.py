@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from auditreports.errors import ConfigError, ParameterError
-from auditreports.report.common import ReportInputs
+from auditreports.report.common import ReportInputs, config_diffs
+from auditreports.report.model import actor_expr
 from auditreports.report.period import gdpr_deadline, parse_period
 from auditreports.report.settings import ReportSettings
 from auditreports.report.soc2 import build_soc2_model
@@ -240,3 +241,27 @@ def test_appendix_is_capped_and_says_the_rest_is_in_the_csv() -> None:
     assert model.appendix.shown == 5 and model.appendix.truncated
     first = model.appendix.pages[0].splitlines()[0]
     assert first.startswith("2026-07-06 09:00:00 evt_0001")
+
+
+def test_change_review_shows_only_changed_settings_and_says_when_nothing_changed() -> None:
+    changes = make_events(
+        [
+            event(
+                90,
+                "config.model_settings.update",
+                "config",
+                before='{"model":"a","temperature":0.2}',
+                after='{"model":"a","temperature":0.5}',
+            ),
+            event(
+                91,
+                "config.model_settings.update",
+                "config",
+                before='{"model":"a","temperature":0.5}',
+                after='{"model":"a","temperature":0.5}',
+            ),
+        ]
+    ).filter(pl.col("event_type") == "config.model_settings.update")
+    diffs = config_diffs(changes, actor_expr())
+    assert diffs[0].changes == [("temperature", "0.2", "0.5")]
+    assert diffs[1].changes[0][0] == "(no setting differs)" and "no value differs" in diffs[1].changes[0][2]

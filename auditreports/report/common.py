@@ -193,7 +193,13 @@ def config_diffs(changes: pl.DataFrame, actor: pl.Expr, limit: int = 150) -> lis
         keys = sorted(set(before) | set(after))
         changed = [(k, _show(before.get(k)), _show(after.get(k))) for k in keys if before.get(k) != after.get(k)]
         if not changed and (r["before"] or r["after"]):
-            changed = [("value", _show(r["before"]), _show(r["after"]))]
+            changed = [
+                (
+                    "(no setting differs)",
+                    _show(r["before"]),
+                    "identical to before: the event recorded a change but no value differs",
+                )
+            ]
         diffs.append(
             Diff(
                 r["time"],

@@ -278,10 +278,17 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
     role = pl.coalesce(pl.col("actor_role"), pl.col("actor_type").cast(pl.String))
     is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
+        kind = pl.col("actor_type").cast(pl.String)
         return (
             pl.when(is_key)
             .then(pl.lit("integration (API key)"))
-            .otherwise(pl.concat_str([pl.lit("staff ("), role, pl.lit(")")]))
+            .when(kind == "user")
+            .then(
+                pl.concat_str(
+                    [pl.lit("staff ("), pl.coalesce(pl.col("actor_role"), pl.lit("role not recorded")), pl.lit(")")]
+                )
+            )
+            .otherwise(pl.coalesce(kind, pl.lit("unknown")))
             .alias("actor")
         )
     name = pl.coalesce(pl.col("actor_name"), pl.col("actor_email"), pl.col("actor_id"), pl.lit("unknown"))

@@ -155,7 +155,7 @@ def build_soc2_model(
                         "reason": "reason",
                     },
                     "Access changes",
-                    widths=["13%", "12%", "20%", "19%", "10%", "10%", "16%"],
+                    widths=["12%", "10%", "17%", "17%", "9%", "17%", "18%"],
                 )
             ],
         ),
@@ -177,6 +177,7 @@ def build_soc2_model(
                     },
                     "Failed logins per account",
                     limit=50,
+                    widths=["36%", "13%", "11%", "20%", "20%"],
                 ),
                 table_from_frame(
                     auth_changes,
@@ -217,12 +218,12 @@ def build_soc2_model(
                         "by": "actor",
                         "records": "record_count",
                         "subjects": "subjects",
-                        "resource": "resource_id",
+                        "scope": "resource_id",
                         "ip": "ip",
                         "reason": "reason",
                     },
                     "Exports",
-                    widths=["15%", "21%", "8%", "8%", "9%", "13%", "26%"],
+                    widths=["12%", "20%", "8%", "9%", "7%", "14%", "30%"],
                 )
             ],
         ),
