@@ -211,14 +211,6 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = spec.default
     if kind == EXPLORE_KIND:
         return _check_explore(out)
-    if out["rules_dir"]:
-        # The report pipeline runs the built-in rules only; accepting the parameter and
-        # ignoring it would put findings from the wrong rule pack in a signed report.
-        raise ParameterError(
-            "parameter 'rules_dir': the report pipeline does not apply organisation rules yet; "
-            "run `auditreports detect --rules DIR` for them and leave rules_dir out of the report",
-            parameter="rules_dir",
-        )
     if out["period"] is None and (out["date_from"] is None or out["date_to"] is None):
         raise ParameterError(
             "give the reporting period: period (e.g. 2026-Q3) or both date_from and date_to", parameter="period"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from .report.period import Period, parse_period
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
 from .report.settings import ReportSettings
 from .report.soc2 import build_soc2_model
+from .settings import Settings
 
 __all__ = [
     "ReportResult",
@@ -92,37 +93,47 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
     return loaded.events, {"version": 1, "inputs": loaded.ledger, "fetches": []}, loaded.quarantine
 
 
-def _verify(events: pl.LazyFrame) -> dict[str, Any]:
-    try:
-        from .integrity.verify import verify
-    except ImportError:
-        return {
-            "verdict": "PARTIAL",
-            "events_checked": 0,
-            "breaks": [],
-            "unverified": [{"check": "integrity", "reason": "the integrity module is not installed in this build"}],
-        }
-    return dict(verify(events).to_dict())
+def _verify(events: pl.LazyFrame, period: Period, integrity: Any = None) -> dict[str, Any]:
+    from .integrity import IntegritySettings
+    from .integrity.verify import verify
+
+    if isinstance(integrity, Mapping):
+        integrity = IntegritySettings.from_mapping(integrity)
+    # Coverage is measured against the requested period, not just what the log holds.
+    window = (period.start_utc, period.end_utc_exclusive)
+    return dict(verify(events, period=window, settings=integrity).to_dict())
 
 
 def prepare_inputs(
-    store_or_src: Any, *, period: str | Period | tuple[Any, Any], framework: str | None = None
+    store_or_src: Any,
+    *,
+    period: str | Period | tuple[Any, Any],
+    framework: str | None = None,
+    detection: Any = None,
+    integrity: Any = None,
+    rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> _Prepared:
-    """Open, verify and detect: the plain data every report model is built from."""
+    """Open, verify and detect: the plain data every report model is built from.
+
+    ``detection`` / ``integrity`` are the settings sections (or mappings) the run uses;
+    ``rules_dirs`` are organisation rule directories run beside the built-in rules and
+    hashed into the rule-pack hash of the reproducibility stamp.
+    """
     p = _period(period)
     with stage("open"):
         events, ledger, quarantine = _open(store_or_src)
     with stage("verify"):
-        verification = _verify(events)
+        verification = _verify(events, p, integrity)
     with stage("detect"):
         from .detect import builtin_rules_dir, detect, load_framework
 
-        found = detect(events)
+        found = detect(events, settings=detection, rules_dirs=tuple(rules_dirs))
         findings_doc = json.loads(found.to_json())
         rule_hash = hashlib.sha256()
-        for path in sorted(Path(builtin_rules_dir()).glob("*.yml")):
-            rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
-        fw = load_framework(framework) if framework else None
+        for directory in (builtin_rules_dir(), *rules_dirs):
+            for path in sorted(Path(directory).glob("*.yml")):
+                rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
+        fw = load_framework(framework, rules_dirs=tuple(rules_dirs)) if framework else None
     inputs = ReportInputs(
         events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
     )
@@ -249,10 +260,13 @@ def _overrides_used(settings: ReportSettings) -> str:
     return f"{directory}: {', '.join(replaced)}" if replaced else f"{directory}: none of the shipped templates replaced"
 
 
-def _settings(settings: ReportSettings | Mapping[str, Any] | None) -> ReportSettings:
+def _settings(settings: Settings | ReportSettings | Mapping[str, Any] | None) -> tuple[ReportSettings, Any, Any]:
+    """(report, detection, integrity) settings from a full Settings, a ReportSettings or a report mapping."""
+    if isinstance(settings, Settings):
+        return settings.report, settings.detection, settings.integrity
     if isinstance(settings, ReportSettings):
-        return settings
-    return ReportSettings.from_mapping(settings)
+        return settings, None, None
+    return ReportSettings.from_mapping(settings), None, None
 
 
 def soc2_quarterly(
@@ -260,14 +274,17 @@ def soc2_quarterly(
     *,
     period: str | Period | tuple[Any, Any],
     out_dir: str | os.PathLike[str],
-    settings: ReportSettings | Mapping[str, Any] | None = None,
+    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
     notebook_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     triage: Mapping[str, str] | None = None,
+    rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
     """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``."""
-    s = _settings(settings)
-    prepared = prepare_inputs(store_or_src, period=period, framework="soc2")
+    s, detection, integrity = _settings(settings)
+    prepared = prepare_inputs(
+        store_or_src, period=period, framework="soc2", detection=detection, integrity=integrity, rules_dirs=rules_dirs
+    )
     model = build_soc2_model(
         prepared.inputs,
         s,
@@ -285,14 +302,17 @@ def hipaa_phi_access(
     *,
     period: str | Period | tuple[Any, Any],
     out_dir: str | os.PathLike[str],
-    settings: ReportSettings | Mapping[str, Any] | None = None,
+    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
     notebook_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     triage: Mapping[str, str] | None = None,
+    rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
     """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir``."""
-    s = _settings(settings)
-    prepared = prepare_inputs(store_or_src, period=period, framework="hipaa")
+    s, detection, integrity = _settings(settings)
+    prepared = prepare_inputs(
+        store_or_src, period=period, framework="hipaa", detection=detection, integrity=integrity, rules_dirs=rules_dirs
+    )
     model = build_hipaa_model(
         prepared.inputs,
         s,
@@ -312,16 +332,17 @@ def gdpr_subject_access(
     out_dir: str | os.PathLike[str],
     subject: str,
     received: str | date | datetime,
-    settings: ReportSettings | Mapping[str, Any] | None = None,
+    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
     notebook_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
     """The GDPR Art. 15 subject access report: report.pdf + evidence/ (with subject_data) in ``out_dir``."""
-    s = _settings(settings)
+    s, detection, integrity = _settings(settings)
     if not subject:
         raise ParameterError("a GDPR report needs --subject: a customer id (cus_…) or an e-mail address.")
     who = resolve_subject(subject, s.customers)
-    prepared = prepare_inputs(store_or_src, period=period)
+    prepared = prepare_inputs(store_or_src, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
     model = build_gdpr_model(
         prepared.inputs,
         who,

@@ -110,7 +110,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 # settings file and its staff directory can travel together.
 _PATH_KEYS = {
     "detection": ("actors_csv",),
-    "report": ("logo", "template_dir", "customers", "processing_record"),
+    "report": ("logo", "template_dir", "customers", "processing_record", "staff"),
 }
 
 

@@ -99,7 +99,6 @@ def _settings_source(kind: str) -> str:
     return f"""
 from pathlib import Path
 
-from auditreports.detect.settings import DetectionSettings
 from auditreports.settings import load_settings
 
 # Settings come from the settings file; parameters given to this run override the report settings
@@ -108,11 +107,8 @@ settings = load_settings(params["settings_file"]).with_report(
     {joined},
 )
 report_settings = settings.report
-if settings.detection != DetectionSettings():
-    print(
-        "Note: the report pipeline runs detection with its default settings; "
-        "the detection section of the settings file is not applied to this report."
-    )
+# Organisation rules run beside the built-in ones and are hashed into the stamp's rule-pack hash.
+rules_dirs = [params["rules_dir"]] if params["rules_dir"] else []
 print(f"organisation: {{report_settings.organisation}}; appendix cap: {{report_settings.appendix_cap:,}} rows")
 """
 
@@ -150,7 +146,8 @@ result = {function}(
     source,
     period=report_period,
     out_dir=params["out_dir"],
-{extra}    settings=report_settings,
+{extra}    settings=settings,
+    rules_dirs=rules_dirs,
     notebook_name="{REPORTS[kind]["file"]}",
     parameters=stamp_parameters,
 )

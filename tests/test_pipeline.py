@@ -23,6 +23,7 @@ from pypdf import PdfReader
 
 from auditreports.cli import main as cli_main
 from auditreports.pipeline import ReportResult, gdpr_subject_access, hipaa_phi_access, soc2_quarterly
+from auditreports.settings import Settings, load_settings
 from auditreports.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -53,34 +54,32 @@ def truth(data_samples: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def settings(data_samples: Path) -> dict[str, Any]:
-    return {
-        "organisation": "Acme Health Ltd",
-        "customers": str(data_samples / "customers.csv"),
-        "processing_record": str(data_samples / "processing_record.yml"),
-    }
+def settings(data_samples: Path) -> Settings:
+    # The sample workspace's own settings file: staff time zones for detection and the
+    # HIPAA after-hours view, the customer directory and the processing record.
+    return load_settings(data_samples / "settings.yml").with_report(organisation="Acme Health Ltd")
 
 
 @pytest.fixture(scope="module")
-def soc2(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+def soc2(store: Path, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
     # Charts on in this one run: the kaleido/Chromium path is exercised once.
     return soc2_quarterly(store, period="2026-Q3", out_dir=tmp_path_factory.mktemp("soc2"), settings=settings)
 
 
 @pytest.fixture(scope="module")
-def hipaa(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+def hipaa(store: Path, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
     return hipaa_phi_access(
-        store, period="2026-Q3", out_dir=tmp_path_factory.mktemp("hipaa"), settings={**settings, "charts": False}
+        store, period="2026-Q3", out_dir=tmp_path_factory.mktemp("hipaa"), settings=settings.with_report(charts=False)
     )
 
 
 @pytest.fixture(scope="module")
-def gdpr(store: Path, settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+def gdpr(store: Path, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
     return gdpr_subject_access(
         store,
         period="2026-Q3",
         out_dir=tmp_path_factory.mktemp("gdpr"),
-        settings={**settings, "charts": False},
+        settings=settings.with_report(charts=False),
         subject=SUBJECT,
         received=RECEIVED,
     )
@@ -219,3 +218,11 @@ def test_attachments_are_the_evidence_files(kind: str, request: pytest.FixtureRe
     manifest = json.loads(on_disk["manifest.json"])
     for name, digest in manifest["files"].items():
         assert hashlib.sha256(on_disk[name]).hexdigest() == digest
+
+
+def test_detection_settings_reach_the_report(soc2: ReportResult, truth: dict[str, Any]) -> None:
+    """With the staff time zones of settings.yml, the only off-hours change is the planted one."""
+    findings = json.loads((soc2.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    off_hours = [f for f in findings if f["rule_name"] == "off_hours_config_change"]
+    planted = set(_incident(truth, "off_hours_config_change")["event_ids"])
+    assert len(off_hours) == 1 and set(off_hours[0]["event_ids"]) == planted

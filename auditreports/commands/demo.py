@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from ..detect import detect
     from ..integrity import verify
     from ..notebook import NotebookRun, run_report_notebook
+    from ..settings import load_settings
     from ..store import open_store
 
     if args.jobs < 1:
@@ -135,8 +136,13 @@ def run(args: argparse.Namespace) -> int:
     written.append(("store", store_dir))
     store = open_store(store_dir)
 
+    # The sample workspace's settings: staff time zones (off-hours rules, HIPAA after-hours),
+    # organisation, customer directory and processing record.
+    settings_file = data / "settings.yml" if (data / "settings.yml").is_file() else None
+    settings = load_settings(settings_file)
+
     with stage("verify: hash chain, sequence, coverage, continuity"):
-        verification = verify(store.events, period=DEMO_PERIOD)
+        verification = verify(store.events, period=DEMO_PERIOD, settings=settings.integrity)
         (out / "verification.json").write_text(
             json.dumps(verification.to_dict(), indent=2, default=str) + "\n", encoding="utf-8"
         )
@@ -144,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     written.append(("verification", out / "verification.json"))
 
     with stage("detect: built-in rules"):
-        findings = detect(store.events)
+        findings = detect(store.events, settings=settings.detection)
         (out / "findings.json").write_text(findings.to_json() + "\n", encoding="utf-8")
         say(f"[auditreports] {len(findings)} finding(s) over {findings.events_scanned:,} events")
     written.append(("findings", out / "findings.json"))
@@ -159,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
             "period": DEMO_PERIOD,
             "out_dir": str(out / kind),
             "organisation": organisation,
+            "settings_file": str(settings_file) if settings_file else None,
         }
         if kind == "gdpr":
             params |= {
