@@ -342,7 +342,9 @@ def gdpr_subject_access(
     if not subject:
         raise ParameterError("a GDPR report needs --subject: a customer id (cus_…) or an e-mail address.")
     who = resolve_subject(subject, s.customers)
-    prepared = prepare_inputs(store_or_src, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
+    prepared = prepare_inputs(
+        store_or_src, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs
+    )
     model = build_gdpr_model(
         prepared.inputs,
         who,

@@ -49,7 +49,12 @@ class Settings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, *, path: Path | None = None) -> Settings:
         data = dict(data or {})
-        sections: dict[str, Any] = {"integrity": IntegritySettings, "detection": DetectionSettings, "report": ReportSettings, "fetch": FetchSettings}
+        sections: dict[str, Any] = {
+            "integrity": IntegritySettings,
+            "detection": DetectionSettings,
+            "report": ReportSettings,
+            "fetch": FetchSettings,
+        }
         unknown = sorted(set(data) - set(sections))
         if unknown:
             where = f" in {path}" if path else ""
@@ -102,7 +107,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         line = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"settings file {file}{line} is not valid YAML; fix it", path=str(file)) from None
     if data is not None and not isinstance(data, Mapping):
-        raise ConfigError(f"settings file {file} must be a mapping with sections integrity, detection, report, fetch", path=str(file))
+        raise ConfigError(
+            f"settings file {file} must be a mapping with sections integrity, detection, report, fetch", path=str(file)
+        )
     return Settings.from_mapping(_resolve_paths(data or {}, file.parent), path=file)
 
 

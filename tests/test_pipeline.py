@@ -226,3 +226,32 @@ def test_detection_settings_reach_the_report(soc2: ReportResult, truth: dict[str
     off_hours = [f for f in findings if f["rule_name"] == "off_hours_config_change"]
     planted = set(_incident(truth, "off_hours_config_change")["event_ids"])
     assert len(off_hours) == 1 and set(off_hours[0]["event_ids"]) == planted
+
+
+def test_organisation_rules_run_in_the_report_and_change_the_stamp(tmp_path: Path, data_samples: Path) -> None:
+    """rules_dirs: an organisation's own rule fires in the report and its file is in the rule-pack hash."""
+    from auditreports.sources import load
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "password_reset.yml").write_text(
+        "id: 0f7a1f9e-3d1b-4c55-9a51-7f3f1b2c9d10\n"
+        "name: org_password_reset\n"
+        "title: Password reset outside the service desk (Acme policy 7.2)\n"
+        "description: Acme resets passwords through the service desk only.\n"
+        "severity: medium\nstatus: stable\nreferences: []\nfalsepositives: []\ntags: []\n"
+        'summary: "{actor_id} reset a password"\n'
+        "logic:\n  kind: match\n  where:\n    event_type: auth.password.reset\n  group_by: [actor_id]\n"
+    )
+    events = load(data_samples / "workspace" / "workspace-audit-2026-Q3-0001.ndjson.gz").events.collect()
+    assert events.filter(pl.col("event_type") == "auth.password.reset").height > 0
+    settings = Settings().with_report(charts=False)
+    plain = soc2_quarterly(events, period="2026-07", out_dir=tmp_path / "plain", settings=settings)
+    org = soc2_quarterly(events, period="2026-07", out_dir=tmp_path / "org", settings=settings, rules_dirs=[rules])
+    names = {f["rule_name"] for f in json.loads((org.evidence_dir / "findings.json").read_text())["findings"]}
+    assert "org_password_reset" in names
+    assert "Password reset outside the service desk" in _text(org.pdf)
+    stamp = {
+        label: dict(r.model.stamp.items)["rule-pack hash (sha256)"] for label, r in (("plain", plain), ("org", org))
+    }
+    assert stamp["plain"] != stamp["org"]
