@@ -160,13 +160,23 @@ def _as_text(value: Any) -> str | list[str]:
     if isinstance(value, list):
         return [_as_line(v) for v in value]
     if isinstance(value, dict):
-        return [f"{k}: {_as_line(v)}" for k, v in value.items()]
-    return str(value)
+        return [f"{_label(k)}: {_as_line(v)}" for k, v in value.items()]
+    return _as_line(value)
+
+
+def _label(key: Any) -> str:
+    """A record key as a reader would write it: ``how_to_exercise`` -> ``How to exercise``."""
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def _as_line(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {_as_line(v)}" for k, v in value.items())
+        return "; ".join(
+            f"{_label(k) if i == 0 else _label(k).lower()}: {_as_line(v)}" for i, (k, v) in enumerate(value.items())
+        )
     if isinstance(value, list):
         return ", ".join(_as_line(v) for v in value)
     return str(value)
