@@ -262,6 +262,18 @@ def build_gdpr_model(
         actor,
         pl.coalesce(
             pl.col("reason"),
+            # What the bot did: the skill it ran, the knowledge base and articles it read.
+            pl.concat_str([pl.lit("skill "), pl.col("after").str.json_path_match("$.skill")]),
+            pl.concat_str(
+                [
+                    pl.col("after").str.json_path_match("$.knowledge_base"),
+                    pl.lit(": "),
+                    pl.col("after")
+                    .str.json_path_match("$.documents")
+                    .str.strip_chars("[]")
+                    .str.replace_all('"', "", literal=True),
+                ]
+            ),
             pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(
                 pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=": ", ignore_nulls=True)
             ),
