@@ -8,6 +8,7 @@ same run.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -19,7 +20,12 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"\n=== benchmark: {name} ===", flush=True)
         module = importlib.import_module(f"benchmarks.{name}")
-        module.main([])
+        # Benchmarks parse their own options; run each with its defaults.
+        saved, sys.argv = sys.argv, [f"benchmarks/{name}.py"]
+        try:
+            module.main(*([[]] if inspect.signature(module.main).parameters else []))
+        finally:
+            sys.argv = saved
     return 0
 
 
