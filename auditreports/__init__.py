@@ -19,26 +19,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    AuditReportsError,
-    AuthenticationError,
-    ConfigError,
-    DependencyError,
-    FetchError,
-    InputError,
-    IntegrityError,
-    NotebookExecutionError,
-    NothingLoadedError,
-    PaginationError,
-    ParameterError,
-    ReportError,
-    RetriesExhaustedError,
-    RuleError,
-    SourceFormatError,
-    StoreError,
-    UnsafeResourceError,
-    UsageError,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403  (the exception tree is public; errors.__all__ lists it)
 from .schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 __version__ = "0.1.0"
@@ -91,24 +73,7 @@ __all__ = sorted(
         *_LAZY,
         "EVENT_SCHEMA",
         "QUARANTINE_SCHEMA",
-        "AuditReportsError",
-        "AuthenticationError",
-        "ConfigError",
-        "DependencyError",
-        "FetchError",
-        "InputError",
-        "IntegrityError",
-        "NotebookExecutionError",
-        "NothingLoadedError",
-        "PaginationError",
-        "ParameterError",
-        "ReportError",
-        "RetriesExhaustedError",
-        "RuleError",
-        "SourceFormatError",
-        "StoreError",
-        "UnsafeResourceError",
-        "UsageError",
+        *_errors.__all__,
         "__version__",
     ]
 )

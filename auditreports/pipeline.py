@@ -269,6 +269,41 @@ def _settings(settings: Settings | ReportSettings | Mapping[str, Any] | None) ->
     return ReportSettings.from_mapping(settings), None, None
 
 
+def _framework_report(
+    framework: str,
+    build: Any,
+    store_or_src: Any,
+    *,
+    period: str | Period | tuple[Any, Any],
+    out_dir: str | os.PathLike[str],
+    settings: Settings | ReportSettings | Mapping[str, Any] | None,
+    notebook_name: str | None,
+    parameters: Mapping[str, Any] | None,
+    triage: Mapping[str, str] | None,
+    rules_dirs: Sequence[str | os.PathLike[str]],
+) -> ReportResult:
+    """A report whose findings come from a framework's rules (SOC 2, HIPAA)."""
+    s, detection, integrity = _settings(settings)
+    prepared = prepare_inputs(
+        store_or_src,
+        period=period,
+        framework=framework,
+        detection=detection,
+        integrity=integrity,
+        rules_dirs=rules_dirs,
+    )
+    model = build(
+        prepared.inputs,
+        s,
+        framework=prepared.framework,
+        triage=triage,
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=prepared.rule_pack_hash,
+    )
+    return _finish(model, prepared, Path(out_dir), s)
+
+
 def soc2_quarterly(
     store_or_src: Any,
     *,
@@ -280,21 +315,25 @@ def soc2_quarterly(
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
-    """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``."""
-    s, detection, integrity = _settings(settings)
-    prepared = prepare_inputs(
-        store_or_src, period=period, framework="soc2", detection=detection, integrity=integrity, rules_dirs=rules_dirs
-    )
-    model = build_soc2_model(
-        prepared.inputs,
-        s,
-        framework=prepared.framework,
-        triage=triage,
-        parameters=parameters,
+    """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``.
+
+    ``settings``: a full :class:`~auditreports.settings.Settings` (detection and integrity
+    sections apply too), a :class:`ReportSettings` or a mapping of report settings.
+    ``triage``: finding id -> status shown in the findings table. ``rules_dirs``:
+    organisation rule directories run beside the built-in rules.
+    """
+    return _framework_report(
+        "soc2",
+        build_soc2_model,
+        store_or_src,
+        period=period,
+        out_dir=out_dir,
+        settings=settings,
         notebook_name=notebook_name,
-        rule_pack_hash=prepared.rule_pack_hash,
+        parameters=parameters,
+        triage=triage,
+        rules_dirs=rules_dirs,
     )
-    return _finish(model, prepared, Path(out_dir), s)
 
 
 def hipaa_phi_access(
@@ -308,21 +347,19 @@ def hipaa_phi_access(
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
-    """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir``."""
-    s, detection, integrity = _settings(settings)
-    prepared = prepare_inputs(
-        store_or_src, period=period, framework="hipaa", detection=detection, integrity=integrity, rules_dirs=rules_dirs
-    )
-    model = build_hipaa_model(
-        prepared.inputs,
-        s,
-        framework=prepared.framework,
-        triage=triage,
-        parameters=parameters,
+    """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir`` (arguments as for soc2_quarterly)."""
+    return _framework_report(
+        "hipaa",
+        build_hipaa_model,
+        store_or_src,
+        period=period,
+        out_dir=out_dir,
+        settings=settings,
         notebook_name=notebook_name,
-        rule_pack_hash=prepared.rule_pack_hash,
+        parameters=parameters,
+        triage=triage,
+        rules_dirs=rules_dirs,
     )
-    return _finish(model, prepared, Path(out_dir), s)
 
 
 def gdpr_subject_access(
