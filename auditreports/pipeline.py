@@ -127,13 +127,14 @@ def prepare_inputs(
     with stage("detect"):
         from .detect import builtin_rules_dir, detect, load_framework
 
-        found = detect(events, settings=detection, rules_dirs=tuple(rules_dirs))
+        dirs = tuple(Path(d) for d in rules_dirs)
+        found = detect(events, settings=detection, rules_dirs=dirs)
         findings_doc = json.loads(found.to_json())
         rule_hash = hashlib.sha256()
         for directory in (builtin_rules_dir(), *rules_dirs):
             for path in sorted(Path(directory).glob("*.yml")):
                 rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
-        fw = load_framework(framework, rules_dirs=tuple(rules_dirs)) if framework else None
+        fw = load_framework(framework, rules_dirs=dirs) if framework else None
     inputs = ReportInputs(
         events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
     )
