@@ -73,7 +73,7 @@ def test_config_file_tunes_the_rules(tmp_path: Path, capsys: pytest.CaptureFixtu
     src = workspace_log(tmp_path / "ws.ndjson", 10)
     config = tmp_path / "settings.yml"
     config.write_text(
-        "detection:\n  rules:\n    brute_force_login: {threshold: 11}\nreport:\n  anything: here\n", encoding="utf-8"
+        "detection:\n  rules:\n    brute_force_login: {threshold: 11}\nreport:\n  organisation: Acme\n", encoding="utf-8"
     )
     assert main(["detect", str(src), "--json", "--config", str(config)]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
@@ -124,3 +124,12 @@ def test_detect_reads_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["detect", "--store", str(tmp_path / "store"), "--json"]) == 0
     (finding,) = json.loads(capsys.readouterr().out)["findings"]
     assert finding["count"] == 12 and finding["rule_name"] == "brute_force_login"
+
+
+def test_settings_file_is_checked_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """detect --settings accepts exactly what report --settings accepts: a typo in any section is an error."""
+    src = workspace_log(tmp_path / "ws.ndjson", 10)
+    config = tmp_path / "settings.yml"
+    config.write_text("detection: {}\nreport:\n  organisaton: Acme\n", encoding="utf-8")
+    assert main(["detect", str(src), "--settings", str(config)]) == 2
+    assert "organisaton" in capsys.readouterr().err

@@ -63,7 +63,7 @@ def test_relative_paths_are_relative_to_the_settings_file(tmp_path, monkeypatch)
 
 def test_sample_settings_load(data_samples):
     s = load_settings(data_samples / "settings.yml")
-    assert s.report.organisation == "Acme Support Ltd"
+    assert s.report.organisation == "Acme Health Ltd"
     assert len(s.detection.actors) == 40
 
 

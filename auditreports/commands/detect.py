@@ -24,7 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rules", action="append", default=[], metavar="DIR", help="an extra directory of rule files (repeatable)"
     )
     parser.add_argument("--rule", action="append", default=[], metavar="NAME", help="run only this rule (repeatable)")
-    parser.add_argument("--config", metavar="FILE", help="settings YAML; its 'detection:' section tunes the rules")
+    parser.add_argument(
+        "--settings",
+        "--config",
+        dest="config",
+        metavar="FILE",
+        help="settings YAML; its 'detection:' section tunes the rules",
+    )
     parser.add_argument(
         "--framework",
         metavar="NAME|FILE",

@@ -272,18 +272,12 @@ def _read_actor_csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 def load_detection_settings(path: str | Path | None) -> DetectionSettings:
-    """Read the ``detection:`` section of a settings YAML file (other sections are other areas')."""
-    if path is None:
-        return DetectionSettings()
-    from .yamlsource import load_yaml
+    """The ``detection:`` section of a settings YAML file.
 
-    document = load_yaml(Path(path))
-    if document is None:
-        return DetectionSettings()
-    if not isinstance(document, Mapping):
-        raise ConfigError(f"{path} must be a YAML mapping with a 'detection:' section; fix the settings file.")
-    section = document.get("detection")
-    if isinstance(section, Mapping) and isinstance(section.get("actors_csv"), str):
-        # A relative staff directory is relative to the settings file, not to the working directory.
-        section = {**section, "actors_csv": str(Path(path).parent / section["actors_csv"])}
-    return DetectionSettings.from_mapping(section)
+    The whole file is read and checked by :func:`auditreports.settings.load_settings`
+    (unknown sections, secrets, paths relative to the file), so ``detect --settings``
+    and ``report --settings`` accept exactly the same files.
+    """
+    from ..settings import load_settings
+
+    return load_settings(path).detection
