@@ -56,6 +56,8 @@ LAYOUTS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "writer-small": (("timestamp", "event_id"), SMALL_GROUPS),
     "by-conversation": (("conversation_id", "timestamp"), SMALL_GROUPS),
     "by-actor": (("actor_id", "timestamp"), SMALL_GROUPS),
+    # What auditreports.store writes today (store._write_partitions, store.ROW_GROUP_ROWS).
+    "store": (("conversation_id", "actor_id", "timestamp", "event_id"), SMALL_GROUPS),
 }
 _CONV_TYPES = list(CONVERSATION_EVENT_TYPES)
 _WS_ACTIONS = list(WORKSPACE_ACTIONS)
