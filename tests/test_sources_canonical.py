@@ -149,3 +149,56 @@ def test_events_from_records_maps_vendor_records_through_their_field_map(shared_
     assert events.select(same).equals(file_events.head(10).select(same))
     with pytest.raises(SourceFormatError, match="unknown format"):
         events_from_records(records, format="nope", source_file="x")
+
+
+_LOOKALIKES: list[Any] = [
+    '{"a": 1}',  # a JSON string that reads like an object once Polars drops its quotes
+    "[1, 2]",
+    "{}",
+    {"b": 1, "a": 2},  # unsorted keys
+    {"a b": 1, "a": 2},  # a key that sorts after its prefix ("a" < "a b" although " " < '"')
+    {"a": "back\\slash", 'k"ey': 1, "t": "tab\there"},  # Polars' own text loses these escapes
+    {"x": -0, "y": 1.0, "z": 1e21, "w": 2**60, "v": 999_999_999_999_999},
+    {"\U0001f600": 1, "\ue000": 2},
+    {"s": "a, b: c", "q": 'x": y'},
+    [],
+    {"a": []},
+]
+
+
+@pytest.mark.parametrize("layout", ["ndjson", "ndjson-ascii", "json-array"])
+def test_before_and_after_read_from_files_are_rfc8785_of_the_source_value(tmp_path: Any, layout: str) -> None:
+    # The file loaders prove most values canonical with Polars expressions and parse the rest
+    # from the record's raw text; either way the text must be what RFC 8785 writes for the value.
+    from auditreports.sources import load
+
+    rng = random.Random(2)
+    values = _LOOKALIKES + [_random_value(rng) for _ in range(400)]
+    ascii_only = layout == "ndjson-ascii"
+    if ascii_only:  # only an escaped lone surrogate is valid in a UTF-8 file
+        values.append({"lone": "\ud800"})
+    values += [
+        {f"k{j}": rng.choice([1, "v", None, True, [1, "x"]]) for j in rng.sample(range(9), 3)} for _ in range(200)
+    ]
+    records = [
+        {
+            "id": f"evt_{i}",
+            "sequence": i + 1,
+            "occurred_at": "2026-07-01T10:00:00.000Z",
+            "category": "configuration",
+            "action": "config.system_prompt_updated",
+            "actor": {"type": "user", "id": "usr_1"},
+            "details": {"before": value, "after": {"v": i}},
+        }
+        for i, value in enumerate(values)
+    ]
+    lines = [json.dumps(r, ensure_ascii=ascii_only) for r in records]
+    text = "[\n" + ",\n".join(lines) + "\n]\n" if layout == "json-array" else "\n".join(lines) + "\n"
+    path = tmp_path / "workspace.json"
+    path.write_text(text, encoding="utf-8")
+    result = load(path)
+    assert result.quarantine.height == 0
+    events = result.events.collect().sort("seq")
+    expected = [None if v is None else canonical_json_lenient(v) for v in values]
+    assert events["before"].to_list() == expected
+    assert events["after"].to_list() == [f'{{"v":{i}}}' for i in range(len(values))]

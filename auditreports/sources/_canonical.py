@@ -34,6 +34,7 @@ __all__ = ["CanonicalizationError", "canonical_json", "canonical_json_lenient"]
 CanonicalizationError = rfc8785.CanonicalizationError
 _INT_MAX = 2**53 - 1
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -78,4 +79,6 @@ def canonical_json_lenient(value: Any) -> str:
     try:
         return canonical_json(value)
     except (CanonicalizationError, TypeError, ValueError):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        # A lone surrogate cannot be stored as UTF-8 text: keep it as the JSON escape it was read from.
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

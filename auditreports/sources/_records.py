@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
@@ -118,21 +119,46 @@ class _Lines:
 
 
 def _split_lines(data: bytes) -> _Lines:
+    """The file's lines as one Polars column, without a Python string per line.
+
+    Newlines are found with numpy; the lines are then handed to Polars as an Arrow
+    binary array over the file's own buffer (line, newline, line, newline, ..., every
+    other element taken), so the only copy is Polars' own, and UTF-8 is validated once
+    by the cast. A file with invalid UTF-8 is split line by line instead.
+    """
+    if not data:
+        return _Lines(pl.Series("t", [], dtype=pl.String), pl.Series("o", [], dtype=pl.Int64), [])
+    ends = _newlines(data)
+    if data[-1] != 0x0A:
+        ends = np.append(ends, len(data))  # the last line has no terminator
+    count = len(ends)
+    starts = np.empty(count, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    bounds = np.empty(2 * count + 1, dtype=np.int64)
+    bounds[0:-1:2] = starts
+    bounds[1:-1:2] = ends
+    bounds[-1] = len(data)
+    pieces = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), 2 * count, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+    )
+    binary = pl.Series("t", pieces).gather_every(2)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+        series = binary.cast(pl.String)
+    except pl.exceptions.ComputeError:  # invalid UTF-8 somewhere
         return _split_lines_slow(data)
-    parts = text.split("\n")
-    if parts and parts[-1] == "":
-        parts.pop()
-    series = pl.Series("t", parts, dtype=pl.String)
-    del parts
-    offsets = (series.str.len_bytes().cast(pl.Int64) + 1).cum_sum().shift(1, fill_value=0)
     crlf = None
-    if "\r" in text:
+    if b"\r" in data:
         crlf = series.str.ends_with("\r")
         series = series.str.strip_suffix("\r")
-    return _Lines(series, offsets, [], crlf)
+    return _Lines(series, pl.Series("o", starts, dtype=pl.Int64), [], crlf)
+
+
+def _newlines(data: bytes, chunk: int = 1 << 24) -> np.ndarray:
+    """Byte positions of every LF, a cache-sized chunk at a time."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    found = [np.flatnonzero(buf[i : i + chunk] == 0x0A) + i for i in range(0, len(buf), chunk)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _split_lines_slow(data: bytes) -> _Lines:
@@ -422,9 +448,7 @@ def _csv_records(lines: _Lines) -> _Records:
         if lines.crlf is not None:
             # Inside a quoted value a CR LF is data: put the CR back; the record's own
             # terminator (the CR of its last line) is stripped again after joining.
-            seg = seg.with_columns(
-                tj=pl.when(lines.crlf.slice(start)).then(pl.col("t") + "\r").otherwise(pl.col("t"))
-            )
+            seg = seg.with_columns(tj=pl.when(lines.crlf.slice(start)).then(pl.col("t") + "\r").otherwise(pl.col("t")))
         else:
             seg = seg.with_columns(tj=pl.col("t"))
         seg = seg.with_columns(
@@ -654,11 +678,13 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.DataFrame:
+def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str, raw: pl.Series) -> pl.DataFrame:
     """Free-form values become RFC 8785 canonical JSON text; CSV list cells become lists.
 
     Canonical text makes a JSON export and a CSV export of the same event compare equal
-    (key order differs between them). The Python work is per *distinct* value, not per row.
+    (key order differs between them). For JSON layouts most values are proved canonical
+    by Polars expressions (:func:`_canonical_json_column`); the Python work is for the
+    rest only. For CSV it is per *distinct* cell value. ``raw`` is each row's record text.
     """
     exprs: list[pl.Expr | pl.Series] = []
     errors = []
@@ -666,10 +692,14 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
         col = pl.col(f.name)
         if f.kind == "json":
             column = flat.get_column(f.name)
-            values = column.drop_nulls().unique().to_list()
-            mapping = {v: _canonical_json(v, from_csv=layout == "csv") for v in values}
-            # Series.replace_strict: the expression form re-materialises the mapping (10x slower).
-            exprs.append(column.replace_strict(mapping, default=None, return_dtype=pl.String).alias(f.name))
+            if layout == "csv":
+                values = column.drop_nulls().unique().to_list()
+                mapping = {v: _canonical_json(v, from_csv=True) for v in values}
+                # Series.replace_strict: the expression form re-materialises the mapping (10x slower).
+                column = column.replace_strict(mapping, default=None, return_dtype=pl.String)
+            else:
+                column = _canonical_json_column(column, raw, f.path)
+            exprs.append(column.alias(f.name))
         elif f.kind == "list" and layout == "csv":
             text = col.str.strip_chars()
             empty = col.is_null() | (text == "") | (text == "null")
@@ -683,6 +713,81 @@ def _normalise_fields(flat: pl.DataFrame, spec: RecordSpec, layout: str) -> pl.D
     reason = pl.coalesce(errors) if errors else pl.lit(None, dtype=pl.String)
     # One with_columns: the reasons must see the cells before they are decoded.
     return flat.with_columns(*exprs, reason.cast(pl.String).alias("_field_error"))
+
+
+# What ``pl.read_ndjson`` writes for a nested value read as text: ``{"k": v, "k2": v2}``
+# (", " and ": " separators, keys in source order). It is only faithful for strings
+# without quotes, backslashes or control characters (it escapes none of them reliably,
+# and writes a lone surrogate as NUL), so those, like everything outside this small
+# grammar, take the exact path. Integers: at most 15 digits (inside RFC 8785's 2**53),
+# never "-0"; Polars writes every other number (floats, huge integers) with a "." or
+# more digits. Keys: no character outside the Basic Multilingual Plane (RFC 8785 sorts
+# by UTF-16 code units; for such keys the order differs from Polars' code-point order).
+_PJ_STRING = r'"[^"\\\x00-\x1f\x{FFFD}]*"'
+_PJ_KEY = r'"[^"\\\x00-\x1f\x{FFFD}\x{10000}-\x{10FFFF}]*"'
+_PJ_SCALAR = rf"(?:{_PJ_STRING}|0|-?[1-9][0-9]{{0,14}}|true|false|null)"
+_PJ_ARRAY = rf"\[(?:{_PJ_SCALAR}(?:, {_PJ_SCALAR})*)?\]"
+_PJ_VALUE = rf"(?:{_PJ_SCALAR}|{_PJ_ARRAY})"
+_PJ_OBJECT = rf"\{{(?:{_PJ_KEY}: {_PJ_VALUE}(?:, {_PJ_KEY}: {_PJ_VALUE})*)?\}}"
+_PJ_SIMPLE = rf"^(?:{_PJ_OBJECT}|{_PJ_ARRAY})$"
+
+
+def _canonical_json_column(column: pl.Series, raw: pl.Series, path: tuple[str, ...]) -> pl.Series:
+    """A free-form JSON field of a JSON layout as RFC 8785 text, in Polars where that is provable.
+
+    A value inside the grammar above (an object of scalars or lists of scalars, or a list
+    of scalars; no escapes) is RFC 8785 once Polars' separators are made compact, if its
+    keys are strictly ascending: checked as expressions. Polars hands a JSON *string*
+    over as its bare content, so a string that merely looks like an object must not pass:
+    a record whose raw text has the field's key followed by a string (``"before": "``) or
+    any ``\\u`` escape (which could spell the key) takes the exact path too. The exact path
+    parses the record's ``raw`` text with ``json`` and writes the value with
+    :func:`canonical_json_lenient` (nested objects, floats, escapes, duplicate or unsorted
+    keys, strings), because Polars' own text for such values can be lossy.
+    """
+    present = column.is_not_null().arg_true()
+    if not len(present):
+        return column
+    values = column.gather(present)
+    raws = raw.gather(present)
+    key = re.escape(path[-1])
+    simple = (
+        values.str.contains(_PJ_SIMPLE)
+        & ~raws.str.contains(rf'"{key}"\s*:\s*"')
+        & ~raws.str.contains("\\u", literal=True)
+    )
+    # Inside the grammar strings hold no quote, so a string token is '"[^"]*"' and a
+    # separator outside strings is ", " or ": "; drop the space after each.
+    compact = values.str.replace_all(r'("[^"]*")|([,:]) ', "${1}${2}")
+    keys = (
+        pl.DataFrame({"row": pl.int_range(len(values), eager=True), "t": compact})
+        .filter(simple & values.str.starts_with("{") & values.str.contains(",", literal=True))
+        .select("row", key=pl.col("t").str.extract_all(r'"[^"]*":?'))
+        .explode("key")
+        .filter(pl.col("key").str.ends_with('":'))
+        .with_columns(pl.col("key").str.slice(1).str.strip_suffix('":'))
+        .with_columns(ascending=(pl.col("key") > pl.col("key").shift(1)) | (pl.col("row") != pl.col("row").shift(1)))
+    )
+    unsorted = keys.filter(~pl.col("ascending").fill_null(True)).get_column("row").unique()
+    simple = simple.scatter(unsorted, False) if len(unsorted) else simple
+    out = compact.zip_with(simple, pl.Series([None] * len(values), dtype=pl.String))
+    exact = (~simple).arg_true()
+    if len(exact):
+        texts = values.gather(exact).to_list()
+        records = raws.gather(exact).to_list()
+        out = out.scatter(exact, [_canonical_from_raw(r, t, path) for r, t in zip(records, texts, strict=True)])
+    return column.scatter(present, out)
+
+
+def _canonical_from_raw(raw: str, text: str, path: tuple[str, ...]) -> str | None:
+    """The field at ``path`` of the record ``raw``, as canonical JSON (``text``: what Polars read)."""
+    try:
+        value: Any = json.loads(raw)
+        for key in path:
+            value = value[key]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return _canonical_json(text, from_csv=False)
+    return None if value is None else canonical_json_lenient(value)
 
 
 _JSON_SCALAR = re.compile(r"^(?:true|false|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$")
@@ -761,9 +866,6 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
         )
     else:
         flat, bad, keep = _json_flat(records, spec)
-    flat = _normalise_fields(flat, spec, records.layout)
-    timestamp, kind = normalise_timestamps(flat.get_column(spec.timestamp_field))
-    flat = flat.with_columns(timestamp.alias("_ts"), kind.alias("_ts_kind"))
     prov_schema = {"raw": pl.String, "source_line": pl.Int64, "source_offset": pl.Int64, "_nlines": pl.Int64}
     if records.frame is not None and len(keep) == records.frame.height:
         prov = records.frame
@@ -777,6 +879,9 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
             },
             schema=prov_schema,
         )
+    flat = _normalise_fields(flat, spec, records.layout, prov.get_column("raw"))
+    timestamp, kind = normalise_timestamps(flat.get_column(spec.timestamp_field))
+    flat = flat.with_columns(timestamp.alias("_ts"), kind.alias("_ts_kind"))
     mapped = (
         spec.to_events(pl.concat([flat, prov], how="horizontal").lazy())
         .with_columns(pl.lit(path).alias("source_file"))
