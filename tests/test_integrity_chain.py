@@ -198,6 +198,33 @@ def test_parallel_hashing_finds_the_same_breaks() -> None:
     assert [(b.kind, b.position) for b in v.breaks] == [("modified", 100), ("modified", 2500)]
 
 
+def test_parallel_hashing_reads_records_across_buffers_in_physical_not_stored_order() -> None:
+    # Rows arrive shuffled, so the physical order gathers string views that jump between
+    # Polars' data buffers; chunks are claimed by two processes. Same breaks either way.
+    records = build_chain(6000)
+    for k in (0, 2999, 3000, 5999):
+        records[k] = {**records[k], "ip_address": "203.0.113.7"}
+    frame = to_frame(records).sample(fraction=1.0, shuffle=True, seed=7)
+    for workers in (1, 2):
+        settings = IntegritySettings(hash_workers=workers, parallel_threshold=1)
+        v = verify(frame, as_of=AS_OF, settings=settings)
+        assert [(b.kind, b.position) for b in v.breaks] == [
+            ("modified", 0),
+            ("modified", 2999),
+            ("modified", 3000),
+            ("modified", 5999),
+        ]
+
+
+def test_a_stored_hash_in_capitals_still_proves_the_content() -> None:
+    records = build_chain(20)
+    frame = to_frame(records).with_columns(
+        pl.when(pl.col("seq") == 20).then(pl.col("hash").str.to_uppercase()).otherwise("hash").alias("hash")
+    )
+    v = verify(frame, as_of=AS_OF)
+    assert v.check_verdict("hash_chain") == "VERIFIED"
+
+
 def test_a_log_that_starts_mid_chain_without_a_previous_manifest_is_partial() -> None:
     later = build_chain(100, first_seq=101, prev="a" * 64)
     v = verify(to_frame(later), as_of=AS_OF)

@@ -104,7 +104,9 @@ def verify_chain(
     n = ordered.height
     if n == 0:
         return report
-    json_rows = ordered.select(pl.col("raw").str.strip_chars_start().str.starts_with("{").fill_null(False)).to_series()
+    json_rows = ordered.select(pl.col("raw").str.starts_with("{").fill_null(False)).to_series()
+    if not json_rows.all():  # rare: leading whitespace, or rows that are not JSON (CSV) - look closer
+        json_rows = ordered.select(pl.col("raw").str.contains(r"^\s*\{").fill_null(False)).to_series()
     if content_checkable is not None:
         json_rows = json_rows & content_checkable
     idx = ordered.select(pl.arg_where(json_rows)).to_series()

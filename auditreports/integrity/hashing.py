@@ -9,20 +9,27 @@ collision). Only records where it does not match - modified ones, or lines that 
 not canonical (pretty-printed, re-ordered keys, escaped differently) - take the slow
 path: ``json.loads`` + ``rfc8785.dumps`` + SHA-256, which is the definition itself.
 
-The fast path hands Arrow buffers (no per-record Python objects) to the workers; with
-more than one core the records are split between this process and forked workers
-that inherit the buffers copy-on-write and return only the indexes that mismatched.
+The fast path reads the records where Polars keeps them (its string-view buffers,
+exported to Arrow without a copy) and compares the digests, hex-encoded in one call,
+with the stored hashes in one comparison per chunk. With more than one core the
+records are cut into chunks that this process and forked workers claim from a shared
+counter until none are left (so a worker that starts late or a core that is busy with
+something else does not leave the other waiting); the workers inherit the buffers
+copy-on-write, touch nothing but ``hashlib`` and NumPy, and send back only the indexes
+that did not match.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,8 +41,9 @@ __all__ = ["canonical_hash", "recompute_content_ok"]
 
 _NEEDLE = ',"hash":"'
 _CUT = len(_NEEDLE) + 64 + 1  # ,"hash":"<64 hex>"
+_CHUNKS_PER_PROCESS = 8  # chunks per hashing process: fine enough to balance, coarse enough to cost nothing
 
-# Buffers the forked workers inherit; set only while a bulk run is in progress.
+# What the forked workers inherit; set only while a bulk run is in progress.
 _SHARED: dict[str, Any] = {}
 
 
@@ -45,31 +53,87 @@ def canonical_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Spans:
+    """Where each record's bytes are: data buffer, start and length (no copy of the records)."""
+
+    buffers: list[memoryview]
+    buffer_index: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+
+
+def _record_spans(column: pl.Series) -> _Spans:
+    """The byte span of every value of a string column, read from the buffers Polars already holds.
+
+    Polars stores strings as views (16 bytes each: length, prefix, buffer index, offset)
+    over shared data buffers; exported at the newest compatibility level they reach
+    Arrow without a copy. Other layouts (offsets + one data buffer) are read too.
+    Values of 12 bytes or fewer sit inside the view itself; their span is left empty
+    (no record that short carries a hash, so they are never on the fast path).
+    """
+    arr = column.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    if pa.types.is_string_view(arr.type) or pa.types.is_binary_view(arr.type):
+        views = np.frombuffer(arr.buffers()[1], dtype=np.int32).reshape(-1, 4)[arr.offset : arr.offset + n]
+        length = views[:, 0].astype(np.int64)
+        outline = length > 12
+        return _Spans(
+            buffers=[memoryview(b) for b in arr.buffers()[2:] if b is not None] or [memoryview(b"")],
+            buffer_index=np.where(outline, views[:, 2], 0).astype(np.int64),
+            start=np.where(outline, views[:, 3], 0).astype(np.int64),
+            length=np.where(outline, length, 0),
+        )
+    if not (pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)):
+        arr = arr.cast(pa.large_binary() if pa.types.is_binary(arr.type) else pa.large_string())
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    return _Spans(
+        buffers=[memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")],
+        buffer_index=np.zeros(n, dtype=np.int64),
+        start=offsets[:-1].astype(np.int64),
+        length=np.diff(offsets).astype(np.int64),
+    )
+
+
 def _mismatches(lo: int, hi: int) -> list[int]:
     """Indexes in [lo, hi) whose cut bytes do not hash to the stored hash (fast path).
 
-    The digests are joined and compared with the expected bytes in one comparison; only
-    when that differs (a damaged chunk) are they compared record by record.
+    Per record: SHA-256 over the bytes before the ``"hash"`` member, updated with the
+    bytes after it (two slices of the record's buffer, no copy). The digests are joined,
+    hex-encoded in one call and compared with the stored hex in one comparison; only when
+    that differs (a damaged chunk) are they compared record by record.
     """
-    offsets = _SHARED["offsets"][lo : hi + 1].tolist()
-    cut_at = _SHARED["cut_at"][lo:hi].tolist()
-    data = _SHARED["data"]
+    spans: _Spans = _SHARED["spans"]
+    cut_at: np.ndarray = _SHARED["cut_at"][lo:hi]
+    start = spans.start[lo:hi]
+    head_end = start + cut_at
+    tail_start = head_end + _CUT
+    end = start + spans.length[lo:hi]
+    which = spans.buffer_index[lo:hi]
+    # Runs of records that live in the same data buffer (a few per million).
+    runs = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), hi - lo]
     sha = hashlib.sha256
     digests: list[bytes] = []
     append = digests.append
-    for k in range(hi - lo):
-        start = offsets[k]
-        at = cut_at[k]
-        if at < 0:
-            append(b"")
+    for a, z in itertools.pairwise(runs):
+        if a == z:
             continue
-        digest = sha(data[start : start + at])
-        digest.update(data[start + at + _CUT : offsets[k + 1]])
-        append(digest.digest())
-    expected = _SHARED["expected"]
-    if b"".join(digests) == expected[lo * 32 : hi * 32]:
+        data = spans.buffers[int(which[a])]
+        for s, m, t, e in zip(
+            start[a:z].tolist(), head_end[a:z].tolist(), tail_start[a:z].tolist(), end[a:z].tolist(), strict=True
+        ):
+            digest = sha(data[s:m])
+            digest.update(data[t:e])
+            append(digest.digest())
+    hex_offsets: np.ndarray = _SHARED["hex_offsets"]
+    hex_data: bytes = _SHARED["hex_data"]
+    if binascii.hexlify(b"".join(digests)) == hex_data[int(hex_offsets[lo]) : int(hex_offsets[hi])]:
         return []
-    return [lo + k for k, d in enumerate(digests) if d != expected[(lo + k) * 32 : (lo + k) * 32 + 32]]
+    bounds = hex_offsets[lo : hi + 1].tolist()
+    return [lo + k for k, d in enumerate(digests) if binascii.hexlify(d) != hex_data[bounds[k] : bounds[k + 1]].lower()]
 
 
 def _workers(requested: int) -> int:
@@ -78,58 +142,98 @@ def _workers(requested: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def _binary_buffers(column: pl.Series) -> tuple[np.ndarray, memoryview]:
-    """Offsets and data buffer of a string or binary column (one copy, out of Polars' string views)."""
-    arr = column.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type not in (pa.large_binary(), pa.large_string()):
-        arr = arr.cast(
-            pa.large_binary()
-            if pa.types.is_binary(arr.type) or pa.types.is_binary_view(arr.type)
-            else pa.large_string()
-        )
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
-    return offsets, data
+def _hash_chunks(chunks: list[tuple[int, int]], claimed: Any, out: list[int]) -> list[int]:
+    """Claim chunks from the shared counter and hash them until none are left; the chunk numbers done."""
+    done: list[int] = []
+    while True:
+        with claimed.get_lock():
+            k = claimed.value
+            claimed.value = k + 1
+        if k >= len(chunks):
+            return done
+        out.extend(_mismatches(*chunks[k]))
+        done.append(k)
+
+
+def _worker_main(chunks: list[tuple[int, int]], claimed: Any, conn: Any) -> None:
+    """A forked worker: hash what it can claim, send (chunks done, mismatching indexes)."""
+    bad: list[int] = []
+    done = _hash_chunks(chunks, claimed, bad)
+    conn.send((done, bad))
+    conn.close()
+
+
+def _hash_in_parallel(n: int, procs: int) -> list[int]:
+    """Mismatching indexes, hashed by this process and ``procs - 1`` forked workers together."""
+    size = max(1, -(-n // (procs * _CHUNKS_PER_PROCESS)))
+    chunks = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+    ctx = multiprocessing.get_context("fork")
+    claimed = ctx.Value("q", 0)
+    workers = []
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock the child;
+        # the workers run no threads and take no locks but the counter's (created here).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for _ in range(procs - 1):
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker_main, args=(chunks, claimed, send), daemon=True)
+            proc.start()
+            send.close()
+            workers.append((proc, receive))
+    bad: list[int] = []
+    done = set(_hash_chunks(chunks, claimed, bad))
+    for proc, receive in workers:
+        try:
+            their_done, their_bad = receive.recv()
+        except (EOFError, OSError):
+            their_done, their_bad = [], []  # the worker died: its chunks are redone below
+        finally:
+            receive.close()
+            proc.join()
+        done.update(their_done)
+        bad.extend(their_bad)
+    for k in sorted(set(range(len(chunks))) - done):
+        bad.extend(_mismatches(*chunks[k]))
+    return bad
 
 
 def _fast_path(raw: pl.Series, stored: pl.Series, *, workers: int, parallel_threshold: int) -> list[int]:
     """Indexes whose stored bytes, cut, do not reproduce the stored hash."""
     n = raw.len()
-    zero = b"\x00" * 32
-    frame = pl.DataFrame({"raw": raw, "hash": stored}).select(
-        "raw",
-        pl.col("raw").str.find(_NEEDLE, literal=True).cast(pl.Int64).fill_null(-1).alias("cut_at"),
-        pl.col("hash").str.decode("hex", strict=False).alias("expected"),
-    )
-    frame = frame.with_columns(
-        bad_hash=pl.col("expected").is_null() | (pl.col("expected").bin.size() != 32),
-    ).with_columns(pl.when(pl.col("bad_hash")).then(pl.lit(zero)).otherwise(pl.col("expected")).alias("expected"))
-    exp_offsets, exp_data = _binary_buffers(frame["expected"])
-    expected = bytes(exp_data[int(exp_offsets[0]) : int(exp_offsets[-1])])
-    offsets, data = _binary_buffers(frame["raw"])
-    cut_at = frame["cut_at"].to_numpy()
-    not_hex = np.flatnonzero(frame["bad_hash"].to_numpy()).tolist()
-    _SHARED.update(offsets=offsets, data=data, expected=expected, cut_at=cut_at)
+    spans = _record_spans(raw)
+    cut_at = raw.str.find(_NEEDLE, literal=True).fill_null(-1).cast(pl.Int64).to_numpy()
+    hex_column = stored.cast(pl.String).to_arrow()
+    if isinstance(hex_column, pa.ChunkedArray):
+        hex_column = hex_column.combine_chunks()
+    hex_column = hex_column.cast(pa.large_string())
+    hex_buffers = hex_column.buffers()
+    hex_offsets = np.frombuffer(hex_buffers[1], dtype=np.int64)[hex_column.offset : hex_column.offset + n + 1]
+    # One plain copy (64 bytes a record): comparing bytes with bytes is a memcmp, while
+    # Arrow's memoryviews (format "b") would be compared element by element.
+    hex_data = hex_buffers[2].to_pybytes() if hex_buffers[2] is not None else b""
+    # Not on the fast path: no "hash" member where one can be cut, or a stored hash that
+    # is not 64 characters. Their spans are emptied (hashed as b"") and they go to the slow
+    # path whatever their digest.
+    off_path = (cut_at < 0) | (spans.length < cut_at + _CUT) | (np.diff(hex_offsets) != 64)
+    not_cuttable = np.flatnonzero(off_path).tolist()
+    if not_cuttable:
+        cut_at = np.where(off_path, 0, cut_at)
+        spans = _Spans(
+            spans.buffers,
+            spans.buffer_index,
+            np.where(off_path, 0, spans.start),
+            np.where(off_path, _CUT, spans.length),  # an empty head and an empty tail
+        )
+    _SHARED.update(spans=spans, cut_at=cut_at, hex_offsets=hex_offsets, hex_data=hex_data)
     try:
-        procs = _workers(workers)
+        procs = min(_workers(workers), max(1, n // 1000))
         if procs > 1 and n >= parallel_threshold and sys.platform != "win32":
-            bounds = np.linspace(0, n, procs + 1).astype(int).tolist()
-            ctx = multiprocessing.get_context("fork")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with ProcessPoolExecutor(procs - 1, mp_context=ctx) as pool:
-                    futures = [pool.submit(_mismatches, bounds[k], bounds[k + 1]) for k in range(1, procs)]
-                    bad = _mismatches(bounds[0], bounds[1])
-                    for fut in futures:
-                        bad.extend(fut.result())
+            bad = _hash_in_parallel(n, procs)
         else:
             bad = _mismatches(0, n)
     finally:
         _SHARED.clear()
-    return sorted(set(bad) | set(not_hex))
+    return sorted(set(bad) | set(not_cuttable))
 
 
 def _slow_check(raw: str) -> tuple[bool, str | None]:
