@@ -54,13 +54,7 @@ def finish_events(flat: pl.LazyFrame, *, reject: pl.Expr, **columns: pl.Expr) ->
             expr = columns[name]
         else:
             expr = pl.lit(None, dtype=dtype)
-        if isinstance(dtype, pl.Enum):
-            expr = (
-                expr.cast(pl.String)
-                .replace_strict(dtype.categories.to_list(), dtype.categories.to_list(), default=None)
-                .cast(dtype)
-            )
-        else:
-            expr = expr.cast(dtype)
+        # Non-strict for an Enum: a value outside it becomes null (its row already has a _reason).
+        expr = expr.cast(pl.String).cast(dtype, strict=False) if isinstance(dtype, pl.Enum) else expr.cast(dtype)
         exprs.append(expr.alias(name))
     return flat.select(exprs)

@@ -739,8 +739,8 @@ def _canonical_json_column(column: pl.Series, raw: pl.Series, path: tuple[str, .
     of scalars; no escapes) is RFC 8785 once Polars' separators are made compact, if its
     keys are strictly ascending: checked as expressions. Polars hands a JSON *string*
     over as its bare content, so a string that merely looks like an object must not pass:
-    a record whose raw text has the field's key followed by a string (``"before": "``) or
-    any ``\\u`` escape (which could spell the key) takes the exact path too. The exact path
+    a record whose raw text has the field's key (also spelled with ``\\u`` escapes) followed
+    by a string (``"before": "``) takes the exact path too. The exact path
     parses the record's ``raw`` text with ``json`` and writes the value with
     :func:`canonical_json_lenient` (nested objects, floats, escapes, duplicate or unsorted
     keys, strings), because Polars' own text for such values can be lossy.
@@ -750,15 +750,18 @@ def _canonical_json_column(column: pl.Series, raw: pl.Series, path: tuple[str, .
         return column
     values = column.gather(present)
     raws = raw.gather(present)
-    key = re.escape(path[-1])
-    simple = (
-        values.str.contains(_PJ_SIMPLE)
-        & ~raws.str.contains(rf'"{key}"\s*:\s*"')
-        & ~raws.str.contains("\\u", literal=True)
-    )
-    # Inside the grammar strings hold no quote, so a string token is '"[^"]*"' and a
-    # separator outside strings is ", " or ": "; drop the space after each.
-    compact = values.str.replace_all(r'("[^"]*")|([,:]) ', "${1}${2}")
+    simple = values.str.contains(_PJ_SIMPLE) & ~raws.str.contains(_key_then_string(path[-1], escapes=False))
+    escaped = raws.str.contains("\\u", literal=True).arg_true()  # the (slower) spelled-out key only there
+    if len(escaped):
+        spelled = raws.gather(escaped).str.contains(_key_then_string(path[-1], escapes=True))
+        simple = simple.scatter(escaped, simple.gather(escaped) & ~spelled)
+    # Inside the grammar strings hold no quote, so '": ' always ends a key, and outside
+    # strings a ", " separates; inside a string ", " is data. A string token is '"[^"]*"'.
+    compact = values.str.replace_all('": ', '":', literal=True)
+    commas = compact.str.contains(", ", literal=True).arg_true()
+    if len(commas):
+        spaced = compact.gather(commas).str.replace_all(r'("[^"]*")|(,) ', "${1}${2}")
+        compact = compact.scatter(commas, spaced)
     keys = (
         pl.DataFrame({"row": pl.int_range(len(values), eager=True), "t": compact})
         .filter(simple & values.str.starts_with("{") & values.str.contains(",", literal=True))
@@ -770,13 +773,21 @@ def _canonical_json_column(column: pl.Series, raw: pl.Series, path: tuple[str, .
     )
     unsorted = keys.filter(~pl.col("ascending").fill_null(True)).get_column("row").unique()
     simple = simple.scatter(unsorted, False) if len(unsorted) else simple
-    out = compact.zip_with(simple, pl.Series([None] * len(values), dtype=pl.String))
+    out = pl.select(pl.when(simple).then(compact)).to_series()
     exact = (~simple).arg_true()
     if len(exact):
         texts = values.gather(exact).to_list()
         records = raws.gather(exact).to_list()
         out = out.scatter(exact, [_canonical_from_raw(r, t, path) for r, t in zip(records, texts, strict=True)])
     return column.scatter(present, out)
+
+
+def _key_then_string(key: str, *, escapes: bool) -> str:
+    """A regex for ``"key": "`` in raw JSON text; with ``escapes``, any character of the key may be ``\\uXXXX``."""
+    if not escapes:
+        return rf'"{re.escape(key)}"\s*:\s*"'
+    spelled = "".join(f"(?:{re.escape(c)}|\\\\u(?i:{ord(c):04x}))" for c in key)
+    return rf'"{spelled}"\s*:\s*"'
 
 
 def _canonical_from_raw(raw: str, text: str, path: tuple[str, ...]) -> str | None:

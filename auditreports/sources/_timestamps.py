@@ -63,17 +63,38 @@ def normalise_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return timestamp, kind
 
 
-_CANONICAL = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}Z$"
+# The canonical form with every field in range (a leap second or hour 24 takes the general path).
+_CANONICAL = r"^\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{1,9}Z$"
+
+
+def _canonical_timestamps(text: pl.Series, canonical: pl.Series) -> pl.Series:
+    """``datetime[us, UTC]`` for the rows of ``text`` known to match ``_CANONICAL`` (null elsewhere).
+
+    Built from fixed-position slices (the date by a strict date parse, so 2026-02-30 is
+    null; the fraction truncated to microseconds): about twice as fast as a
+    format-string parse of the whole text, which matters at a million events.
+    """
+    c = pl.col("t")
+
+    def number(start: int, length: int) -> pl.Expr:
+        return c.str.slice(start, length).cast(pl.Int64, strict=False)
+
+    fraction = (c.str.slice(20).str.strip_suffix("Z") + "000000").str.slice(0, 6).cast(pl.Int64, strict=False)
+    micros = ((number(11, 2) * 60 + number(14, 2)) * 60 + number(17, 2)) * 1_000_000 + fraction
+    day = c.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
+    stamp = (day + pl.duration(microseconds=micros)).dt.replace_time_zone("UTC")
+    frame = pl.DataFrame({"t": text, "ok": canonical}, schema={"t": pl.String, "ok": pl.Boolean})
+    return frame.select(pl.when(pl.col("ok")).then(stamp)).to_series()
 
 
 def normalise_timestamps(text: pl.Series) -> tuple[pl.Series, pl.Series]:
     """:func:`normalise_timestamp` for a whole column, with a fast path for the canonical form.
 
-    Exports are almost always entirely canonical, so one strict-format parse covers them;
+    Exports are almost always entirely canonical, so one vectorised parse covers them;
     only the rows that are not go through the general (regex) parser.
     """
     canonical = text.str.contains(_CANONICAL).fill_null(False)
-    fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", strict=False).dt.replace_time_zone("UTC")
+    fast = _canonical_timestamps(text, canonical)
     ok = canonical & fast.is_not_null()
     kinds = pl.repeat("canonical", len(text), dtype=pl.String, eager=True).alias("kind")
     if bool(ok.all()):
