@@ -168,7 +168,10 @@ def _hash_in_parallel(n: int, procs: int) -> list[int]:
     size = max(1, -(-n // (procs * _CHUNKS_PER_PROCESS)))
     chunks = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
     ctx = multiprocessing.get_context("fork")
-    claimed = ctx.Value("q", 0)
+    try:
+        claimed = ctx.Value("q", 0)
+    except OSError:  # no shared memory for the counter (a locked-down sandbox): hash here
+        return _mismatches(0, n)
     workers = []
     with warnings.catch_warnings():
         # Python 3.12+ warns that forking a multi-threaded process may deadlock the child;
@@ -177,7 +180,12 @@ def _hash_in_parallel(n: int, procs: int) -> list[int]:
         for _ in range(procs - 1):
             receive, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker_main, args=(chunks, claimed, send), daemon=True)
-            proc.start()
+            try:
+                proc.start()
+            except OSError:  # cannot fork (process limit, memory): the processes running do it all
+                receive.close()
+                send.close()
+                break
             send.close()
             workers.append((proc, receive))
     bad: list[int] = []
