@@ -12,11 +12,14 @@ the same run:
 - ``naive``: per record ``json.loads`` + ``rfc8785.dumps`` without "hash" + ``hashlib``
   + a link comparison, in a Python loop - the obvious implementation. Timed on
   ``--naive`` records and scaled linearly to ``--events`` (it is linear; says so).
+- ``SHA-256 alone``: one ``hashlib.sha256(b).digest()`` per record over bytes already
+  cut out, on one core - the floor any Python verifier pays (timed on ``--naive``, scaled).
 - ``verify_chain`` with one process and with all cores: content (fast path over the
   stored bytes, RFC 8785 only where that fails) and links (a Polars join).
 - ``verify``: everything - chain, sequence, duplicate ids, coverage rhythm.
 
-The machine is shared; every figure is the best of ``--repeat`` runs.
+The machine is shared; every figure is the best of ``--repeat`` runs, and the load
+average is printed before and after: quote figures only from a quiet run.
 """
 
 from __future__ import annotations
