@@ -33,7 +33,9 @@ from .report.settings import ReportSettings
 
 __all__ = ["Settings", "load_settings"]
 
-_SECRET_KEY = re.compile(r"(token|secret|password|bearer|credential)", re.IGNORECASE)
+# A key that names a secret (token, api_token, db_password, …) holding a value. Rule names
+# such as password_spraying hold a mapping of parameters and are not secrets.
+_SECRET_KEY = re.compile(r"(?:.*_)?(?:token|secret|password|passwd|credentials?|bearer|api_key)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _reject_secrets(data: Mapping[str, Any], path: Path | None) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
                 here = f"{trail}.{key}" if trail else str(key)
-                if _SECRET_KEY.search(str(key)) and not str(key).endswith(("_env", "_file")):
+                if _SECRET_KEY.fullmatch(str(key)) and not isinstance(value, Mapping):
                     raise ConfigError(
                         f"settings key {here!r}{' in ' + str(path) if path else ''} looks like a secret; "
                         "secrets never go in settings files — use the AUDITREPORTS_TOKEN environment variable",

@@ -77,3 +77,17 @@ def test_docs_list_every_setting(repo_root):
             if f.name in {"transport", "sleep", "clock", "wall_clock", "jitter"}:  # code seams, not settings
                 continue
             assert f"`{f.name}`" in text, f"docs/settings.md does not document {section}.{f.name}"
+
+
+def test_rule_names_that_mention_passwords_are_not_secrets(tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("detection:\n  rules:\n    password_spraying: {threshold: 7}\n")
+    assert load_settings(f).detection.rules["password_spraying"]["threshold"] == 7
+
+
+@pytest.mark.parametrize("key", ["token", "api_token", "smtp_password", "api_key", "client_secret"])
+def test_secret_valued_keys_are_refused_anywhere(tmp_path, key):
+    f = tmp_path / "s.yml"
+    f.write_text(f"report:\n  {key}: hunter2\n")
+    with pytest.raises(ConfigError, match="looks like a secret"):
+        load_settings(f)
