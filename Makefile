@@ -18,8 +18,8 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check auditreports tests benchmarks
-	$(VENV)/bin/ruff format --check auditreports tests benchmarks
+	$(VENV)/bin/ruff check auditreports tests benchmarks scripts
+	$(VENV)/bin/ruff format --check auditreports tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: setup

@@ -99,7 +99,9 @@ class RuleError(ConfigError):
     ``errors`` lists every problem found, each as ``(file, line, message)``.
     """
 
-    def __init__(self, message: str, errors: list[tuple[str, int | None, str]] | None = None, **context: object) -> None:
+    def __init__(
+        self, message: str, errors: list[tuple[str, int | None, str]] | None = None, **context: object
+    ) -> None:
         super().__init__(message, **context)
         self.errors = errors or []
 

@@ -74,7 +74,9 @@ def _first_error(notebook_path: Path) -> tuple[int | None, str]:
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return cell.get("execution_count"), f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
+                return cell.get(
+                    "execution_count"
+                ), f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
     return None, "no cell recorded an error"
 
 
@@ -143,7 +145,9 @@ def run_report_notebook(
     env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
     say(f"[auditreports] {kind}: executing {source.name} with Papermill → {executed}")
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True
+    )
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-__all__ = ["bar", "stage", "say"]
+__all__ = ["bar", "say", "stage"]
 
 T = TypeVar("T")
 

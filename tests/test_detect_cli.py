@@ -73,7 +73,8 @@ def test_config_file_tunes_the_rules(tmp_path: Path, capsys: pytest.CaptureFixtu
     src = workspace_log(tmp_path / "ws.ndjson", 10)
     config = tmp_path / "settings.yml"
     config.write_text(
-        "detection:\n  rules:\n    brute_force_login: {threshold: 11}\nreport:\n  organisation: Acme\n", encoding="utf-8"
+        "detection:\n  rules:\n    brute_force_login: {threshold: 11}\nreport:\n  organisation: Acme\n",
+        encoding="utf-8",
     )
     assert main(["detect", str(src), "--json", "--config", str(config)]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []

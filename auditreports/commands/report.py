@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--received", metavar="DATE", help="GDPR: the date the request was received")
     p.add_argument("--processing-record", help="GDPR: Art. 30 processing record (YAML)")
     p.add_argument("--customers", dest="customer_directory", help="GDPR: CSV of customer ids and emails")
-    p.add_argument("--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)")
+    p.add_argument(
+        "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
+    )
     p.add_argument("--settings", dest="settings_file", help="settings YAML file")
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
     p.add_argument("--organisation", help="organisation name on the cover")
