@@ -161,7 +161,7 @@ def run_report_notebook(
         ) from None
     finally:
         Path(params_file).unlink(missing_ok=True)
-        shutil.rmtree(ipython_dir, ignore_errors=True)
+        _remove_scratch_profile(ipython_dir)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         # Papermill's own account (kernel start-up, dead kernel) is kept beside the notebook.
@@ -186,6 +186,18 @@ def run_report_notebook(
             f"the {kind} report notebook ran but wrote no {pdf}; open {executed} to see why", notebook=str(executed)
         )
     return NotebookRun(kind=kind, notebook=executed, pdf=pdf, out_dir=out_dir, seconds=seconds, parameters=checked)
+
+
+def _remove_scratch_profile(path: str) -> None:
+    """Remove the run's throw-away IPython profile (no evidence lives there).
+
+    A failure to remove it is said on stderr, never hidden: it only leaves a temporary
+    directory behind, so it does not fail the report.
+    """
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        say(f"[auditreports] warning: could not remove the temporary IPython profile {path}: {exc.strerror or exc}")
 
 
 def _quarantine_pdf(pdf: Path, incomplete: Path) -> None:

@@ -97,3 +97,14 @@ def test_dead_kernel_is_reported_as_such(tmp_path):
     assert "kernel" in err.value.message and "died" in err.value.message
     assert (out / "report.ipynb").exists()
     assert not (out / "report.pdf").exists()
+
+
+def test_scratch_profile_removal_failure_is_reported_not_hidden(tmp_path, capsys):
+    from auditreports.notebook import _remove_scratch_profile
+
+    profile = tmp_path / "profile"
+    (profile / "sub").mkdir(parents=True)
+    _remove_scratch_profile(str(profile))
+    assert not profile.exists()
+    _remove_scratch_profile(str(tmp_path / "never-created"))
+    assert "could not remove the temporary IPython profile" in capsys.readouterr().err
