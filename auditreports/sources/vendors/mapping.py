@@ -18,7 +18,12 @@ from collections.abc import Callable
 import polars as pl
 
 from ...schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, conform
-from .fieldmap import FieldMap, FieldSource, Rule
+from .fieldmap import FIELD_NAMES, FieldMap, FieldSource, Rule
+
+# Map fields copied as text; the others are parsed or derived above.
+_TEXT_FIELDS = tuple(
+    n for n in FIELD_NAMES if n not in {"event_id", "timestamp", "action", "outcome", "actor_type", "record_count"}
+)
 
 __all__ = ["TRANSFORMS", "MappedRecords", "json_path", "map_records", "transform"]
 
@@ -278,25 +283,7 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         category=pl.col("category"),
         outcome=pl.col("outcome"),
         actor_type=actor_type,
-        **{
-            name: column(name)
-            for name in (
-                "actor_id",
-                "actor_name",
-                "actor_email",
-                "actor_role",
-                "ip",
-                "user_agent",
-                "resource_type",
-                "resource_id",
-                "conversation_id",
-                "channel",
-                "subject_id",
-                "reason",
-                "before",
-                "after",
-            )
-        },
+        **{name: column(name) for name in _TEXT_FIELDS},
         record_count=column("record_count").cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
         source=pl.lit(fmap.source),
         source_file=pl.lit(path),
