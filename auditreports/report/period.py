@@ -65,7 +65,7 @@ def parse_period(
         raise ParameterError("give either a period (e.g. 2026-Q3) or from/to dates, not both.")
     if period is None:
         if start is None or end is None:
-            raise ParameterError("a report needs a period (2026-Q3, 2026-07 or 2026) or both from and to dates.")
+            raise ParameterError("give a period (2026-Q3, 2026-07 or 2026) or both from and to dates.")
         first, last = parse_date(start, name="from"), parse_date(end, name="to")
         if last < first:
             raise ParameterError(f"the period ends ({last}) before it starts ({first}); swap from and to.")
