@@ -82,18 +82,6 @@ def choose_demo_subject(events: pl.LazyFrame, findings: pl.DataFrame) -> str:
     return str(per_subject["subject_id"][0])
 
 
-def _organisation(data: Path) -> str | None:
-    """The controller named in the sample processing record, for the reports' covers."""
-    import yaml
-
-    try:
-        record = yaml.safe_load((data / "processing_record.yml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    name = (record or {}).get("controller", {}).get("name") if isinstance(record, dict) else None
-    return str(name) if name else None
-
-
 def _ingest(data: Path, store_dir: Path) -> None:
     from ..sources import load
     from ..store import write_store
@@ -157,24 +145,23 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = [k for k in DEMO_ORDER if not args.only or k in args.only]
     subject = args.subject or choose_demo_subject(store.events, findings.frame)
-    organisation = _organisation(data)
 
     def one(kind: str) -> NotebookRun:
         params: dict[str, Any] = {
             "store": str(store_dir),
             "period": DEMO_PERIOD,
             "out_dir": str(out / kind),
-            "organisation": organisation,
             "settings_file": str(settings_file) if settings_file else None,
         }
         if kind == "gdpr":
+            params |= {"subject": subject, "received": DEMO_RECEIVED}
+            say(f"[auditreports] gdpr: subject {subject}, request received {DEMO_RECEIVED}")
+        if kind == "gdpr" and settings_file is None:
+            # Sample data from before settings.yml was generated: name its directory files directly.
             params |= {
-                "subject": subject,
-                "received": DEMO_RECEIVED,
                 "processing_record": str(data / "processing_record.yml"),
                 "customer_directory": str(data / "customers.csv"),
             }
-            say(f"[auditreports] gdpr: subject {subject}, request received {DEMO_RECEIVED}")
         with stage(f"report {kind}"):
             return run_report_notebook(kind, params, timeout=args.timeout)
 

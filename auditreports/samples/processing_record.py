@@ -105,6 +105,7 @@ from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
 | `customers.csv` | the customer directory: customer_id, email, name, country |
 | `staff.csv` | the staff directory: staff_id, name, email, role (at the start of the quarter), home time zone (office hours are local) |
 | `processing_record.yml` | the GDPR Art. 30 record of processing for this workspace |
+| `settings.yml` | this workspace's auditreports settings (staff time zones, organisation, customer directory, processing record); used by `auditreports demo` |
 | `tampered/{modified,deleted,swapped,inserted}/workspace-audit-2026-Q3-0001.ndjson.gz` | copies of the first workspace file with one record edited, removed, swapped with its neighbour, or forged in |
 | `ground_truth.json` | what was planted: incidents with their exact event ids, the logging gap, each tampered copy's expected break, and the sha256 of every file's content |
 

@@ -38,6 +38,21 @@ CONVERSATION_CSV_COLUMNS = (
 # The week shown in the plain workspace CSV example: ISO week 28 (Mon 6 – Sun 12 July).
 CSV_WEEK = ("2026-07-06", "2026-07-13")
 
+# The sample workspace's settings file (docs/settings.md): what `auditreports demo` and a
+# reader running the CLI on data_samples/ pass as --settings.
+SAMPLE_SETTINGS = """\
+# Settings for the sample workspace (Acme Health Ltd, 2026-Q3).
+# Paths are relative to this file. Every key and its default: docs/settings.md.
+detection:
+  # Staff work in London, New York and Manila: off-hours rules read each actor's zone.
+  actors_csv: staff.csv
+report:
+  organisation: Acme Health Ltd
+  customers: customers.csv
+  processing_record: processing_record.yml
+  staff: staff.csv               # after-hours PHI access judged in each person's zone
+"""
+
 
 def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
@@ -204,6 +219,7 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
         ),
     )
     w.put("processing_record.yml", PROCESSING_RECORD.encode("utf-8"))
+    w.put("settings.yml", SAMPLE_SETTINGS.encode("utf-8"))
     w.put("README.md", README.replace("{seed}", str(seed)).replace("{scale}", str(scale)).encode("utf-8"))
 
     first = ws_lines[:FILE_EVENTS]
