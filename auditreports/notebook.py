@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._resources import notebooks_dir
 from .errors import DependencyError, NotebookExecutionError, UsageError
 from .parameters import check_parameters
 from .progress import say
@@ -46,17 +47,6 @@ class NotebookRun:
     out_dir: Path
     seconds: float
     parameters: dict[str, Any]
-
-
-def notebooks_dir() -> Path:
-    """The notebooks shipped with the project (``notebooks/`` beside the package)."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    if not here.is_dir():
-        raise DependencyError(
-            f"the report notebooks were not found at {here}; run auditreports from a clone of the project "
-            "(pip install -e .) or pass --notebook PATH"
-        )
-    return here
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import jinja2
 from weasyprint import CSS, HTML, Attachment
 
+from .._resources import templates_dir
 from ..errors import ReportError, UnsafeResourceError
 from .model import ReportModel
 from .safety import DataOnlyFetcher, RefusedResource
@@ -40,7 +41,7 @@ __all__ = [
     "write_pdf_bytes",
 ]
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+PACKAGE_TEMPLATES = templates_dir()
 DEFAULT_OVERRIDE_DIR = Path("templates")  # relative to the working directory
 
 # What each embedded file is, for the PDF's attachment descriptions.
