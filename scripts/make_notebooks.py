@@ -138,7 +138,12 @@ stamp_parameters = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, 
 
 def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
-    extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
+    extra = (
+        '    subject=params["subject"],\n    received=params["received"],\n'
+        '    no_data_confirmed=params["no_data_confirmed"],\n    extension=params["extension"],\n'
+        if kind == "gdpr"
+        else ""
+    )
     return f'''
 from auditreports.pipeline import {function}
 
@@ -223,6 +228,10 @@ pages = len(PdfReader(result.pdf).pages)
 print(f"report:   {result.pdf} ({pages} pages, {result.pdf.stat().st_size:,} bytes)")
 for name, path in sorted(result.evidence.items()):
     print(f"evidence: {path} ({path.stat().st_size:,} bytes)")
+if result.release_record is not None:
+    # GDPR: the internal release record and its evidence, never sent to the data subject.
+    print(f"release record (internal): {result.release_record}")
+    print(f"release evidence (internal): {result.release_evidence_dir}")
 """
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
+from ..parameters import check_parameters
 from ..progress import say
 
 HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
@@ -24,6 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--received", metavar="DATE", help="GDPR: the date the request was received")
     p.add_argument("--processing-record", help="GDPR: Art. 30 processing record (YAML)")
     p.add_argument("--customers", dest="customer_directory", help="GDPR: CSV of customer ids and emails")
+    p.add_argument(
+        "--no-data-confirmed",
+        action="store_true",
+        help="GDPR: answer 'no data held' for a subject in no event and not in the customer directory (else refused)",
+    )
+    p.add_argument("--extension", metavar="REASON", help="GDPR: deadline extended by two months (Art. 12(3)), why")
     p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
@@ -65,11 +72,13 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     if args.src:
         params["src"] = list(args.src)
     if args.kind == "gdpr":
-        for name in ("subject", "received", "processing_record", "customer_directory"):
+        for name in ("subject", "received", "processing_record", "customer_directory", "extension"):
             if getattr(args, name) is not None:
                 params[name] = getattr(args, name)
-    elif args.subject or args.received:
-        raise UsageError("--subject and --received are for gdpr reports only")
+        if args.no_data_confirmed:
+            params["no_data_confirmed"] = True
+    elif args.subject or args.received or args.no_data_confirmed or args.extension:
+        raise UsageError("--subject, --received, --no-data-confirmed and --extension are for gdpr reports only")
     if args.kind == "hipaa" and args.phi_tags:
         params["phi_tags"] = args.phi_tags
     for item in args.parameter:
@@ -80,10 +89,40 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def check_gdpr_subject(params: dict[str, object]) -> None:
+    """Refuse an unknown GDPR subject before a kernel starts (ParameterError, exit 2, one line).
+
+    A subject in no event of the input and not in the customer directory would otherwise get
+    a formal "we hold no data about you" answer; ``--no-data-confirmed`` asks for it deliberately.
+    """
+    from ..pipeline import _open
+    from ..report.gdpr import refuse_unknown_subject, resolve_subject
+    from ..settings import load_settings
+
+    checked = check_parameters("gdpr", params)
+    settings = load_settings(checked["settings_file"]).report
+    customers = Path(checked["customer_directory"]) if checked["customer_directory"] else settings.customers
+    subject = resolve_subject(checked["subject"], customers)
+    if checked["store"]:
+        source: object = checked["store"]
+    else:
+        from ..sources import load
+
+        source = load(checked["src"], format=checked["source_format"])
+    events, _, _ = _open(source)
+    refuse_unknown_subject(events, subject, no_data_confirmed=checked["no_data_confirmed"])
+
+
 def run(args: argparse.Namespace) -> int:
-    result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
+    params = parameters_from_args(args)
+    if args.kind == "gdpr":
+        check_gdpr_subject(params)
+    result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")
     print(f"evidence: {result.out_dir / 'evidence'}")
+    if args.kind == "gdpr":
+        print(f"release record (internal): {result.out_dir / 'release-record.pdf'}")
+        print(f"release evidence (internal): {result.out_dir / 'release-record-evidence'}")
     return 0
