@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from datetime import date
 import re
 import subprocess
 from pathlib import Path
@@ -82,6 +83,7 @@ def gdpr(store: Path, settings: Settings, tmp_path_factory: pytest.TempPathFacto
         settings=settings.with_report(charts=False),
         subject=SUBJECT,
         received=RECEIVED,
+        today=date(2026, 11, 20),  # generated after the deadline (2026-11-05): the release record says OVERDUE
     )
 
 
@@ -163,13 +165,20 @@ def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[
     return ids, emails
 
 
+def _response_documents(gdpr: ReportResult) -> dict[str, str]:
+    """The response's text and every attachment: everything the data subject receives."""
+    documents = {"report.pdf (text)": _text(gdpr.pdf)}
+    documents.update({name: data[0].decode("utf-8") for name, data in PdfReader(gdpr.pdf).attachments.items()})
+    return documents
+
+
 def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samples: Path) -> None:
     other_ids, other_emails = _other_identifiers(data_samples, SUBJECT)
     id_pattern = re.compile(r"cus_\d+")
     email_pattern = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-    documents = {"report.pdf (text)": _text(gdpr.pdf)}
-    documents.update({name: data[0].decode("utf-8") for name, data in PdfReader(gdpr.pdf).attachments.items()})
-    assert set(documents) >= {"report.pdf (text)", "subject_data.json", "subject_data.csv", "events.csv"}
+    documents = _response_documents(gdpr)
+    # Only the subject's own data travels with the response; the audit evidence stays internal.
+    assert set(documents) == {"report.pdf (text)", "subject_data.json", "subject_data.csv"}
     for name, text in documents.items():
         leaked_ids = set(id_pattern.findall(text)) & other_ids
         leaked_emails = {e.lower() for e in email_pattern.findall(text)} & other_emails
@@ -178,16 +187,44 @@ def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samp
     assert SUBJECT in documents["report.pdf (text)"]
 
 
-def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
+def test_gdpr_response_names_no_staff_member(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
+    """Art. 15(4): no staff name, e-mail, id or IP address in the response or any attachment."""
+    with (data_samples / "staff.csv").open(encoding="utf-8", newline="") as fh:
+        staff = list(csv.DictReader(fh))
+    # Staff who are in the log but not (or no longer) in the directory count too.
+    logged = (
+        open_store(store)
+        .events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+        .select("actor_id", "actor_name", "actor_email", "ip")
+        .unique()
+        .collect()
+    )
+    forbidden = {r[k] for r in staff for k in ("staff_id", "name", "email") if r[k]}
+    for column in ("actor_id", "actor_name", "actor_email", "ip"):
+        forbidden |= {v for v in logged[column].drop_nulls().to_list() if v != "Removed user"}
+    for name, text in _response_documents(gdpr).items():
+        flat = " ".join(text.split()).lower()
+        leaked = sorted(v for v in forbidden if v.lower() in flat)
+        assert not leaked, f"{name} discloses staff: {leaked[:5]}"
+        assert not re.search(r"\b(?:\d{1,3}\.){3}\d{1,3}\b", text), f"{name} holds an IP address"
+        for jargon in ("sha256", "integrity verdict", "finding"):
+            assert jargon not in flat, f"{name} holds audit jargon {jargon!r}"
+        assert not re.search(r"\b(?:PARTIAL|VERIFIED|FAILED)\b", text), f"{name} holds an integrity verdict"
+
+
+def test_gdpr_answers_art15_with_recipients_and_data(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
     flat = " ".join(_text(gdpr.pdf).split())
-    assert "answer due by 2026-11-05" in flat.lower()
+    assert "request of 2026-10-05" in flat
     for letter in "abcdefgh":
         assert f"Art. 15(1)({letter})" in flat
-    assert "Not stated in the record of processing" not in flat  # every section filled from processing_record.yml
     assert "Acme Health Ltd" in flat and "dpo@acme.example" in flat
-    # One of the subject's conversations was opened by the snooping agent: the finding is theirs to see.
-    assert "Agent opening many conversations not assigned to them" in flat
+    # Recipients by name from the record of processing, not "integration (API key)".
+    assert "CRM vendor (processor)" in flat and "Zapier (processor)" in flat
+    assert "API key" not in flat and "role not recorded" not in flat
+    # Art. 77: the supervisory authority named in the record of processing.
+    assert "Information Commissioner's Office (ICO)" in flat
     data = json.loads((gdpr.evidence_dir / "subject_data.json").read_text(encoding="utf-8"))
+    assert data["data_subject"]["ids"] == [SUBJECT] and data["controller"] == "Acme Health Ltd"
     assert data["events"], "the machine-readable copy is empty"
     conversations = {e["conversation_id"] for e in data["events"] if e["conversation_id"]}
     theirs = (
@@ -199,10 +236,26 @@ def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samp
         .to_list()
     )
     assert conversations == set(theirs) and len(theirs) >= 5  # every one of their conversations, no other
-    # Staff are shown by role, never by name.
-    with (data_samples / "staff.csv").open(encoding="utf-8", newline="") as fh:
-        staff = {r["name"] for r in csv.DictReader(fh)}
-    assert not [n for n in staff if n and n in flat]
+    assert {e["performed_by"] for e in data["events"]} >= {"staff (agent)", "support assistant (automated)"}
+
+
+def test_gdpr_release_record_carries_what_the_response_leaves_out(gdpr: ReportResult) -> None:
+    assert gdpr.release_record is not None and gdpr.release_record.parent == gdpr.pdf.parent
+    assert gdpr.release_evidence_dir is not None
+    flat = " ".join(_text(gdpr.release_record).split())
+    assert "Answer due by 2026-11-05" in flat and "Integrity verdict" in flat
+    assert "OVERDUE" in flat
+    # The snooping agent's finding on the subject's conversation, with the staff member named.
+    assert "Agent opening many conversations not assigned to them" in flat
+    assert "(agent)" in flat and "What was redacted from the response" in flat
+    attached = set(PdfReader(gdpr.release_record).attachments)
+    assert attached == {"events.csv", "findings.json", "verification.json", "manifest.json", "redactions.json"}
+    manifest = json.loads((gdpr.release_evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+    for name, digest in manifest["released"].items():
+        assert hashlib.sha256((gdpr.evidence_dir / name).read_bytes()).hexdigest() == digest
+    findings = json.loads((gdpr.release_evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    events = (gdpr.release_evidence_dir / "events.csv").read_text(encoding="utf-8")
+    assert findings and all(e in events for f in findings for e in f["event_ids"])
 
 
 # ---------------------------------------------------------------- attachments = evidence files
@@ -211,8 +264,13 @@ def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samp
 @pytest.mark.parametrize("kind", ["soc2", "hipaa", "gdpr"])
 def test_attachments_are_the_evidence_files(kind: str, request: pytest.FixtureRequest) -> None:
     result: ReportResult = request.getfixturevalue(kind)
-    attached = {name: data[0] for name, data in PdfReader(result.pdf).attachments.items()}
-    on_disk = {p.name: p.read_bytes() for p in result.evidence_dir.iterdir()}
+    pdf, evidence_dir = result.pdf, result.evidence_dir
+    if kind == "gdpr":  # the internal evidence is the release record's; the response carries only subject_data
+        assert result.release_record is not None and result.release_evidence_dir is not None
+        assert {p.name for p in evidence_dir.iterdir()} == {"subject_data.json", "subject_data.csv"}
+        pdf, evidence_dir = result.release_record, result.release_evidence_dir
+    attached = {name: data[0] for name, data in PdfReader(pdf).attachments.items()}
+    on_disk = {p.name: p.read_bytes() for p in evidence_dir.iterdir()}
     assert attached == on_disk
     assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= set(on_disk)
     manifest = json.loads(on_disk["manifest.json"])

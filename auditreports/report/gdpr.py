@@ -542,11 +542,13 @@ def _art15(record: Mapping[str, Any]) -> list[tuple[str, str, str | list[str]]]:
 def _authority(record: Mapping[str, Any]) -> dict[str, str]:
     """The Art. 77 supervisory authority of the organisation's member state, from the record."""
     value = record.get("supervisory_authority")
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items() if v not in (None, "")}
-    if value:
-        return {"name": str(value)}
-    return {}
+    if isinstance(value, Mapping) and value.get("name"):
+        given = {str(k): str(v) for k, v in value.items() if v not in (None, "")}
+    elif value and not isinstance(value, Mapping):
+        given = {"name": str(value)}
+    else:
+        return {}
+    return {k: given.get(k, "") for k in ("name", "member_state", "address", "website", "note")}
 
 
 def build_gdpr_model(
