@@ -26,7 +26,6 @@ from typing import Any
 import polars as pl
 
 from .csvsafe import safe_csv_frame
-from .errors import ParameterError
 from .progress import stage
 from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
@@ -44,9 +43,9 @@ __all__ = [
     "evidence_files",
     "gdpr_subject_access",
     "gdpr_subject_files",
-    "release_evidence_files",
     "hipaa_phi_access",
     "prepare_inputs",
+    "release_evidence_files",
     "soc2_quarterly",
 ]
 
@@ -243,7 +242,11 @@ def release_evidence_files(release: ReportModel, prepared: _Prepared, sent: Mapp
         "events.csv": _csv(release.evidence_events),
         "verification.json": _json(_gdpr_verification(prepared.inputs.verification, subject_events)),
         "redactions.json": _json(
-            {"redactions": release.extra["redactions"], "gaps": release.extra["gaps"], "subject": release.extra["subject"]}
+            {
+                "redactions": release.extra["redactions"],
+                "gaps": release.extra["gaps"],
+                "subject": release.extra["subject"],
+            }
         ),
     }
     manifest = _manifest(release, prepared, files)
@@ -423,9 +426,7 @@ def gdpr_subject_access(
     events, ledger, quarantine = _open(store_or_src)
     refuse_unknown_subject(events, who, no_data_confirmed=no_data_confirmed)
     opened = SimpleNamespace(events=events, ledger=ledger, quarantine=quarantine)
-    prepared = prepare_inputs(
-        opened, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs
-    )
+    prepared = prepare_inputs(opened, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
     model = build_gdpr_model(
         prepared.inputs,
         who,

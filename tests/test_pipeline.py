@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import date
 import re
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 

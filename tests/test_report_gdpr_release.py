@@ -67,7 +67,16 @@ def _staff(person: dict[str, str], role: str | None = "agent") -> dict[str, obje
 def held_out_events() -> pl.DataFrame:
     bot = {"actor_type": "bot", "actor_id": "bot_help", "actor_name": "Help Bot"}
     rows = [
-        _event(1, 0, "conversation.created", "conversation", conversation_id="c_1", subject_id=SUBJECT, channel="web", **bot),
+        _event(
+            1,
+            0,
+            "conversation.created",
+            "conversation",
+            conversation_id="c_1",
+            subject_id=SUBJECT,
+            channel="web",
+            **bot,
+        ),
         _event(2, 1, "bot.message.sent", "bot", conversation_id="c_1", subject_id=SUBJECT, **bot),
         _event(
             3,
@@ -80,8 +89,16 @@ def held_out_events() -> pl.DataFrame:
             **bot,
         ),
         # The role is missing in the log: the staff directory has it.
-        _event(4, 10, "conversation.claimed", "conversation", conversation_id="c_1", subject_id=SUBJECT,
-               after=json.dumps({"assignee": AGENT["id"]}), **_staff(AGENT, role=None)),
+        _event(
+            4,
+            10,
+            "conversation.claimed",
+            "conversation",
+            conversation_id="c_1",
+            subject_id=SUBJECT,
+            after=json.dumps({"assignee": AGENT["id"]}),
+            **_staff(AGENT, role=None),
+        ),
         _event(
             5,
             12,
@@ -96,24 +113,85 @@ def held_out_events() -> pl.DataFrame:
             **_staff(AGENT, role=None),
         ),
         # The snoop: another agent opens the subject's conversation, not assigned to them.
-        _event(6, 300, "data.conversation.view", "data_access", conversation_id="c_1", resource_id="c_1",
-               subject_id=SUBJECT, reason="curious", **_staff(SNOOP)),
-        _event(7, 301, "data.user_profile.view", "data_access", resource_type="customer", resource_id=SUBJECT,
-               subject_id=SUBJECT, **_staff(SNOOP)),
+        _event(
+            6,
+            300,
+            "data.conversation.view",
+            "data_access",
+            conversation_id="c_1",
+            resource_id="c_1",
+            subject_id=SUBJECT,
+            reason="curious",
+            **_staff(SNOOP),
+        ),
+        _event(
+            7,
+            301,
+            "data.user_profile.view",
+            "data_access",
+            resource_type="customer",
+            resource_id=SUBJECT,
+            subject_id=SUBJECT,
+            **_staff(SNOOP),
+        ),
         # An export of several subjects, by the owner.
-        _event(8, 400, "data.export", "data_access", resource_type="export", resource_id="exp_1",
-               subject_ids=[SUBJECT, OTHER["id"]], record_count=2, reason="monthly refunds review",
-               **_staff(OWNER, role="owner")),
+        _event(
+            8,
+            400,
+            "data.export",
+            "data_access",
+            resource_type="export",
+            resource_id="exp_1",
+            subject_ids=[SUBJECT, OTHER["id"]],
+            record_count=2,
+            reason="monthly refunds review",
+            **_staff(OWNER, role="owner"),
+        ),
         # Integrations: the CRM (named in the record), and one not named there.
-        _event(9, 500, "integration.api.call", "integration", actor_type="api_key", actor_id="key_crm_ho",
-               actor_name=OWNER["name"], ip="192.0.2.200", subject_id=SUBJECT, resource_id="GET /v1/customers"),
-        _event(10, 501, "integration.webhook.delivered", "integration", actor_type="api_key",
-               actor_id="key_mystery", actor_name=SNOOP["name"], ip="192.0.2.201", subject_id=SUBJECT),
+        _event(
+            9,
+            500,
+            "integration.api.call",
+            "integration",
+            actor_type="api_key",
+            actor_id="key_crm_ho",
+            actor_name=OWNER["name"],
+            ip="192.0.2.200",
+            subject_id=SUBJECT,
+            resource_id="GET /v1/customers",
+        ),
+        _event(
+            10,
+            501,
+            "integration.webhook.delivered",
+            "integration",
+            actor_type="api_key",
+            actor_id="key_mystery",
+            actor_name=SNOOP["name"],
+            ip="192.0.2.201",
+            subject_id=SUBJECT,
+        ),
         # Another subject's conversation, which must not appear at all.
-        _event(11, 600, "conversation.created", "conversation", conversation_id="c_2", subject_id=OTHER["id"],
-               channel="email", **bot),
-        _event(12, 601, "data.conversation.view", "data_access", conversation_id="c_2", resource_id="c_2",
-               subject_id=OTHER["id"], **_staff(SNOOP)),
+        _event(
+            11,
+            600,
+            "conversation.created",
+            "conversation",
+            conversation_id="c_2",
+            subject_id=OTHER["id"],
+            channel="email",
+            **bot,
+        ),
+        _event(
+            12,
+            601,
+            "data.conversation.view",
+            "data_access",
+            conversation_id="c_2",
+            resource_id="c_2",
+            subject_id=OTHER["id"],
+            **_staff(SNOOP),
+        ),
     ]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(pl.col("subject_ids").fill_null(pl.lit([], pl.List(pl.String))))
@@ -131,7 +209,9 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (root / "staff.csv").write_text(
         "staff_id,name,email,role\n"
-        + "".join(f"{p['id']},{p['name']},{p['email']},{r}\n" for p, r in zip(STAFF, ("agent", "agent", "owner"), strict=True)),
+        + "".join(
+            f"{p['id']},{p['name']},{p['email']},{r}\n" for p, r in zip(STAFF, ("agent", "agent", "owner"), strict=True)
+        ),
         encoding="utf-8",
     )
     (root / "record.yml").write_text(
@@ -327,8 +407,13 @@ def test_names_in_the_scripts_of_the_world_render_with_real_glyphs(directory: Pa
         .alias("reason")
     )
     result = gdpr_subject_access(
-        events, period="2026-Q2", out_dir=tmp_path, subject=SUBJECT, received="2026-05-31",
-        settings=_settings(directory), today=date(2026, 6, 1),
+        events,
+        period="2026-Q2",
+        out_dir=tmp_path,
+        subject=SUBJECT,
+        received="2026-05-31",
+        settings=_settings(directory),
+        today=date(2026, 6, 1),
     )
     text = " ".join(extract_text(str(result.pdf)).split())
     for name in ("王小明", "Ελένη", "Łukasz", "😀"):

@@ -35,7 +35,7 @@ from .charts import subject_activity_figure
 from .common import ReportInputs, assemble
 from .model import Chart, ReportModel, Section, Table, actor_expr, now_utc, table_from_frame
 from .period import parse_date
-from .redact import CUSTOMER_ID_PATTERN, EMAIL_PATTERN, redact_frame, redact_text_expr
+from .redact import redact_frame, redact_text_expr
 from .settings import ReportSettings
 
 __all__ = [
@@ -310,7 +310,9 @@ class Deadline:
     @property
     def status(self) -> str:
         if self.overdue:
-            return f"OVERDUE by {(self.checked_on - self.due).days} day(s): the answer was due on {self.due.isoformat()}"
+            return (
+                f"OVERDUE by {(self.checked_on - self.due).days} day(s): the answer was due on {self.due.isoformat()}"
+            )
         left = (self.due - self.checked_on).days
         return f"on time: {left} day(s) left until {self.due.isoformat()}"
 
@@ -351,9 +353,7 @@ class Minimiser:
     counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, subject: Subject, events: pl.DataFrame, staff: pl.DataFrame, customers: Path | None
-    ) -> Minimiser:
+    def build(cls, subject: Subject, events: pl.DataFrame, staff: pl.DataFrame, customers: Path | None) -> Minimiser:
         people = events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
         names = set(staff["name"].drop_nulls().to_list()) | set(people["actor_name"].drop_nulls().to_list())
         ids = set(staff["staff_id"].drop_nulls().to_list()) | set(people["actor_id"].drop_nulls().to_list())
@@ -464,7 +464,11 @@ def performed_by_expr(recipients: Sequence[Recipient]) -> pl.Expr:
         pl.when(kind == "api_key")
         .then(pl.coalesce(recipient, pl.lit("an integration not named in our record of processing")))
         .when(kind == "user")
-        .then(pl.concat_str([pl.lit("staff ("), pl.coalesce(pl.col("actor_role"), pl.lit("role not recorded")), pl.lit(")")]))
+        .then(
+            pl.concat_str(
+                [pl.lit("staff ("), pl.coalesce(pl.col("actor_role"), pl.lit("role not recorded")), pl.lit(")")]
+            )
+        )
         .when(kind == "bot")
         .then(pl.lit("support assistant (automated)"))
         .when(kind == "system")
@@ -584,7 +588,9 @@ def build_gdpr_model(
         .agg(
             pl.col("channel").drop_nulls().first(),
             pl.len().alias("events"),
-            (pl.col("event_type").str.starts_with("bot.") & pl.col("event_type").str.contains("message")).sum().alias("answers"),
+            (pl.col("event_type").str.starts_with("bot.") & pl.col("event_type").str.contains("message"))
+            .sum()
+            .alias("answers"),
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
@@ -607,7 +613,9 @@ def build_gdpr_model(
             pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(pl.col("resource_id")),
         ).alias("detail")
     )
-    exports = data.filter(pl.col("event_type").str.starts_with("data.export") | (pl.col("event_type") == "data.conversations.exported"))
+    exports = data.filter(
+        pl.col("event_type").str.starts_with("data.export") | (pl.col("event_type") == "data.conversations.exported")
+    )
     people = data.filter(pl.col("performed_by").str.starts_with("staff ("))
     machine_keys = raw.filter(pl.col("actor_type").cast(pl.String) == "api_key").get_column("event_id").implode()
     disclosures = data.filter(
@@ -698,7 +706,12 @@ def build_gdpr_model(
             },
         ),
         "recipients": [
-            {"name": r.name, "purpose": r.purpose, "location": r.location, "used": r.name in set(disclosures["recipient"].to_list())}
+            {
+                "name": r.name,
+                "purpose": r.purpose,
+                "location": r.location,
+                "used": r.name in set(disclosures["recipient"].to_list()),
+            }
             for r in recipients
         ],
         "recipient_purposes": purpose_of,
@@ -776,7 +789,10 @@ def _release_record(
 ) -> ReportModel:
     """The internal record of what was searched, found, withheld and released, staff named."""
     event_ids = raw.get_column("event_id").implode()
-    findings = inputs.findings.filter(pl.col("event_ids").list.eval(pl.element().is_in(event_ids)).list.any())
+    # Only the findings that touch the subject, shown with the subject's events among theirs.
+    findings = inputs.findings.filter(
+        pl.col("event_ids").list.eval(pl.element().is_in(event_ids)).list.any()
+    ).with_columns(pl.col("event_ids").list.eval(pl.element().filter(pl.element().is_in(event_ids))))
     named = actor_expr(by_role=False)
     staff_access = (
         raw.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
@@ -800,9 +816,7 @@ def _release_record(
         .sort()
         .to_list()
     )
-    no_role = raw.filter(
-        (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_role").is_null()
-    ).height
+    no_role = raw.filter((pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_role").is_null()).height
     redactions = minimiser.redactions(
         raw.with_columns(performed_by_expr(recipients)), ["reason", "before", "after", "resource_id", "conversation_id"]
     )
@@ -826,7 +840,11 @@ def _release_record(
         (
             "Answer due by",
             deadline.due.isoformat()
-            + (f" (extended by two months, Art. 12(3): {deadline.extension_reason})" if deadline.extended else " (one month, Art. 12(3))"),
+            + (
+                f" (extended by two months, Art. 12(3): {deadline.extension_reason})"
+                if deadline.extended
+                else " (one month, Art. 12(3))"
+            ),
         ),
         ("Status on " + deadline.checked_on.isoformat(), deadline.status),
         ("Subject as given", subject.given),
@@ -847,7 +865,14 @@ def _release_record(
             tables=[
                 table_from_frame(
                     staff_access,
-                    {"staff / key": "actor", "events": "events", "what": "what", "IP": "ips", "first": "first", "last": "last"},
+                    {
+                        "staff / key": "actor",
+                        "events": "events",
+                        "what": "what",
+                        "IP": "ips",
+                        "first": "first",
+                        "last": "last",
+                    },
                     "Access by staff and integrations",
                     empty="No staff member or integration acted on the subject's data.",
                     widths=["20%", "7%", "33%", "14%", "13%", "13%"],
