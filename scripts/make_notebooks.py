@@ -144,6 +144,13 @@ def _run_source(kind: str) -> str:
         if kind == "gdpr"
         else ""
     )
+    release = (
+        "# The response to the data subject is result.pdf (no findings, staff by role). What follows is the\n"
+        "# internal release record: integrity, findings touching the subject with staff named, redactions.\n"
+        'response = model\nmodel = response.extra["release_record"]\nmodel.charts.update(response.charts)\n'
+        if kind == "gdpr"
+        else ""
+    )
     return f'''
 from auditreports.pipeline import {function}
 
@@ -157,7 +164,7 @@ result = {function}(
     parameters=stamp_parameters,
 )
 model = result.model
-'''
+{release}'''
 
 
 _SUMMARY = """

@@ -156,13 +156,14 @@ def test_hipaa_names_phi_access_incidents(hipaa: ReportResult, truth: dict[str, 
 # ---------------------------------------------------------------- GDPR
 
 
-def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[str]]:
+def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[str], set[str]]:
     with (data_samples / "customers.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     me = next(r for r in rows if r["customer_id"] == subject)
     ids = {r["customer_id"] for r in rows if r["customer_id"] != subject}
     emails = {r["email"].lower() for r in rows if r["email"] and r["email"].lower() != me["email"].lower()}
-    return ids, emails
+    names = {r["name"] for r in rows if r["name"] and r["name"] != me["name"]}
+    return ids, emails, names
 
 
 def _response_documents(gdpr: ReportResult) -> dict[str, str]:
@@ -173,7 +174,7 @@ def _response_documents(gdpr: ReportResult) -> dict[str, str]:
 
 
 def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samples: Path) -> None:
-    other_ids, other_emails = _other_identifiers(data_samples, SUBJECT)
+    other_ids, other_emails, other_names = _other_identifiers(data_samples, SUBJECT)
     id_pattern = re.compile(r"cus_\d+")
     email_pattern = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
     documents = _response_documents(gdpr)
@@ -184,6 +185,9 @@ def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samp
         leaked_emails = {e.lower() for e in email_pattern.findall(text)} & other_emails
         assert not leaked_ids, f"{name} names other customers: {sorted(leaked_ids)[:5]}"
         assert not leaked_emails, f"{name} holds other customers' e-mails: {sorted(leaked_emails)[:5]}"
+        flat = " ".join(text.split())
+        leaked_names = {n for n in other_names if n in flat}
+        assert not leaked_names, f"{name} names other customers: {sorted(leaked_names)[:5]}"
     assert SUBJECT in documents["report.pdf (text)"]
 
 

@@ -535,6 +535,8 @@ def _art15(record: Mapping[str, Any]) -> list[tuple[str, str, str | list[str]]]:
         lines: list[str] = []
         for key in keys:
             value = _lookup(record, key)
+            if letter == "e" and isinstance(value, Mapping):  # the complaint has its own letter, (f)
+                value = {k: v for k, v in value.items() if k != "complaint"}
             if value in (None, "", [], {}):
                 continue
             text = _as_text(value)
