@@ -286,3 +286,29 @@ def test_batch_on_the_default_local_cluster_records_a_failed_job_and_goes_on(
     assert failed["status"] == "failed" and "nobody@nowhere.example" in failed["error"]
     assert not (out / "nobody@nowhere.example" / "report.pdf").exists()
     assert "1 of 2 report(s) written" in captured.out
+
+
+@pytest.mark.slow
+def test_batch_of_one_kind_over_many_stores_on_a_real_cluster(dask_cluster, tmp_path, capsys):
+    from auditreports.sources import load
+    from auditreports.store import write_store
+
+    address, workers = dask_cluster
+    fixtures = REPO / "tests" / "fixtures" / "ingest"
+    stores = []
+    for name in ("acme", "globex"):
+        store = tmp_path / "stores" / name
+        write_store(store, load([str(fixtures / "workspace_events.json"), str(fixtures / "conversation_events.json")]))
+        stores.append(store)
+    out = tmp_path / "out"
+    argv = ["batch", "soc2", "--period", "2026-07", "--scheduler", address, "--out", str(out)]
+    for store in stores:
+        argv += ["--store", str(store)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    assert (summary["kind"], summary["ok"], summary["failed"]) == ("soc2", 2, 0)
+    for name, job in zip(("acme", "globex"), summary["jobs"], strict=True):
+        assert job["out_dir"] == str((out / name).resolve()) and job["worker"] in workers
+        assert (out / name / "report.pdf").is_file() and (out / name / "evidence" / "findings.json").is_file()
