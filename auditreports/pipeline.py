@@ -458,8 +458,9 @@ def gdpr_subject_access(
     for name, payload in files.items():
         atomic_write(release_dir / name, payload)
     with stage("render PDF"):
-        pdf = render_pdf(model, out / "report.pdf", attachments=sent, settings=s)
+        # The record first: a response is never left without the record of its release.
         record = render_pdf(release, out / "release-record.pdf", attachments=files, settings=s)
+        pdf = render_pdf(model, out / "report.pdf", attachments=sent, settings=s)
     return ReportResult(
         pdf,
         evidence_dir,

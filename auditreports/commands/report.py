@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
-from ..parameters import check_parameters
 from ..progress import say
 
 HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
@@ -89,34 +88,12 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
-def check_gdpr_subject(params: dict[str, object]) -> None:
-    """Refuse an unknown GDPR subject before a kernel starts (ParameterError, exit 2, one line).
-
-    A subject in no event of the input and not in the customer directory would otherwise get
-    a formal "we hold no data about you" answer; ``--no-data-confirmed`` asks for it deliberately.
-    """
-    from ..pipeline import _open
-    from ..report.gdpr import refuse_unknown_subject, resolve_subject
-    from ..settings import load_settings
-
-    checked = check_parameters("gdpr", params)
-    settings = load_settings(checked["settings_file"]).report
-    customers = Path(checked["customer_directory"]) if checked["customer_directory"] else settings.customers
-    subject = resolve_subject(checked["subject"], customers)
-    if checked["store"]:
-        source: object = checked["store"]
-    else:
-        from ..sources import load
-
-        source = load(checked["src"], format=checked["source_format"])
-    events, _, _ = _open(source)
-    refuse_unknown_subject(events, subject, no_data_confirmed=checked["no_data_confirmed"])
-
-
 def run(args: argparse.Namespace) -> int:
     params = parameters_from_args(args)
     if args.kind == "gdpr":
-        check_gdpr_subject(params)
+        from ..report.gdpr import check_subject_parameters
+
+        check_subject_parameters(params)
     result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     print(f"report:   {result.pdf}")

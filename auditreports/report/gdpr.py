@@ -45,6 +45,7 @@ __all__ = [
     "Minimiser",
     "Subject",
     "build_gdpr_model",
+    "check_subject_parameters",
     "gdpr_deadline_status",
     "load_processing_record",
     "load_staff_directory",
@@ -184,6 +185,32 @@ def refuse_unknown_subject(events: pl.LazyFrame | pl.DataFrame, subject: Subject
             f"or give {NO_DATA_FLAG} to answer deliberately that no data is held."
         )
     return found
+
+
+def check_subject_parameters(params: Mapping[str, Any]) -> Subject:
+    """Notebook parameters of a GDPR run -> the subject, refused if unknown: before any kernel starts.
+
+    Used by ``auditreports report gdpr`` and ``auditreports batch gdpr``: the customer
+    directory is the ``customer_directory`` parameter, else the settings file's
+    ``customers``; the events are the ``store`` (scanned lazily) or the ``src`` files.
+    """
+    from ..parameters import check_parameters
+    from ..settings import load_settings
+
+    checked = check_parameters("gdpr", params)
+    settings = load_settings(checked["settings_file"]).report
+    customers = Path(checked["customer_directory"]) if checked["customer_directory"] else settings.customers
+    subject = resolve_subject(checked["subject"], customers)
+    if checked["store"]:
+        from ..store import open_store
+
+        events = open_store(checked["store"]).events
+    else:
+        from ..sources import load
+
+        events = load(checked["src"], format=checked["source_format"]).events
+    refuse_unknown_subject(events, subject, no_data_confirmed=checked["no_data_confirmed"])
+    return subject
 
 
 def load_processing_record(path: Path | None) -> dict[str, Any]:
