@@ -35,6 +35,8 @@ OTHER = {"id": "cus_8802", "email": "layla.haddad@example.org", "name": "Layla H
 SNOOP = {"id": "usr_9001", "name": "Zoltan Pry", "email": "zoltan.pry@corp.example", "ip": "203.0.113.77"}
 AGENT = {"id": "usr_9002", "name": "Meera Quill", "email": "meera.quill@corp.example", "ip": "198.51.100.41"}
 OWNER = {"id": "usr_9003", "name": "Idris Vale", "email": "idris.vale@corp.example", "ip": "2001:db8::7"}
+# Not in the staff directory and never touched the subject's data, but named in a note.
+COLLEAGUE = {"id": "usr_9004", "name": "Ottoline Brack", "email": "o.brack@corp.example", "ip": "203.0.113.90"}
 STAFF = (SNOOP, AGENT, OWNER)
 
 
@@ -108,7 +110,8 @@ def held_out_events() -> pl.DataFrame:
             subject_id=SUBJECT,
             reason=(
                 f"Same refund as {OTHER['id']} ({OTHER['name']}, {OTHER['email']}); ask {OWNER['name']} "
-                f"({OWNER['email']}, {OWNER['id']}) — call from {SNOOP['ip']}. File invoice\u202egpj.exe attached"
+                f"({OWNER['email']}, {OWNER['id']}) — call from {SNOOP['ip']}. File invoice\u202egpj.exe attached. "
+                f"{COLLEAGUE['name']} knows the case."
             ),
             **_staff(AGENT, role=None),
         ),
@@ -192,6 +195,7 @@ def held_out_events() -> pl.DataFrame:
             subject_id=OTHER["id"],
             **_staff(SNOOP),
         ),
+        _event(13, 700, "auth.login.success", "auth", **_staff(COLLEAGUE)),
     ]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(pl.col("subject_ids").fill_null(pl.lit([], pl.List(pl.String))))
@@ -267,7 +271,7 @@ def test_response_and_every_attachment_disclose_no_staff_and_no_other_subject(an
     docs = _documents(answer.pdf)
     assert set(docs) == {"text", "subject_data.json", "subject_data.csv"}
     forbidden = [OTHER["id"], OTHER["email"], OTHER["name"], "key_crm_ho", "key_mystery", "192.0.2.20"]
-    forbidden += [p[k] for p in STAFF for k in ("id", "name", "email", "ip")]
+    forbidden += [p[k] for p in (*STAFF, COLLEAGUE) for k in ("id", "name", "email", "ip")]
     for where, text in docs.items():
         flat = " ".join(text.split())
         leaked = [v for v in forbidden if v.lower() in flat.lower()]

@@ -381,7 +381,11 @@ class Minimiser:
 
     @classmethod
     def build(cls, subject: Subject, events: pl.DataFrame, staff: pl.DataFrame, customers: Path | None) -> Minimiser:
-        people = events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+        people = (
+            events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+            .select("actor_id", "actor_name", "actor_email")
+            .unique()
+        )
         names = set(staff["name"].drop_nulls().to_list()) | set(people["actor_name"].drop_nulls().to_list())
         ids = set(staff["staff_id"].drop_nulls().to_list()) | set(people["actor_id"].drop_nulls().to_list())
         emails = set(staff["email"].drop_nulls().to_list()) | set(people["actor_email"].drop_nulls().to_list())
@@ -419,11 +423,13 @@ class Minimiser:
                 out = out.str.replace_all(pattern, placeholder)
         return out
 
-    def frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Every String column through :meth:`text`; ``subject_ids`` lists cut to the subject."""
+    def frame(self, frame: pl.DataFrame, *, keep: Sequence[str] = ()) -> pl.DataFrame:
+        """Every String column but ``keep`` through :meth:`text`; ``subject_ids`` lists cut to the subject."""
         exprs = []
         for name, dtype in frame.schema.items():
-            if dtype == pl.String:
+            if name in keep:
+                exprs.append(pl.col(name))
+            elif dtype == pl.String:
                 exprs.append(self.text(pl.col(name)).alias(name))
             elif dtype == pl.List(pl.String) and name == "subject_ids":
                 exprs.append(
@@ -521,8 +527,12 @@ def subject_data(
     """
     del staff_names
     minimiser = minimiser or Minimiser(subject)
-    selected = events.with_columns(performed_by_expr(recipients)).select(SUBJECT_COLUMNS)
-    return minimiser.frame(selected)
+    # performed_by is built from trusted parts only: the role (itself minimised, it comes from
+    # the log), the recipient names of the record of processing and fixed words. Minimising it
+    # afterwards could turn a recipient that shares a word with a staff name into a placeholder.
+    roles = events.with_columns(minimiser.text(pl.col("actor_role")).alias("actor_role"))
+    selected = roles.with_columns(performed_by_expr(recipients)).select(SUBJECT_COLUMNS)
+    return minimiser.frame(selected, keep=("performed_by",))
 
 
 def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -> ReportInputs:
@@ -607,7 +617,9 @@ def build_gdpr_model(
     full = inputs
     inputs = _minimised_inputs(inputs, ids, emails)
     raw = _with_roles(subject_events(inputs.events, subject), staff).sort("timestamp", "event_id")
-    minimiser = Minimiser.build(subject, raw, staff, settings.customers)
+    # Every staff member and key owner in the log, not only those who touched the subject:
+    # a note may name a colleague who never opened the conversation.
+    minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers)
     data = subject_data(raw, subject, minimiser=minimiser, recipients=recipients)
     ts = pl.col("timestamp").dt.convert_time_zone("UTC").dt.strftime(TIME)
 
