@@ -834,6 +834,8 @@ def _release_record(
     findings = inputs.findings.filter(
         pl.col("event_ids").list.eval(pl.element().is_in(event_ids)).list.any()
     ).with_columns(pl.col("event_ids").list.eval(pl.element().filter(pl.element().is_in(event_ids))))
+    # The card counts the subject's events (its title still says the finding's whole size).
+    findings = findings.with_columns(pl.col("event_ids").list.len().cast(pl.Int64).alias("count"))
     named = actor_expr(by_role=False)
     staff_access = (
         raw.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
