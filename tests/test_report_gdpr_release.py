@@ -432,3 +432,28 @@ def test_names_in_the_scripts_of_the_world_render_with_real_glyphs(directory: Pa
         assert family in used, f"{family} not used: {sorted(fonts)}"
     # Digits stay in DejaVu: the emoji font is a fallback, not a family the CSS names.
     assert "DejaVu-Sans" in used
+
+
+def test_another_language_is_one_template_override(directory: Path, tmp_path: Path) -> None:
+    """Every word of the response is in gdpr.html: an organisation's copy answers in German."""
+    from auditreports._resources import templates_dir
+    from auditreports.report.common import ReportInputs
+    from auditreports.report.gdpr import build_gdpr_model, resolve_subject
+    from auditreports.report.period import parse_period
+    from auditreports.report.render import render_html
+
+    shipped = (templates_dir() / "gdpr.html").read_text(encoding="utf-8")
+    german = shipped.replace("<h1>Your personal data</h1>", "<h1>Ihre personenbezogenen Daten</h1>").replace(
+        '"opened and read your conversation"', '"hat Ihr Gespräch geöffnet und gelesen"'
+    )
+    assert german != shipped
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "gdpr.html").write_text(german.replace('lang="en"', 'lang="de"'), encoding="utf-8")
+    settings = _settings(directory)
+    subject = resolve_subject(SUBJECT, settings.customers)
+    inputs = ReportInputs(held_out_events(), period=parse_period("2026-Q2"))
+    model = build_gdpr_model(inputs, subject, "2026-05-31", settings)
+    html = render_html(model, ReportSettings(**{**settings.__dict__, "template_dir": overrides}))
+    assert "Ihre personenbezogenen Daten" in html and "hat Ihr Gespräch geöffnet und gelesen" in html
+    assert 'lang="de"' in html and SNOOP["name"] not in html
