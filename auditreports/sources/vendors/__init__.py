@@ -35,6 +35,9 @@ __all__ = [
     "parse_vendor_file",
     "record_text",
     "vendor_events_from_records",
+    "field_map",
+    "organisation_maps",
+    "register_field_maps",
     "vendor_field_maps",
 ]
 
@@ -87,7 +90,7 @@ def vendor_field_maps() -> dict[str, FieldMap]:
 
 @cache
 def _shipped_maps() -> dict[str, FieldMap]:
-    return {m.format: m for m in load_field_maps(MAPS_DIR)}
+    return {m.format: m for m in load_field_maps(MAPS_DIR, TRANSFORMS)}
 
 
 def record_text(record: Any) -> str:
@@ -132,19 +135,64 @@ def vendor_events_from_records(
     return mapped.events, mapped.quarantine
 
 
+def _spec(fmap: FieldMap, origin: str) -> FormatSpec:
+    return FormatSpec(
+        name=fmap.format,
+        description=fmap.title,
+        sniff=partial(_sniff, fmap=fmap),
+        parse=partial(parse_vendor_file, fmap=fmap),
+        origin=origin,
+    )
+
+
 def _register() -> None:
-    for fmap in load_field_maps(MAPS_DIR):
-        unknown = [t for t in fmap.transforms if t not in TRANSFORMS]
-        if unknown:
-            raise ConfigError(f"{fmap.path}: names unknown transforms {unknown}; fix the vendor field map.")
-        register_format(
-            FormatSpec(
-                name=fmap.format,
-                description=fmap.title,
-                sniff=partial(_sniff, fmap=fmap),
-                parse=partial(parse_vendor_file, fmap=fmap),
+    for fmap in _shipped_maps().values():
+        register_format(_spec(fmap, f"built-in map {Path(fmap.path).name}"))
+
+
+_ORG_MAPS: dict[str, FieldMap] = {}
+
+
+def organisation_maps() -> dict[str, FieldMap]:
+    """The organisation maps registered in this process (``--maps`` / ``sources.maps_dirs``), by format."""
+    return dict(_ORG_MAPS)
+
+
+def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
+    """Load every map in ``directories`` (an organisation's own formats) and register each as a format.
+
+    The maps are validated exactly like the shipped ones; every problem in every file is
+    raised at once as one ``ConfigError`` (``file:line: message``) and nothing is registered.
+    A map may not reuse the name of a built-in format; re-loading the same file replaces
+    its earlier registration.
+    """
+    from ..registry import formats
+
+    maps = load_field_maps([Path(d) for d in directories], TRANSFORMS)
+    known = formats()
+    problems = []
+    for fmap in maps:
+        existing = known.get(fmap.format)
+        if existing is not None and existing.origin != fmap.path:
+            problems.append(
+                f"{fmap.path}: format {fmap.format!r} is already defined ({existing.origin}); "
+                "give your map another format name"
             )
-        )
+    if problems:
+        raise ConfigError("; ".join(problems) + "; fix the map file(s) and rerun.", path=maps[0].path)
+    for fmap in maps:
+        register_format(_spec(fmap, fmap.path), replace=True)
+        _ORG_MAPS[fmap.format] = fmap
+    return maps
+
+
+def field_map(format: str) -> FieldMap:
+    """The field map behind a vendor or organisation format; ``UsageError`` for other formats."""
+    found = _ORG_MAPS.get(format) or _shipped_maps().get(format)
+    if found is None:
+        known = sorted({*_shipped_maps(), *_ORG_MAPS})
+        raise UsageError(f"{format!r} is not a field-map format; use one of {', '.join(known)}")
+    return found
 
 
 _register()
