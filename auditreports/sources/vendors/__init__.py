@@ -119,7 +119,7 @@ def vendor_events_from_records(
     is not an object, or has no action or readable timestamp, is quarantined with a
     reason, exactly as in a file. Not de-duplicated: the store does that.
     """
-    fmap = _shipped_maps().get(format)
+    fmap = _named(format)
     if fmap is None:
         raise UsageError(f"{format!r} is not a vendor format; use one of {', '.join(sorted(_shipped_maps()))}")
     frame = pl.DataFrame(
@@ -145,9 +145,33 @@ def _spec(fmap: FieldMap, origin: str) -> FormatSpec:
     )
 
 
+def _alias_spec(fmap: FieldMap, alias: str, origin: str) -> FormatSpec:
+    # Detection reports the map's own name; the alias only answers --format.
+    return FormatSpec(
+        name=alias,
+        description=f"{fmap.title} (same as {fmap.format})",
+        sniff=lambda head, path: 0.0,
+        parse=partial(parse_vendor_file, fmap=fmap),
+        origin=f"alias of {fmap.format}, {origin}",
+    )
+
+
+def _register_map(fmap: FieldMap, origin: str, *, replace: bool = False) -> None:
+    register_format(_spec(fmap, origin), replace=replace)
+    for alias in fmap.aliases:
+        register_format(_alias_spec(fmap, alias, origin), replace=replace)
+
+
 def _register() -> None:
     for fmap in _shipped_maps().values():
-        register_format(_spec(fmap, f"built-in map {Path(fmap.path).name}"))
+        _register_map(fmap, f"built-in map {Path(fmap.path).name}")
+
+
+def _named(format: str) -> FieldMap | None:
+    for fmap in (*_ORG_MAPS.values(), *_shipped_maps().values()):
+        if format == fmap.format or format in fmap.aliases:
+            return fmap
+    return None
 
 
 _ORG_MAPS: dict[str, FieldMap] = {}
@@ -172,23 +196,24 @@ def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
     known = formats()
     problems = []
     for fmap in maps:
-        existing = known.get(fmap.format)
-        if existing is not None and existing.origin != fmap.path:
-            problems.append(
-                f"{fmap.path}: format {fmap.format!r} is already defined ({existing.origin}); "
-                "give your map another format name"
-            )
+        for name in (fmap.format, *fmap.aliases):
+            existing = known.get(name)
+            if existing is not None and fmap.path not in existing.origin:
+                problems.append(
+                    f"{fmap.path}: format {name!r} is already defined ({existing.origin}); "
+                    "give your map another format name"
+                )
     if problems:
         raise ConfigError("; ".join(problems) + "; fix the map file(s) and rerun.", path=maps[0].path)
     for fmap in maps:
-        register_format(_spec(fmap, fmap.path), replace=True)
+        _register_map(fmap, fmap.path, replace=True)
         _ORG_MAPS[fmap.format] = fmap
     return maps
 
 
 def field_map(format: str) -> FieldMap:
     """The field map behind a vendor or organisation format; ``UsageError`` for other formats."""
-    found = _ORG_MAPS.get(format) or _shipped_maps().get(format)
+    found = _named(format)
     if found is None:
         known = sorted({*_shipped_maps(), *_ORG_MAPS})
         raise UsageError(f"{format!r} is not a field-map format; use one of {', '.join(known)}")

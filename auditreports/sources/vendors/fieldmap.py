@@ -50,6 +50,7 @@ FIELD_NAMES = (
 TIMESTAMP_FORMS = ("iso", "epoch_ms", "epoch_s")
 _TOP_KEYS = {
     "format",
+    "aliases",
     "source",
     "title",
     "description",
@@ -67,8 +68,9 @@ _TOP_KEYS = {
     "categories",
     "transforms",
 }
-_WHEN_KEYS = {"action", "action_prefix", "action_regex", "outcome", "fields", "absent"}
+_WHEN_KEYS = {"action", "action_prefix", "action_regex", "outcome", "fields", "absent", "differ"}
 _RULE_KEYS = {"when", "event_type", "outcome", "category", "set"}
+_SOURCE_KEYS = {"path", "regex", "const", "json_key", "ignore"}
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _FORMAT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -82,6 +84,7 @@ class FieldSource:
     regex: str | None = None  # the first group (or the whole match) is the value
     const: str | None = None
     json_key: str | None = None  # wrap the value as {"<json_key>": value} (e.g. before/after roles)
+    ignore: tuple[str, ...] = ()  # placeholder values read as absent ("unknown", "redacted", "-")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class FieldMap:
     transforms: tuple[str, ...] = ()
     path: str = ""
     origin: str = ""  # where the map came from: "built-in" or the file path
+    aliases: tuple[str, ...] = ()  # other format names that mean this map (former names)
 
 
 _PATH = re.compile(
@@ -165,10 +169,16 @@ def _sources(probs: _Problems, name: str, spec: object, line: int | None) -> tup
         at = at or line
         if isinstance(item, str):
             out.append(FieldSource(path=_check_path(probs, at, item)))
-        elif isinstance(item, dict) and item and set(item) <= {"path", "regex", "const", "json_key"}:
+        elif isinstance(item, dict) and item and set(item) <= _SOURCE_KEYS:
             json_key = str(item["json_key"]) if item.get("json_key") else None
+            ignore = item.get("ignore") or []
+            if not isinstance(ignore, list):
+                ignore = [ignore]
+            ignore_t = tuple(str(v) for v in ignore)
             if "const" in item:
-                out.append(FieldSource(const=str(item["const"]), json_key=json_key))
+                # {const: X} always; {path: P, const: X} is X when P has a value
+                cpath = _check_path(probs, at, item["path"]) if "path" in item else None
+                out.append(FieldSource(path=cpath, const=str(item["const"]), json_key=json_key, ignore=ignore_t))
                 continue
             regex = item.get("regex")
             if regex is not None:
@@ -177,10 +187,15 @@ def _sources(probs: _Problems, name: str, spec: object, line: int | None) -> tup
                 except re.error as exc:
                     probs.add(at, f"field {name!r} has an invalid regex {regex!r} ({exc})")
             if "path" not in item:
-                probs.add(at, f"field {name!r}: a {{regex}} source needs a 'path'")
+                probs.add(at, f"field {name!r}: a source needs a 'path' (or a 'const')")
                 continue
             out.append(
-                FieldSource(path=_check_path(probs, at, item.get("path")), regex=regex and str(regex), json_key=json_key)
+                FieldSource(
+                    path=_check_path(probs, at, item.get("path")),
+                    regex=regex and str(regex),
+                    json_key=json_key,
+                    ignore=ignore_t,
+                )
             )
         else:
             probs.add(at, f"field {name!r} must be a path, a list of paths or {{path, regex}} / {{const}}")
@@ -218,6 +233,15 @@ def _rules(probs: _Problems, key: str, items: object, line: int | None) -> tuple
                     probs.add(at, f"{where} has an invalid regex {rx!r} ({exc})")
         for p in list(fields_when.keys()) + list(when.get("absent") or []):
             _check_path(probs, at, p)
+        differ = when.get("differ")
+        if differ is not None:
+            if not isinstance(differ, list) or len(differ) != 2:
+                probs.add(at, f"{where}.when.differ must list two sources (paths or {{path, regex}})")
+            else:
+                pair = [_sources(probs, "differ", d, at) for d in differ]
+                if all(pair):
+                    when = dict(when)
+                    when["differ"] = [p[0] for p in pair]
         if item.get("outcome") is not None and item["outcome"] not in OUTCOMES:
             probs.add(line_of(item, "outcome") or at, f"{where}.outcome must be one of {OUTCOMES}")
         if when.get("outcome") is not None and when["outcome"] not in OUTCOMES:
@@ -236,6 +260,8 @@ def _rules(probs: _Problems, key: str, items: object, line: int | None) -> tuple
         extra = set(set_doc) - set(FIELD_NAMES)
         if extra:
             probs.add(line_of(item, "set") or at, f"{where}.set names unknown columns {sorted(extra)}")
+        if "differ" in when and not all(isinstance(d, FieldSource) for d in when["differ"]):
+            continue
         rules.append(
             Rule(
                 when=dict(when),
@@ -275,6 +301,10 @@ def _validate(path: Path, doc: Any, known_transforms: Mapping[str, Any] | None) 
     fmt = doc.get("format")
     if fmt is not None and not _FORMAT_NAME.match(str(fmt)):
         probs.add(line_of(doc, "format"), f"format {fmt!r} must be lower-case letters, digits, '-' or '_'")
+    aliases = doc.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and _FORMAT_NAME.match(a) for a in aliases):
+        probs.add(line_of(doc, "aliases"), "aliases must be a list of format names (lower-case letters, digits, '-')")
+        aliases = []
     src = doc.get("source")
     if src is not None and not _SOURCE_NAME.match(str(src)):
         probs.add(line_of(doc, "source"), f"source {src!r} must be lower-case letters, digits or '_'")
@@ -353,6 +383,7 @@ def _validate(path: Path, doc: Any, known_transforms: Mapping[str, Any] | None) 
             transforms=tuple(str(t) for t in transforms),
             path=str(path),
             origin=str(path),
+            aliases=tuple(aliases),
         ),
         probs,
     )
@@ -423,8 +454,9 @@ def load_field_maps(
         maps = []
     seen: dict[str, str] = {}
     for m in maps:
-        if m.format in seen:
-            problems.append((m.path, None, f"format {m.format!r} is already defined in {seen[m.format]}"))
-        seen[m.format] = m.path
+        for name in (m.format, *m.aliases):
+            if name in seen:
+                problems.append((m.path, None, f"format {name!r} is already defined in {seen[name]}"))
+            seen[name] = m.path
     _raise(problems)
     return maps

@@ -94,12 +94,16 @@ def field_expr(path: str) -> pl.Expr:
 def _source_expr(src: FieldSource) -> pl.Expr:
     if src.const is not None:
         value = pl.lit(src.const, dtype=pl.String)
+        if src.path is not None:  # the constant, when the path has a value
+            value = pl.when(field_expr(src.path).is_not_null()).then(value)
     else:
         assert src.path is not None
         value = field_expr(src.path)
         if src.regex is not None:
             group = 1 if re.compile(src.regex).groups else 0
             value = value.str.extract(src.regex, group)
+        if src.ignore:
+            value = pl.when(~value.str.to_lowercase().is_in([v.lower() for v in src.ignore])).then(value)
     if src.json_key is not None:
         # The detection rules read roles as {"role": ...} in before/after.
         value = pl.when(value.is_not_null()).then(pl.struct(value.alias(src.json_key)).struct.json_encode())
@@ -133,6 +137,9 @@ def _condition(rule: Rule) -> pl.Expr:
         cond &= field_expr(path).str.contains(str(regex)).fill_null(False)
     for path in when.get("absent") or []:
         cond &= field_expr(path).is_null()
+    if "differ" in when:
+        left, right = (_source_expr(s) for s in when["differ"])
+        cond &= (left.is_not_null() & right.is_not_null() & (left != right)).fill_null(False)
     return cond
 
 
@@ -278,7 +285,12 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         if "_actor_type" in extracted or "actor_type" in set_columns
         else pl.lit(fmap.actor_type_default)
     )
-    ip_text = column("ip").str.strip_chars()
+    ip_text = (
+        column("ip")
+        .str.strip_chars()
+        .str.replace(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$", "${1}")
+        .str.replace(r"^\[([0-9A-Fa-f:.%\w]+)\](?::\d{1,5})?$", "${1}")
+    )
     flags = pl.concat_list(
         pl.when(pl.col("_naive")).then(pl.lit("naive_timestamp")),
         pl.when(pl.col("_odd")).then(pl.lit("odd_timestamp")),
