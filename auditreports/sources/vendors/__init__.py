@@ -187,8 +187,8 @@ def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
 
     The maps are validated exactly like the shipped ones; every problem in every file is
     raised at once as one ``ConfigError`` (``file:line: message``) and nothing is registered.
-    A map may not reuse the name of a built-in format; re-loading the same file replaces
-    its earlier registration.
+    A map may not reuse the name of a built-in format; a map with the name of an earlier
+    organisation map replaces it (a newer version of the file).
     """
     from ..registry import formats
 
@@ -198,7 +198,9 @@ def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
     for fmap in maps:
         for name in (fmap.format, *fmap.aliases):
             existing = known.get(name)
-            if existing is not None and fmap.path not in existing.origin:
+            # An organisation map may replace an earlier organisation map of that name (a
+            # newer version of the file); never a built-in format.
+            if existing is not None and name not in _org_names():
                 problems.append(
                     f"{fmap.path}: format {name!r} is already defined ({existing.origin}); "
                     "give your map another format name"
@@ -209,6 +211,10 @@ def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
         _register_map(fmap, fmap.path, replace=True)
         _ORG_MAPS[fmap.format] = fmap
     return maps
+
+
+def _org_names() -> set[str]:
+    return {n for m in _ORG_MAPS.values() for n in (m.format, *m.aliases)}
 
 
 def field_map(format: str) -> FieldMap:
