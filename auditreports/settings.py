@@ -114,7 +114,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"settings file {file}{line} is not valid YAML; fix it", path=str(file)) from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(
-            f"settings file {file} must be a mapping with sections integrity, detection, report, fetch, sources", path=str(file)
+            f"settings file {file} must be a mapping with sections integrity, detection, report, fetch, sources",
+            path=str(file),
         )
     return Settings.from_mapping(_resolve_paths(data or {}, file.parent), path=file)
 

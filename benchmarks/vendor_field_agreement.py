@@ -106,7 +106,9 @@ def compare(log_type: str, fmt: str) -> list[dict[str, Any]]:
                 | _low(rec.get("p_any_actor_ids"))
                 | _low(rec.get("p_any_aws_arns"))
             )
-            if not (_low(rec.get("p_any_usernames")) | _low(rec.get("p_any_emails")) | _low(rec.get("p_any_actor_ids"))):
+            if not (
+                _low(rec.get("p_any_usernames")) | _low(rec.get("p_any_emails")) | _low(rec.get("p_any_actor_ids"))
+            ):
                 ref_actor = set()  # ARNs alone name resources as often as actors
         if ref_actor:
             ours_actor = _low([ev["actor_name"], ev["actor_email"], ev["actor_id"]])

@@ -115,7 +115,11 @@ def test_entra_audit_graph_role_assignment_and_app_actor() -> None:
     )
     assert json.loads(grant["after"]) == {"role": "Global Administrator"}
     removed = _row(ev, source_action="Delete user")
-    assert (removed["event_type"], removed["outcome"], removed["actor_type"]) == ("auth.user.removed", "failure", "system")
+    assert (removed["event_type"], removed["outcome"], removed["actor_type"]) == (
+        "auth.user.removed",
+        "failure",
+        "system",
+    )
 
 
 def test_entra_diagnostic_stream_mixing_sign_ins_and_audits_loads_whole() -> None:

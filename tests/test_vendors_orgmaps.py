@@ -110,7 +110,9 @@ def test_an_invalid_map_is_refused_with_every_problem_and_its_line(
     (d / "acme.yml").write_text(text, encoding="utf-8")
     (d / "other.yml").write_text("format: other\nfields: [x]\n", encoding="utf-8")
     lines = text.splitlines()
-    line_of = {key: i + 1 for i, line in enumerate(lines) for key in ("actor_idd", "Auth-Login", "ok: yes") if key in line}
+    line_of = {
+        key: i + 1 for i, line in enumerate(lines) for key in ("actor_idd", "Auth-Login", "ok: yes") if key in line
+    }
     assert main(["ingest", str(EXPORT), "--maps", str(d), "--store", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1

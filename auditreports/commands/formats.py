@@ -21,8 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     load_organisation_maps(args.maps, args.settings_file)
     rows = [
-        {"format": name, "title": spec.description, "origin": spec.origin}
-        for name, spec in sorted(formats().items())
+        {"format": name, "title": spec.description, "origin": spec.origin} for name, spec in sorted(formats().items())
     ]
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False)

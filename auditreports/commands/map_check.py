@@ -17,15 +17,17 @@ from typing import Any
 from ..errors import UsageError
 from ..sources._io import read_input
 from ..sources.vendors import field_map, load_field_map
-from ..sources.vendors.mapping import TRANSFORMS
 from ..sources.vendors.mapcheck import check_map
+from ..sources.vendors.mapping import TRANSFORMS
 
 HELP = "dry-run a field map on a sample file: which paths fill each field, unused keys, lines it would quarantine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="a sample of the export (NDJSON, JSON array or envelope; .gz ok)")
-    parser.add_argument("--map", required=True, metavar="MAP", help="the field map (a .yml file, or a known format name)")
+    parser.add_argument(
+        "--map", required=True, metavar="MAP", help="the field map (a .yml file, or a known format name)"
+    )
     parser.add_argument("--show", type=int, default=20, metavar="N", help="quarantined lines to list (default 20)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout")
 

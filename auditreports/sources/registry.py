@@ -44,7 +44,7 @@ class ParsedFile:
     notes: list[str] = field(default_factory=list)
 
 
-_FORMATS: dict[str, "FormatSpec"] = {}
+_FORMATS: dict[str, FormatSpec] = {}
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,6 @@ def register_format(spec: FormatSpec, *, replace: bool = False) -> FormatSpec:
         raise ValueError(f"format {spec.name!r} is registered twice")
     _FORMATS[spec.name] = spec
     return spec
-
-
 
 
 def formats() -> dict[str, FormatSpec]:

@@ -30,14 +30,14 @@ from .sniffing import sample_records, sniff_score
 __all__ = [
     "MAPS_DIR",
     "FieldMap",
+    "field_map",
     "load_field_map",
     "load_field_maps",
+    "organisation_maps",
     "parse_vendor_file",
     "record_text",
-    "vendor_events_from_records",
-    "field_map",
-    "organisation_maps",
     "register_field_maps",
+    "vendor_events_from_records",
     "vendor_field_maps",
 ]
 

@@ -431,9 +431,7 @@ def map_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
 
 
-def load_field_maps(
-    directory: Path | list[Path], known_transforms: Mapping[str, Any] | None = None
-) -> list[FieldMap]:
+def load_field_maps(directory: Path | list[Path], known_transforms: Mapping[str, Any] | None = None) -> list[FieldMap]:
     """Every map in ``directory`` (or directories), sorted by file name; format names must be unique.
 
     Every problem in every file is collected and raised as one ``ConfigError``.

@@ -89,10 +89,11 @@ def check_map(data: bytes, path: str, fmap: FieldMap) -> dict[str, Any]:
                 cond = cond & ~e
             won_exprs.append(cond.sum().alias(f"s{i}"))
         counts = good.select(won_exprs).row(0) if won_exprs and good.height else [0] * len(srcs)
-        sources = [
-            {"path": s.path or f"const {s.const!r}", "won": int(c or 0)} for s, c in zip(srcs, counts, strict=True)
+        won = [int(c or 0) for c in counts]
+        sources: list[dict[str, Any]] = [
+            {"path": s.path or f"const {s.const!r}", "won": w} for s, w in zip(srcs, won, strict=True)
         ]
-        derived = max(filled - sum(x["won"] for x in sources), 0) if name not in ("ip", "source_address") else 0
+        derived = max(filled - sum(won), 0) if name not in ("ip", "source_address") else 0
         fields.append({"field": name, "filled": filled, "sources": sources, "derived": derived})
     not_mapped = [
         n
@@ -100,9 +101,12 @@ def check_map(data: bytes, path: str, fmap: FieldMap) -> dict[str, Any]:
         if n not in fmap.fields and not any(f["field"] == n for f in fields) and n not in ("event_id",)
     ]
 
-    typed = events.select(
-        "event_type", typed=~pl.col("flags").list.contains("unknown_event_type")
-    ).group_by("event_type", "typed").len().sort(["len", "event_type"], descending=[True, False])
+    typed = (
+        events.select("event_type", typed=~pl.col("flags").list.contains("unknown_event_type"))
+        .group_by("event_type", "typed")
+        .len()
+        .sort(["len", "event_type"], descending=[True, False])
+    )
     event_types = [{"event_type": t, "typed": bool(ty), "count": int(n)} for t, ty, n in typed.iter_rows()]
 
     used = _map_paths(fmap)
