@@ -28,6 +28,7 @@ COMMANDS = (
     "keygen",
     "detect",
     "report",
+    "batch",
     "search",
     "export",
     "samples",
