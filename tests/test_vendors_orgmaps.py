@@ -175,3 +175,14 @@ def test_a_forced_format_on_a_foreign_file_quarantines_instead_of_crashing(
     assert entry["events"] == 0
     assert entry["quarantined"] + entry["blank"] == 3 and entry["quarantined"] >= 2
     assert all(q["reason"] for q in json.loads(out)["quarantined"])
+
+
+def test_map_check_shows_hostile_keys_inert(maps_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = tmp_path / "hostile.ndjson"
+    record = json.loads(EXPORT.read_text(encoding="utf-8").splitlines()[0])
+    record["\x1b]0;pwned\x07key"] = "x"
+    sample.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert main(["map-check", str(sample), "--map", str(maps_dir / "acme.yml")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07key" in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _inert(text: object) -> str:
+    """Keys and reasons come from the sample: control characters (terminal escapes) are shown, not sent."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def render(result: dict[str, Any], *, show: int) -> str:
     out = [
         f"{result['file']} with map {result['map']} (format {result['format']}, layout {result['layout']}): "
@@ -73,15 +82,15 @@ def render(result: dict[str, Any], *, show: int) -> str:
     out += ["", "Event types:"]
     for t in result["event_types"]:
         mark = "" if t["typed"] else "   (no event_types rule: kept as <source>.<action>)"
-        out.append(f"  {t['count']:>6}  {t['event_type']}{mark}")
+        out.append(f"  {t['count']:>6}  {_inert(t['event_type'])}{mark}")
     out += ["", f"Source keys no field reads ({len(result['unused_keys'])}):"]
     for k in result["unused_keys"]:
-        out.append(f"  {k['key']}  (in {k['records']} records)")
+        out.append(f"  {_inert(k['key'])}  (in {k['records']} records)")
     out += ["", f"Lines that would be quarantined ({result['quarantined']}):"]
     for q in result["quarantine"][:show]:
-        out.append(f"  line {q['line']}: {q['reason']}")
+        out.append(f"  line {q['line']}: {_inert(q['reason'])}")
     if len(result["quarantine"]) > show:
         out.append(f"  ... {len(result['quarantine']) - show} more (--show N)")
     for note in result["notes"]:
-        out.append(f"note: {note}")
+        out.append(f"note: {_inert(note)}")
     return "\n".join(out) + "\n"
