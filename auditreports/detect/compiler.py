@@ -79,7 +79,7 @@ class CompiledRule:
     # group field -> {group value: threshold}: a different bar for some groups (e.g. unknown assignment)
     threshold_by: dict[str, dict[str, int]] = field(default_factory=dict)
     # (condition, severity rank, because) in order: the first that holds sets an evidence row's severity
-    severity_when: list[tuple[pl.Expr, int, str]] = field(default_factory=list)
+    severity_when: list[tuple[pl.Expr, int, pl.Expr]] = field(default_factory=list)
     merge_within: timedelta = timedelta(0)
     distinct_field: str | None = None
     first: pl.Expr | None = None
@@ -123,7 +123,7 @@ class CompiledRule:
             for cond, level, because in self.severity_when:
                 c = cond.fill_null(False)
                 rank = pl.when(c).then(pl.lit(level)) if rank is None else rank.when(c).then(pl.lit(level))
-                why = pl.when(c).then(pl.lit(because)) if why is None else why.when(c).then(pl.lit(because))
+                why = pl.when(c).then(because) if why is None else why.when(c).then(because)
             lf = lf.with_columns(
                 rank.otherwise(pl.lit(None, pl.Int64)).cast(pl.Int64).alias("_sev"),
                 why.otherwise(pl.lit(None, pl.String)).alias("_sev_why"),
@@ -301,6 +301,30 @@ class CompiledRule:
             aggs[2] = pl.col("_b_start").min().alias("window_start")
             aggs[3] = pl.col("_b_end").max().alias("window_end")
         return joined.group_by([*g, "_burst"]).agg(aggs)
+
+
+def _because_expr(
+    text: str, fields: Mapping[str, pl.DataType], file: str, line: int | None, problems: Problems
+) -> pl.Expr:
+    """A ``because`` text as an expression; ``{field}`` is the row's value of that field."""
+    import string
+
+    parts: list[pl.Expr] = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        problems.add(file, line, f"'because' is not a valid template: {exc}")
+        return pl.lit(text)
+    for literal, name, _, _ in parsed:
+        if literal:
+            parts.append(pl.lit(literal))
+        if name is None:
+            continue
+        if field_kind(name, fields) is None:
+            problems.add(file, line, f"'because' uses unknown field {{{name}}}")
+            continue
+        parts.append(field_expr(name, _ALL_FIELDS).cast(pl.String).fill_null("-"))
+    return pl.concat_str(parts) if parts else pl.lit("")
 
 
 def _base_only(node: Any, derived: set[str]) -> bool:
@@ -584,7 +608,8 @@ def compile_logic(
                 if not isinstance(because, str) or not because.strip():
                     problems.add(file, where_line, "'because' must say in words why this severity applies")
                     continue
-                rule.severity_when.append((where(entry["where"]), SEVERITY_RANKS.index(level), because.strip()))
+                text = _because_expr(because.strip(), fields, file, where_line, problems)
+                rule.severity_when.append((where(entry["where"]), SEVERITY_RANKS.index(level), text))
     rule.used_params = used
     rule.settings_keys = {key for name in derive for key in registry[name].settings_keys}
     if len(problems) > before:

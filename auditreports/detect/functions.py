@@ -386,6 +386,7 @@ _CONTENT_LABELS = {
     "payment_request": "a request for payment details",
     "ignore_instruction": "an instruction to ignore policy",
 }
+_CONTENT_TYPES = ["config.system_prompt.update", "config.knowledge_base.update"]
 _AUDIT_STREAM_KEYS = ("siem_stream", "stream", "streaming", "destination", "export", "enabled", "webhook_url")
 
 
@@ -428,6 +429,9 @@ def config_content(
         )
         added.append(pl.when(new).then(pl.lit(_CONTENT_LABELS.get(key, key))).otherwise(None))
     content_added = pl.concat_list(added).list.drop_nulls().list.join(", ")
+    # Content that customers read: the system prompt and the knowledge base (an audit-log
+    # destination URL or a webhook address is configuration, not content).
+    content_added = pl.when(pl.col("event_type").is_in(_CONTENT_TYPES)).then(content_added).otherwise(pl.lit(""))
     model_before = pl.coalesce(_json_field("before", "model"), pl.lit(""))
     model_after = pl.coalesce(_json_field("after", "model"), pl.lit(""))
     provider_before = pl.coalesce(_json_field("before", "provider"), pl.lit(""))
