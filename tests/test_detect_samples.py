@@ -53,6 +53,38 @@ def test_background_findings_are_only_the_documented_ones(quarter: tuple[Finding
     by_rule = dict(background.group_by("rule_name").len().iter_rows())
     assert set(by_rule) <= BACKGROUND_RULES, by_rule
     assert by_rule.get("privilege_escalation", 0) <= 1 and by_rule.get("audit_logging_change", 0) <= 1
-    # config_change lists every change for review: one item per change (or tight series of changes)
-    config_events = findings.frame.filter(pl.col("rule_name") == "config_change").get_column("count").sum()
-    assert by_rule.get("config_change", 0) <= config_events
+    # config_change lists every change for review, one item per actor x change type x week
+    config = findings.to_dicts()
+    items = [f for f in config if f["rule_name"] == "config_change"]
+    keys = [(f["group"]["actor_id"], f["group"]["event_type"], f["group"]["change_kind"], f["group"]["week"]) for f in items]
+    assert len(keys) == len(set(keys))
+    assert sum(f["count"] for f in items) == findings.frame.filter(pl.col("rule_name") == "config_change")["count"].sum()
+    # calibrated severities on the background: beyond informational, only the two model switches
+    # (medium) and the owner's documented promotion (medium); the SIEM stream turned on is informational
+    loud = background.filter(pl.col("severity") != "informational")
+    assert sorted(loud.select("rule_name", pl.col("severity").cast(pl.String)).rows()) == [
+        ("config_change", "medium"),
+        ("config_change", "medium"),
+        ("privilege_escalation", "medium"),
+    ]
+    assert all(f["group"]["change_kind"] == "model switch" for f in items if f["severity"] == "medium")
+    (stream,) = [f for f in config if f["rule_name"] == "audit_logging_change"]
+    assert stream["severity"] == "informational"
+
+
+def test_the_phishing_prompt_is_high_wherever_it_shows(quarter: tuple[Findings, dict[str, Any]]) -> None:
+    findings, truth = quarter
+    (phish,) = [i for i in truth["incidents"] if i.get("rule") == "off_hours_config_change"]
+    touching = findings.frame.filter(pl.col("event_ids").list.eval(pl.element().is_in(phish["event_ids"])).list.any())
+    assert set(touching.get_column("rule_name")) == {"off_hours_config_change", "config_change"}
+    assert set(touching.get_column("severity").cast(pl.String)) == {"high"}
+    assert all("a URL" in s and "credentials" in s for s in touching.get_column("summary"))
+
+
+def test_the_orphaned_key_names_its_owner(quarter: tuple[Findings, dict[str, Any]]) -> None:
+    findings, truth = quarter
+    (planted,) = [i for i in truth["incidents"] if i.get("rule") == "orphaned_api_key"]
+    (found,) = [f for f in findings.to_dicts() if f["rule_name"] == "orphaned_api_key"]
+    assert found["group"]["key_owner"] == planted["owner_id"]
+    assert found["group"]["key_owner_name"]  # the person, not only the id
+    assert planted["owner_id"] in found["summary"]
