@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 
 from auditreports.detect import Findings, detect
+from auditreports.schema import conform
 from auditreports.sources import load
 
 pytestmark = pytest.mark.slow  # loading the quarter (~150,000 events) takes a while on 2 cores
@@ -88,3 +90,48 @@ def test_the_orphaned_key_names_its_owner(quarter: tuple[Findings, dict[str, Any
     assert found["group"]["key_owner"] == planted["owner_id"]
     assert found["group"]["key_owner_name"]  # the person, not only the id
     assert planted["owner_id"] in found["summary"]
+
+
+def test_held_out_snooping_on_conversations_the_log_does_not_cover_is_one_finding(
+    quarter: tuple[Findings, dict[str, Any]], data_samples: Path
+) -> None:
+    # Held-out data: the quarter plus one agent opening 60 different customers' *older*
+    # conversations (opened before the period: the loaded conversation log has no event
+    # for them) in 50 minutes on a Tuesday afternoon.
+    baseline, _ = quarter
+    events = load([str(data_samples / "workspace"), str(data_samples / "conversations")]).events.collect()
+    agent = events.filter(pl.col("actor_id") == "usr_125").row(0, named=True)
+    start = datetime(2026, 9, 22, 14, 0, tzinfo=UTC)
+    views = pl.DataFrame(
+        {
+            "event_id": [f"evt_heldout_{k:02d}" for k in range(60)],
+            "timestamp": [start + timedelta(seconds=50 * k) for k in range(60)],
+            "conversation_id": [f"conv_0{k:04d}" for k in range(60)],
+            "subject_ids": [[f"cus_old_{k}"] for k in range(60)],
+        }
+    ).with_columns(
+        event_type=pl.lit("data.conversation.view"),
+        source_action=pl.lit("data.conversation_viewed"),
+        category=pl.lit("data_access"),
+        outcome=pl.lit("success"),
+        actor_type=pl.lit("user"),
+        actor_id=pl.lit("usr_125"),
+        actor_name=pl.lit(agent["actor_name"]),
+        actor_role=pl.lit("agent"),
+        resource_type=pl.lit("conversation"),
+        resource_id=pl.col("conversation_id"),
+        ip=pl.lit("198.51.100.77"),
+        source=pl.lit("workspace"),
+    )
+    held_out = pl.concat([events, conform(views).collect()], how="diagonal_relaxed")
+    findings = detect(held_out, settings={"actors_csv": str(data_samples / "staff.csv")})
+    new = findings.frame.join(baseline.frame.select("finding_id"), on="finding_id", how="anti")
+    assert new.height == 1, new.select("rule_name", "summary").to_dicts()
+    (found,) = new.to_dicts()
+    assert found["rule_name"] == "conversation_snooping" and found["severity"] == "high"
+    assert set(found["event_ids"]) == set(views["event_id"])
+    group = json.loads(found["group"])
+    assert group["assignment"] == "assignment unknown" and group["confidence"] == "medium"
+    assert "assignment unknown; confidence medium" in found["summary"]
+    # every earlier finding (each planted incident among them) is still there, unchanged
+    assert set(baseline.frame["finding_id"]) <= set(findings.frame["finding_id"])
