@@ -80,7 +80,9 @@ def test_model_switch_is_medium_other_model_settings_informational() -> None:
         ({"siem_stream": "https://siem.example/in"}, {"siem_stream": "https://elsewhere.example/in"}, "high"),
     ],
 )
-def test_audit_streaming_on_is_informational_off_or_redirected_is_high(before: dict, after: dict, expected: str) -> None:
+def test_audit_streaming_on_is_informational_off_or_redirected_is_high(
+    before: dict, after: dict, expected: str
+) -> None:
     events = [
         {"id": "a", "at": "2026-07-01T10:00:00Z", "event_type": "config.audit_log_settings.update",
          "actor_id": "usr_owner", "before": before, "after": after},

@@ -58,9 +58,13 @@ def test_background_findings_are_only_the_documented_ones(quarter: tuple[Finding
     # config_change lists every change for review, one item per actor x change type x week
     config = findings.to_dicts()
     items = [f for f in config if f["rule_name"] == "config_change"]
-    keys = [(f["group"]["actor_id"], f["group"]["event_type"], f["group"]["change_kind"], f["group"]["week"]) for f in items]
+    keys = [
+        (f["group"]["actor_id"], f["group"]["event_type"], f["group"]["change_kind"], f["group"]["week"]) for f in items
+    ]
     assert len(keys) == len(set(keys))
-    assert sum(f["count"] for f in items) == findings.frame.filter(pl.col("rule_name") == "config_change")["count"].sum()
+    assert (
+        sum(f["count"] for f in items) == findings.frame.filter(pl.col("rule_name") == "config_change")["count"].sum()
+    )
     # calibrated severities on the background: beyond informational, only the two model switches
     # (medium) and the owner's documented promotion (medium); the SIEM stream turned on is informational
     loud = background.filter(pl.col("severity") != "informational")

@@ -595,7 +595,11 @@ def compile_logic(
         else:
             for i, entry in enumerate(severity_when):
                 where_line = line_of(severity_when, i)
-                if not isinstance(entry, Mapping) or set(entry) - {"where", "severity", "because"} or "where" not in entry:
+                if (
+                    not isinstance(entry, Mapping)
+                    or set(entry) - {"where", "severity", "because"}
+                    or "where" not in entry
+                ):
                     problems.add(file, where_line, "each 'severity_when' entry needs 'where', 'severity' and 'because'")
                     continue
                 level = entry.get("severity")

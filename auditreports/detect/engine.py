@@ -283,7 +283,9 @@ def _calibrated(frame: pl.DataFrame, settings: DetectionSettings) -> pl.DataFram
             value = pl.col("group").str.json_path_match(f"$.{group_field}")
             for group_value, severity in values.items():
                 cond = of_rule & (value == group_value).fill_null(False)
-                level = pl.when(cond).then(pl.lit(severity)) if level is None else level.when(cond).then(pl.lit(severity))
+                level = (
+                    pl.when(cond).then(pl.lit(severity)) if level is None else level.when(cond).then(pl.lit(severity))
+                )
         if override.default is not None:
             level = (
                 pl.when(of_rule).then(pl.lit(override.default))

@@ -441,10 +441,10 @@ def config_content(
     on_after = pl.any_horizontal([_on(_json_field("after", k)) for k in _AUDIT_STREAM_KEYS])
     off_after = pl.any_horizontal([_off(pl.col("after"), k) for k in _AUDIT_STREAM_KEYS])
     iso = pl.col("timestamp").dt
-    week = pl.concat_str(
-        [iso.iso_year().cast(pl.String), pl.lit("-W"), iso.week().cast(pl.String).str.zfill(2)]
-    )
-    return rows.with_columns(content_added=pl.when(content_added != "").then(content_added).otherwise(None)).with_columns(
+    week = pl.concat_str([iso.iso_year().cast(pl.String), pl.lit("-W"), iso.week().cast(pl.String).str.zfill(2)])
+    return rows.with_columns(
+        content_added=pl.when(content_added != "").then(content_added).otherwise(None)
+    ).with_columns(
         content_risk=pl.col("content_added").is_not_null(),
         model_switched=switched.fill_null(False),
         audit_logging_enabled=(~on_before & on_after).fill_null(False),
@@ -542,8 +542,7 @@ def mfa_state(
         .with_columns(
             account_privileged=(rank >= int(params["privileged_rank"])).fill_null(False),
             mfa_still_off=pl.col("mfa_reenabled_at").is_null(),
-            mfa_off_days=(pl.coalesce("mfa_reenabled_at", "_m_end") - pl.col("timestamp")).dt.total_seconds()
-            / 86400.0,
+            mfa_off_days=(pl.coalesce("mfa_reenabled_at", "_m_end") - pl.col("timestamp")).dt.total_seconds() / 86400.0,
         )
         .drop("_m_row", "_m_role", "_m_first_role", "_m_end")
     )
@@ -579,16 +578,14 @@ def retention(
     minimums: list[tuple[str, int]] = []
     if org > 0:
         minimums.append((f"the organisation's required {org} days", org))
-    for name, (days, citation) in sorted(framework_retention_minimums().items()):
-        minimums.append((f"{name.upper()} minimum {days} days ({citation})", days))
+    for name, (minimum_days, citation) in sorted(framework_retention_minimums().items()):
+        minimums.append((f"{name.upper()} minimum {minimum_days} days ({citation})", minimum_days))
     days = (
         pl.coalesce(pl.col("after"), pl.lit(""))
         .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
         .cast(pl.Int64, strict=False)
     )
-    short = [
-        pl.when(pl.col("retention_days") < limit).then(pl.lit(label)).otherwise(None) for label, limit in minimums
-    ]
+    short = [pl.when(pl.col("retention_days") < limit).then(pl.lit(label)).otherwise(None) for label, limit in minimums]
     shortfall = pl.concat_list(short).list.drop_nulls().list.join("; ") if short else pl.lit("")
     required = max((limit for _, limit in minimums), default=0)
     return (

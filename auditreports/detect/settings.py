@@ -162,7 +162,9 @@ def _severity_overrides(data: object) -> Mapping[str, SeverityOverride]:
                     {str(v): _level(level, f"{where}.{key}.{v}") for v, level in value.items()}
                 )
             else:
-                raise ConfigError(f"unknown key {key!r} in {where}; use default or by_<group field> (by_actor_id, by_ip …).")
+                raise ConfigError(
+                    f"unknown key {key!r} in {where}; use default or by_<group field> (by_actor_id, by_ip …)."
+                )
         out[str(rule)] = SeverityOverride(default=default, by=MappingProxyType(by))
     return MappingProxyType(out)
 
