@@ -170,3 +170,12 @@ def test_routine_changes_are_one_item_per_actor_type_and_week_listing_every_chan
     # the same data gives the same ids (a review file keeps matching)
     again = detect(fixture_events(events), rules=["config_change"]).to_dicts()
     assert sorted(f["finding_id"] for f in again) == sorted(f["finding_id"] for f in found)
+
+
+def test_detect_json_carries_each_rules_reviewer_texts() -> None:
+    import json
+
+    document = json.loads(detect(fixture_events([{"id": "x", "event_type": "auth.logout"}])).to_json())
+    assert len(document["rules"]) == 17
+    for rule in document["rules"]:
+        assert rule["why_it_matters"].strip() and rule["what_to_check"].strip(), rule["name"]
