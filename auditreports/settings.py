@@ -119,7 +119,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 # settings file and its staff directory can travel together.
 _PATH_KEYS = {
     "detection": ("actors_csv",),
-    "report": ("logo", "template_dir", "customers", "processing_record", "staff"),
+    "report": ("logo", "template_dir", "templates_dir", "customers", "processing_record", "staff", "frameworks_dirs"),
 }
 
 
@@ -134,5 +134,9 @@ def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = values.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
+            elif isinstance(value, list):
+                values[key] = [
+                    str(base / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v for v in value
+                ]
         out[section] = values
     return out
