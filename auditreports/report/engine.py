@@ -491,7 +491,7 @@ def select_findings(spec: ReportSpec, ctx: QueryContext) -> pl.DataFrame:
 
 
 def build_report(
-    framework: Framework,
+    framework: Framework | str,
     inputs: ReportInputs,
     settings: ReportSettings | None = None,
     *,
@@ -504,13 +504,15 @@ def build_report(
 ) -> ReportModel:
     """The report model of ``framework`` (its map and its ``report:`` block) from plain data.
 
-    ``spec`` defaults to the framework's own report block (``load_report(name)`` gives both).
+    ``framework`` is a report kind's name (``"soc2"``), a framework file, or a loaded
+    :class:`~auditreports.detect.Framework`; ``spec`` defaults to that file's report block.
     """
-    if spec is None:
+    if isinstance(framework, str) or spec is None:
         from .registry import load_report
 
-        loaded = load_report(framework.path)
-        spec = loaded.spec
+        loaded = load_report(framework if isinstance(framework, str) else framework.path)
+        framework = loaded.framework
+        spec = spec or loaded.spec
     if spec.builder != "sections":
         raise ReportError(
             f"the {spec.kind} report is built by its own builder ({spec.builder}); use its pipeline function."
