@@ -25,13 +25,13 @@ import polars as pl
 
 from .csvsafe import safe_csv_frame
 from .errors import ParameterError
+from .period import Period, parse_period
 from .progress import stage
 from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
 from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.model import ReportModel
-from .report.period import Period, parse_period
 from .report.registry import load_report, report_kind
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
 from .report.settings import ReportSettings

@@ -12,7 +12,7 @@ from test_report_model import LEDGER, VERIFICATION, event, make_events, make_fin
 from auditreports.report.common import ReportInputs
 from auditreports.report.gdpr import build_gdpr_model, resolve_subject
 from auditreports.report.engine import build_report
-from auditreports.report.period import parse_period
+from auditreports.period import parse_period
 from auditreports.report.render import render_pdf
 from auditreports.report.settings import ReportSettings
 

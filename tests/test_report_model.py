@@ -11,7 +11,7 @@ import pytest
 from auditreports.errors import ConfigError, ParameterError
 from auditreports.report.common import ReportInputs, config_diffs
 from auditreports.report.model import actor_expr
-from auditreports.report.period import gdpr_deadline, parse_period
+from auditreports.period import gdpr_deadline, parse_period
 from auditreports.report.settings import ReportSettings
 from auditreports.report.engine import build_report
 from auditreports.schema import EVENT_SCHEMA, conform

@@ -16,7 +16,7 @@ from test_report_model import LEDGER, VERIFICATION, event, make_events, make_fin
 
 from auditreports.errors import ReportError, UnsafeResourceError
 from auditreports.report.common import ReportInputs
-from auditreports.report.period import parse_period
+from auditreports.period import parse_period
 from auditreports.report.render import override_directory, render_html, render_pdf, write_pdf_bytes
 from auditreports.report.settings import ReportSettings
 from auditreports.report.engine import build_report

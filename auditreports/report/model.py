@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from .. import __version__
-from ..schema import EVENT_SCHEMA
-from .period import Period
+from .._version import __version__
+from ..period import Period
+from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA
 from .settings import ReportSettings
 
 __all__ = [
@@ -44,17 +44,12 @@ __all__ = [
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 NULL = "—"
-FINDING_COLUMNS = {
-    "finding_id": pl.String(),
-    "rule_id": pl.String(),
-    "rule_name": pl.String(),
-    "severity": pl.String(),
-    "title": pl.String(),
-    "window_start": pl.Datetime("us", "UTC"),
-    "window_end": pl.Datetime("us", "UTC"),
-    "count": pl.Int64(),
-    "event_ids": pl.List(pl.String()),
-    "summary": pl.String(),
+# The findings columns a report reads: FINDINGS_SCHEMA's, with severity as plain text
+# (reports also accept findings frames from elsewhere, e.g. "informational" spelled "info").
+FINDING_COLUMNS: dict[str, pl.DataType] = {
+    name: pl.String() if name == "severity" else dtype
+    for name, dtype in FINDINGS_SCHEMA.items()
+    if name not in ("group", "parameters")
 }
 
 
