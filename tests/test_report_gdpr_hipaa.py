@@ -9,10 +9,10 @@ from pdfminer.high_level import extract_text
 from pypdf import PdfReader
 from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
-from auditreports.report.common import ReportInputs
-from auditreports.report.gdpr import build_gdpr_model, resolve_subject
-from auditreports.report.engine import build_report
 from auditreports.period import parse_period
+from auditreports.report.common import ReportInputs
+from auditreports.report.engine import build_report
+from auditreports.report.gdpr import build_gdpr_model, resolve_subject
 from auditreports.report.render import render_pdf
 from auditreports.report.settings import ReportSettings
 

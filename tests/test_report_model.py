@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from auditreports.errors import ConfigError, ParameterError
-from auditreports.report.common import ReportInputs, config_diffs
-from auditreports.report.model import actor_expr
 from auditreports.period import gdpr_deadline, parse_period
-from auditreports.report.settings import ReportSettings
+from auditreports.report.common import ReportInputs, config_diffs
 from auditreports.report.engine import build_report
+from auditreports.report.model import actor_expr
+from auditreports.report.settings import ReportSettings
 from auditreports.schema import EVENT_SCHEMA, conform
 
 T0 = datetime(2026, 7, 6, 9, 0, tzinfo=UTC)  # a Monday

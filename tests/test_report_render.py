@@ -15,11 +15,11 @@ from pypdf import PdfReader
 from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
 from auditreports.errors import ReportError, UnsafeResourceError
-from auditreports.report.common import ReportInputs
 from auditreports.period import parse_period
+from auditreports.report.common import ReportInputs
+from auditreports.report.engine import build_report
 from auditreports.report.render import override_directory, render_html, render_pdf, write_pdf_bytes
 from auditreports.report.settings import ReportSettings
-from auditreports.report.engine import build_report
 
 ATTACKS = [
     '<img src="file:///etc/passwd">',
@@ -220,7 +220,7 @@ def test_override_extends_the_shipped_template_with_default_prefix(tmp_path: Pat
 
 def test_unknown_template_directory_is_a_clear_error(tmp_path: Path) -> None:
     model, settings = model_with(["n"], templates_dir=tmp_path / "missing")
-    with pytest.raises(ReportError, match="template directory .* does not exist"):
+    with pytest.raises(ReportError, match=r"template directory .* does not exist"):
         render_html(model, settings)
 
 

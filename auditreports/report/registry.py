@@ -78,9 +78,8 @@ def report_kinds(frameworks_dirs: Iterable[str | os.PathLike[str]] = ()) -> dict
         builder = str(block.get("builder") or "sections")
         notebook = str(block.get("notebook") or GENERIC_NOTEBOOK)
         params = block.get("parameters") or []
-        kinds[name] = ReportKind(
-            name, path, builder, notebook, tuple(str(p) for p in params if isinstance(p, str)), shipped
-        )
+        names = tuple(str(p) for p in params if isinstance(p, str)) if isinstance(params, list) else ()
+        kinds[name] = ReportKind(name, path, builder, notebook, names, shipped)
     return kinds
 
 
