@@ -303,7 +303,8 @@ def framework_report(
     found = report_kind(kind, dirs)
     if found.builder != "sections":
         raise ParameterError(
-            f"the {kind} report has its own builder ({found.builder}); call pipeline.{found.builder}_subject_access."
+            f"the {kind} report has its own builder ({found.builder}) and pipeline function "
+            "(gdpr: pipeline.gdpr_subject_access); framework_report builds reports made of sections."
         )
     prepared = prepare_inputs(
         store_or_src,

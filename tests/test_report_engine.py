@@ -58,6 +58,13 @@ def test_a_copy_of_soc2_is_a_report_kind_named_by_its_file(tmp_path: Path) -> No
     assert "User access: joiners, movers, leavers" in render_html(model, ReportSettings())
 
 
+def test_a_control_map_without_report_block_is_not_a_kind_and_says_so(tmp_path: Path) -> None:
+    _framework_file(tmp_path / "fw", "controls", lambda d: d.pop("report"))
+    assert "controls" not in report_kinds([tmp_path / "fw"])
+    with pytest.raises(UsageError, match=r"controls\.yml has no report: block, so it is a control map only"):
+        load_report("controls", frameworks_dirs=[tmp_path / "fw"])
+
+
 def test_unknown_kind_names_the_known_ones() -> None:
     with pytest.raises(UsageError, match=r"unknown report kind 'acme'; known: gdpr, hipaa, soc2"):
         load_report("acme")
@@ -94,6 +101,14 @@ def test_frameworks_dirs_from_the_settings_file_reach_the_parameters(tmp_path: P
         (
             lambda d: d["report"].update(findings={"rules": "some"}),
             r"report\.findings\.rules: must be all or framework",
+        ),
+        (
+            lambda d: d["report"]["sections"][1].update(charts=["pie_chart"]),
+            r"report\.sections\[1\]\.charts: chart 'pie_chart' is not in report\.charts",
+        ),
+        (
+            lambda d: d["report"]["sections"][0]["facts"].append({"label": "x"}),
+            r"report\.sections\[0\]\.facts\[5\]: must have exactly label and value",
         ),
     ],
 )

@@ -285,6 +285,17 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
             )
         if s.get("query") is not None:
             _check_query(str(s["query"]), path, f"{where}.query")
+        known_charts = {"events_over_time", *(name for name, _ in charts)}
+        for chart_name in _names(s.get("charts"), path, f"{where}.charts"):
+            if chart_name not in known_charts:
+                raise _fail(
+                    path,
+                    f"{where}.charts",
+                    f"chart {chart_name!r} is not in report.charts ({', '.join(sorted(known_charts))})",
+                )
+        for j, fact in enumerate(s.get("facts") or []):
+            if not isinstance(fact, Mapping) or set(fact) != {"label", "value"}:
+                raise _fail(path, f"{where}.facts[{j}]", "must have exactly label and value")
         for j, t in enumerate(s.get("tables") or []):
             tw = f"{where}.tables[{j}]"
             t = _keys(t, _TABLE, path, tw)

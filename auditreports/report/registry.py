@@ -87,6 +87,13 @@ def report_kind(name: str, frameworks_dirs: Iterable[str | os.PathLike[str]] = (
     """One report kind by name, or a one-line error listing the kinds there are."""
     kinds = report_kinds(frameworks_dirs)
     if name not in kinds:
+        for directory in _dirs(frameworks_dirs):
+            path = directory / f"{name}.yml"
+            if path.is_file():
+                raise UsageError(
+                    f"framework file {path} has no report: block, so it is a control map only; "
+                    "add one to make it a report kind (docs/reports.md)."
+                )
         where = (
             "" if frameworks_dirs else " (an organisation framework needs --frameworks DIR or report.frameworks_dirs)"
         )
