@@ -101,6 +101,7 @@ class QueryContext:
     framework: Framework | None = None
     triage: Mapping[str, str] = field(default_factory=dict)
     spec: ReportSpec | None = None
+    selected_findings: pl.DataFrame | None = None  # set once the report's findings: selection is made
     _frames: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
@@ -111,9 +112,7 @@ class QueryContext:
     @property
     def findings(self) -> pl.DataFrame:
         """The findings this report reviews (after the framework's ``findings:`` selection)."""
-        if "findings" in self._frames:
-            return self._frames["findings"]
-        return self.inputs.findings
+        return self.inputs.findings if self.selected_findings is None else self.selected_findings
 
     def frame(self, name: str) -> pl.DataFrame:
         if name not in self._frames:
@@ -236,9 +235,24 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
     if builder != "sections":
         # A custom builder (GDPR) owns its content; the block only names it.
         return ReportSpec(
-            kind, _text(node, "title", path, ""), "", "", (), (), (), (), None, "", "all", (), (), builder,
-            notebook, parameters, path,
-        )  # fmt: skip
+            kind=kind,
+            title=_text(node, "title", path, ""),
+            subtitle="",
+            signoff="",
+            keywords=(),
+            charts=(),
+            sections=(),
+            evidence=(),
+            appendix=None,
+            appendix_note="",
+            findings_rules="all",
+            findings_except=(),
+            findings_touching=(),
+            builder=builder,
+            notebook=notebook,
+            parameters=parameters,
+            path=path,
+        )
     charts = []
     for i, c in enumerate(node.get("charts") or []):
         c = _keys(c, ("chart", "title"), path, f"charts[{i}]")
@@ -531,7 +545,7 @@ def build_report(
     settings = settings or ReportSettings()
     ctx = QueryContext(inputs, settings, framework, dict(triage or {}), spec)
     findings = select_findings(spec, ctx)
-    ctx._frames["findings"] = findings
+    ctx.selected_findings = findings
     sections = [SECTION_KINDS[str(s.get("kind", "tables"))](s, ctx) for s in spec.sections]
     charts = {"events_over_time": ("events_over_time", "Events per day by category")}
     charts.update({name: (name, title) for name, title in spec.charts})
