@@ -454,6 +454,6 @@ def test_another_language_is_one_template_override(directory: Path, tmp_path: Pa
     subject = resolve_subject(SUBJECT, settings.customers)
     inputs = ReportInputs(held_out_events(), period=parse_period("2026-Q2"))
     model = build_gdpr_model(inputs, subject, "2026-05-31", settings)
-    html = render_html(model, ReportSettings(**{**settings.__dict__, "template_dir": overrides}))
+    html = render_html(model, ReportSettings(**{**settings.__dict__, "templates_dir": overrides}))
     assert "Ihre personenbezogenen Daten" in html and "hat Ihr Gespräch geöffnet und gelesen" in html
     assert 'lang="de"' in html and SNOOP["name"] not in html
