@@ -314,21 +314,21 @@ def test_evidence_findings_are_the_findings_detect_returns(
 
 
 def test_gdpr_evidence_findings_are_matched_by_id(gdpr: ReportResult, detected: dict[str, dict[str, Any]]) -> None:
-    """The GDPR evidence redacts a finding's text like the PDF does, but never pairs one finding with
-    another's title, summary or group (they were once zipped in different orders)."""
-    evidence = json.loads((gdpr.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
-    views = {v.finding_id: v for v in gdpr.model.findings}
+    """The release record's findings.json pairs each finding with its own title, summary and group
+    (they were once zipped in different orders), keeping only the subject's events."""
+    assert gdpr.release_evidence_dir is not None
+    evidence = json.loads((gdpr.release_evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    release = gdpr.model.extra["release_record"]
+    views = {v.finding_id: v for v in release.findings}
     assert len(evidence) == len(views) >= 2  # several findings, so a positional pairing would show
     for finding in evidence:
         same = detected[finding["finding_id"]]
         view = views[finding["finding_id"]]
-        assert (finding["rule_id"], finding["severity"], finding["window_start"]) == (
-            same["rule_id"],
-            same["severity"],
-            same["window_start"],
-        )
-        assert (finding["title"], finding["summary"], finding["group"]) == (view.title, view.summary, view.group)
-        assert set(finding["event_ids"]) <= set(same["event_ids"])
+        for key in ("rule_id", "severity", "window_start", "title", "summary", "group"):
+            assert finding[key] == same[key], (finding["finding_id"], key)
+        assert (finding["title"], finding["rule_name"]) == (view.title, view.rule_name)
+        assert set(finding["event_ids"]) <= set(same["event_ids"]) and finding["event_ids"]
+        assert finding["event_ids_total"] == len(same["event_ids"])
 
 
 def test_detection_settings_reach_the_report(soc2: ReportResult, truth: dict[str, Any]) -> None:
