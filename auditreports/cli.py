@@ -25,6 +25,7 @@ COMMANDS = (
     "verify_manifest",
     "keygen",
     "detect",
+    "review",
     "report",
     "search",
     "export",
