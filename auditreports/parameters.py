@@ -99,6 +99,34 @@ def _as_positive_int(name: str, value: Any) -> int:
     return number
 
 
+def _as_review_file(name: str, value: Any) -> str | None:
+    """A review file that exists and is valid (syntax, decisions, notes, dates); finding ids are checked by the run."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    if not Path(path).is_file():
+        raise ParameterError(
+            f"parameter {name!r}: review file {path!r} does not exist; write it with "
+            "`auditreports review --store DIR --period P --out review.yml`",
+            parameter=name,
+        )
+    from .review import load_review
+
+    load_review(path)  # ReviewFileError (exit 2): every problem as file:line
+    return path
+
+
+def _as_previous_dir(name: str, value: Any) -> str | None:
+    """The previous report's output folder: its evidence/findings.json (and review.yml, if any) must be readable."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    from .review import load_previous
+
+    load_previous(path)
+    return path
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
@@ -127,9 +155,20 @@ _COMMON = (
     ),
 )
 
+_REVIEW = (
+    ParameterSpec("review_file", _as_review_file, None, "the review file (review.yml) whose decisions the report shows"),
+    ParameterSpec(
+        "final", _as_bool, False, "a final report: refused while a critical/high finding is undecided, else DRAFT"
+    ),
+    ParameterSpec(
+        "previous_dir", _as_previous_dir, None, "the previous report's output folder: new / recurring / resolved"
+    ),
+)
+
 _PER_KIND: dict[str, tuple[ParameterSpec, ...]] = {
-    "soc2": (),
+    "soc2": _REVIEW,
     "hipaa": (
+        *_REVIEW,
         ParameterSpec(
             "phi_tags", _as_str_list, None, "conversation tags that mark PHI (default: report settings, ['phi'])"
         ),
@@ -170,6 +209,9 @@ _EXPLORE = (
         "timeline_of", _as_optional_str, None, "conversation id or actor for the timeline (default: busiest)"
     ),
     ParameterSpec("finding_id", _as_optional_str, None, "finding to open (default: the most severe)"),
+    ParameterSpec(
+        "review_file", _as_review_file, None, "review file (review.yml): list undecided findings, record decisions"
+    ),
     ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
 )
 

@@ -32,6 +32,7 @@ from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.hipaa import build_hipaa_model
 from .report.model import ReportModel
 from .report.period import Period, parse_period
+from .report.reviewed import apply_review
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
 from .report.settings import ReportSettings
 from .report.soc2 import build_soc2_model
@@ -217,6 +218,11 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
         "rule_pack_sha256": prepared.rule_pack_hash,
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
+    # The review hook (report.reviewed.apply_review) adds the review file and its manifest keys.
+    for name, payload in model.extra.get("attachments", {}).items():
+        files[name] = payload
+        manifest["files"][name] = hashlib.sha256(payload).hexdigest()
+    manifest.update(model.extra.get("manifest", {}))
     files["manifest.json"] = _json(manifest)
     return files
 
@@ -282,6 +288,9 @@ def _framework_report(
     parameters: Mapping[str, Any] | None,
     triage: Mapping[str, str] | None,
     rules_dirs: Sequence[str | os.PathLike[str]],
+    review: Any = None,
+    previous: Any = None,
+    final: bool = False,
 ) -> ReportResult:
     """A report whose findings come from a framework's rules (SOC 2, HIPAA)."""
     s, detection, integrity = _settings(settings)
@@ -302,6 +311,8 @@ def _framework_report(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
     )
+    known = [f["finding_id"] for f in prepared.findings_doc["findings"]]
+    apply_review(model, review, previous, final=final, known_ids=known)
     return _finish(model, prepared, Path(out_dir), s)
 
 
@@ -315,13 +326,20 @@ def soc2_quarterly(
     parameters: Mapping[str, Any] | None = None,
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
+    review: Any = None,
+    previous: Any = None,
+    final: bool = False,
 ) -> ReportResult:
     """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``.
 
     ``settings``: a full :class:`~auditreports.settings.Settings` (detection and integrity
     sections apply too), a :class:`ReportSettings` or a mapping of report settings.
     ``triage``: finding id -> status shown in the findings table. ``rules_dirs``:
-    organisation rule directories run beside the built-in rules.
+    organisation rule directories run beside the built-in rules. ``review``: the review
+    file (path or :class:`~auditreports.review.Review`) whose decisions the report shows;
+    ``previous``: the previous report's output folder (new / recurring / resolved);
+    ``final``: refuse while a critical or high finding is undecided, else the report is
+    marked DRAFT (see :func:`~auditreports.report.reviewed.apply_review`).
     """
     return _framework_report(
         "soc2",
@@ -334,6 +352,9 @@ def soc2_quarterly(
         parameters=parameters,
         triage=triage,
         rules_dirs=rules_dirs,
+        review=review,
+        previous=previous,
+        final=final,
     )
 
 
@@ -347,6 +368,9 @@ def hipaa_phi_access(
     parameters: Mapping[str, Any] | None = None,
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
+    review: Any = None,
+    previous: Any = None,
+    final: bool = False,
 ) -> ReportResult:
     """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir`` (arguments as for soc2_quarterly)."""
     return _framework_report(
@@ -360,6 +384,9 @@ def hipaa_phi_access(
         parameters=parameters,
         triage=triage,
         rules_dirs=rules_dirs,
+        review=review,
+        previous=previous,
+        final=final,
     )
 
 

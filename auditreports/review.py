@@ -533,13 +533,13 @@ _PREVIOUS_SCHEMA = {
 
 
 def _group_json(value: Any) -> str:
-    # The same compact form Polars' struct.json_encode gives the detect engine's group column.
+    # One canonical text per group (compact, keys sorted), whichever side it came from.
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def load_previous(directory: str | os.PathLike[str]) -> Previous:

@@ -32,6 +32,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
     p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
+    p.add_argument(
+        "--review", dest="review_file", metavar="FILE", help="SOC 2 / HIPAA: the review file whose decisions to show"
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="SOC 2 / HIPAA: a final report; refused (exit 1) while a critical/high finding is undecided",
+    )
+    p.add_argument(
+        "--previous",
+        dest="previous_dir",
+        metavar="DIR",
+        help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
@@ -70,6 +84,16 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
                 params[name] = getattr(args, name)
     elif args.subject or args.received:
         raise UsageError("--subject and --received are for gdpr reports only")
+    if args.kind == "gdpr":
+        if args.review_file or args.final or args.previous_dir:
+            raise UsageError("--review, --final and --previous are for soc2 and hipaa reports, not gdpr")
+    else:
+        if args.review_file:
+            params["review_file"] = args.review_file
+        if args.final:
+            params["final"] = True
+        if args.previous_dir:
+            params["previous_dir"] = args.previous_dir
     if args.kind == "hipaa" and args.phi_tags:
         params["phi_tags"] = args.phi_tags
     for item in args.parameter:

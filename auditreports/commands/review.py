@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..detect import detect
     from ..report.period import parse_period
-    from ..review import period_findings, write_review
+    from ..review import load_review, period_findings, write_review
     from ..settings import load_settings
     from ..store import open_store
 
@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     for directory in args.rules:
         if not Path(directory).is_dir():
             raise UsageError(f"--rules {directory!r} is not a directory")
+    if Path(args.out).exists():
+        load_review(args.out)  # a broken file fails before the detection run, not after
     with stage("detect"):
         events = open_store(args.store).events
         found = detect(events, settings=settings.detection, rules_dirs=args.rules)
