@@ -117,7 +117,9 @@ class ReviewFileError(ConfigError):
     message has one line per problem, ``file:line: what is wrong; what to do``.
     """
 
-    def __init__(self, message: str, errors: list[tuple[str, int | None, str]] | None = None, **context: object) -> None:
+    def __init__(
+        self, message: str, errors: list[tuple[str, int | None, str]] | None = None, **context: object
+    ) -> None:
         super().__init__(message, **context)
         self.errors = errors or []
 

@@ -156,7 +156,9 @@ _COMMON = (
 )
 
 _REVIEW = (
-    ParameterSpec("review_file", _as_review_file, None, "the review file (review.yml) whose decisions the report shows"),
+    ParameterSpec(
+        "review_file", _as_review_file, None, "the review file (review.yml) whose decisions the report shows"
+    ),
     ParameterSpec(
         "final", _as_bool, False, "a final report: refused while a critical/high finding is undecided, else DRAFT"
     ),

@@ -32,8 +32,8 @@ from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.hipaa import build_hipaa_model
 from .report.model import ReportModel
 from .report.period import Period, parse_period
-from .report.reviewed import apply_review
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
+from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .report.soc2 import build_soc2_model
 from .settings import Settings
@@ -208,6 +208,8 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
             }
         )
         files["subject_data.csv"] = _csv(data)
+    # The review hook (report.reviewed.apply_review) adds the review file and its manifest keys.
+    files.update(model.extra.get("attachments", {}))
     manifest = {
         "report": model.kind,
         "period": {"label": model.period.label, "start": model.period.start, "end": model.period.end},
@@ -218,10 +220,6 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
         "rule_pack_sha256": prepared.rule_pack_hash,
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
-    # The review hook (report.reviewed.apply_review) adds the review file and its manifest keys.
-    for name, payload in model.extra.get("attachments", {}).items():
-        files[name] = payload
-        manifest["files"][name] = hashlib.sha256(payload).hexdigest()
     manifest.update(model.extra.get("manifest", {}))
     files["manifest.json"] = _json(manifest)
     return files

@@ -80,7 +80,10 @@ _REVIEWER_KEYS = ("name", "role")
 
 
 class _Constructor(RoundTripConstructor):
-    """Round-trip constructor that keeps a malformed date (2026-13-01) as text, so it is reported with its line."""
+    """Round-trip constructor: numbers and booleans as written, a malformed date (2026-13-01) as text.
+
+    A malformed date is kept so that it is reported with its line, not raised by the parser.
+    """
 
 
 def _timestamp(self: RoundTripConstructor, node: Any, values: Any = None) -> Any:
@@ -90,7 +93,15 @@ def _timestamp(self: RoundTripConstructor, node: Any, values: Any = None) -> Any
         return self.construct_scalar(node)
 
 
+def _as_written(self: RoundTripConstructor, node: Any) -> Any:
+    # Every value in a review file is text or a date: a finding id of digits (000123…), a note
+    # "2291" or "true" must stay exactly what the reviewer wrote, not become a number.
+    return self.construct_scalar(node)
+
+
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+for _tag in ("int", "float", "bool"):
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _as_written)
 
 
 def _yaml() -> YAML:
@@ -203,7 +214,9 @@ def _parse(path: Path) -> tuple[bytes, Any]:
     try:
         doc = _yaml().load(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ReviewFileError(f"{path}:1: the review file is not UTF-8 text; save it as UTF-8", path=str(path)) from None
+        raise ReviewFileError(
+            f"{path}:1: the review file is not UTF-8 text; save it as UTF-8", path=str(path)
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -390,7 +403,7 @@ def write_review(
     rows = _finding_rows(findings)
     ids = [str(r["finding_id"]) for r in rows]
     if p.exists():
-        data, doc = _parse(p)
+        _, doc = _parse(p)
         _, _, entries, errors = _validate(p, doc, ids)
         _raise(errors, p)
         if doc is None:
@@ -576,15 +589,15 @@ def load_previous(directory: str | os.PathLike[str]) -> Previous:
     return Previous(d, period, frame, review)
 
 
-COMPARISON_SCHEMA = {
-    "finding_id": pl.String,  # this period's id (null for a resolved finding)
-    "previous_ids": pl.List(pl.String),
-    "rule_id": pl.String,
-    "severity": pl.String,
-    "title": pl.String,
-    "group": pl.String,
-    "status": pl.String,  # new | recurring | resolved
-    "suggestion": pl.String,  # the last decision on a recurring finding, as text
+COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+    "finding_id": pl.String(),  # this period's id (null for a resolved finding)
+    "previous_ids": pl.List(pl.String()),
+    "rule_id": pl.String(),
+    "severity": pl.String(),
+    "title": pl.String(),
+    "group": pl.String(),
+    "status": pl.String(),  # new | recurring | resolved
+    "suggestion": pl.String(),  # the last decision on a recurring finding, as text
 }
 
 
@@ -640,5 +653,5 @@ def compare_findings(current: pl.DataFrame, previous: Previous) -> pl.DataFrame:
     )
     columns = list(COMPARISON_SCHEMA)
     return pl.concat(
-        [seen.select(columns).cast(COMPARISON_SCHEMA), gone.select(columns).cast(COMPARISON_SCHEMA)], how="vertical"
+        [seen.select(columns).cast(pl.Schema(COMPARISON_SCHEMA)), gone.select(columns).cast(pl.Schema(COMPARISON_SCHEMA))], how="vertical"
     )

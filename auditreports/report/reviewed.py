@@ -99,7 +99,11 @@ def apply_review(
             )
     before = load_previous(previous) if previous is not None and not isinstance(previous, Previous) else previous
     comparison = compare_findings(model.findings_frame, before) if before is not None else None
-    history = dict(comparison.filter(pl.col("finding_id").is_not_null()).select("finding_id", "status").rows()) if comparison is not None else {}
+    history = (
+        dict(comparison.filter(pl.col("finding_id").is_not_null()).select("finding_id", "status").rows())
+        if comparison is not None
+        else {}
+    )
     suggestions = (
         dict(comparison.filter(pl.col("suggestion").is_not_null()).select("finding_id", "suggestion").rows())
         if comparison is not None
@@ -200,12 +204,20 @@ def _comparison_section(comparison: pl.DataFrame, previous: Previous) -> Section
                 r["severity"] or "",
                 r["title"] or "",
                 group_text(r["group"]),
-                (r["suggestion"] or "") + (" (suggestion, not a decision)" if r["suggestion"] and r["status"] == "recurring" else ""),
+                (r["suggestion"] or "")
+                + (" (suggestion, not a decision)" if r["suggestion"] and r["status"] == "recurring" else ""),
             ]
         )
     table = Table(
         "Recurring and resolved findings",
-        ["status", "finding (this period; resolved: last period's)", "severity", "title", "about", "last period's decision"],
+        [
+            "status",
+            "finding (this period; resolved: last period's)",
+            "severity",
+            "title",
+            "about",
+            "last period's decision",
+        ],
         rows,
         empty="No finding of the previous report recurs or was resolved.",
         widths=["9%", "20%", "8%", "23%", "20%", "20%"],
