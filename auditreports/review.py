@@ -653,5 +653,9 @@ def compare_findings(current: pl.DataFrame, previous: Previous) -> pl.DataFrame:
     )
     columns = list(COMPARISON_SCHEMA)
     return pl.concat(
-        [seen.select(columns).cast(pl.Schema(COMPARISON_SCHEMA)), gone.select(columns).cast(pl.Schema(COMPARISON_SCHEMA))], how="vertical"
+        [
+            seen.select(columns).cast(pl.Schema(COMPARISON_SCHEMA)),
+            gone.select(columns).cast(pl.Schema(COMPARISON_SCHEMA)),
+        ],
+        how="vertical",
     )
