@@ -273,6 +273,9 @@ def _validate(
             if key not in _ENTRY_KEYS:
                 err(_line(item, key), f"unknown key {key!r} in a decision; use: {', '.join(_ENTRY_KEYS)}")
         finding = _text(item.get("finding"))
+        if isinstance(item.get("finding"), CommentedMap | CommentedSeq):
+            err(_line(item, "finding"), "finding must be one finding id, not a list or mapping")
+            continue
         if finding is None:
             err(line, "a decision without a finding id; add 'finding: <id>' (ids are in findings.json)")
             continue
@@ -310,8 +313,9 @@ def _validate(
             except ValueError:
                 err(_line(item, "at"), f"bad date {at_value!r} in 'at'; write it as YYYY-MM-DD, e.g. 2026-10-03")
         by = _text(item.get("by"))
-        if not isinstance(item.get("note"), str | type(None)) and note is None:
-            err(_line(item, "note"), "note must be text")
+        for key in ("note", "by"):
+            if isinstance(item.get(key), CommentedMap | CommentedSeq):
+                err(_line(item, key), f"{key} must be text, not a list or mapping; quote it if it holds ':' or '-'")
         entries[finding] = Decision(finding, decision, note, by, at, line)
     return name, role, entries, errors
 

@@ -213,6 +213,8 @@ def test_every_problem_is_one_line_with_file_and_line(
         ("decisions:\n  - decision: expected\n", ":2: a decision without a finding id"),
         ("decisions:\n  - finding: x\n    owner: me\n", ":3: unknown key 'owner'"),
         ("signed: true\n", ":1: unknown key 'signed'"),
+        ("decisions:\n  - finding: x\n    decision: expected\n    note: [a, b]\n", ":4: note must be text"),
+        ("decisions:\n  - finding: [x, y]\n", ":2: finding must be one finding id"),
     ],
 )
 def test_malformed_review_files(tmp_path: Path, text: str, expected: str) -> None:

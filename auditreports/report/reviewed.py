@@ -27,7 +27,7 @@ from ..review import (
     load_previous,
     load_review,
 )
-from .model import ReportModel, Section, Table, group_text
+from .model import SEVERITY_ORDER, ReportModel, Section, Table, group_text
 
 __all__ = ["FindingReview", "apply_review"]
 
@@ -124,7 +124,7 @@ def apply_review(
         if entry is not None:
             decided += 1
             f.triage = info.label + (f" — {info.note}" if info.note else "")
-        else:
+        elif f.triage == "open — awaiting review":  # the model's default; a triage given by the caller stays
             f.triage = "undecided — awaiting review"
     undecided = len(model.findings) - decided
     open_blocking = sum(1 for f in model.findings if f.severity in BLOCKING_SEVERITIES and not f.review.decision)
@@ -196,7 +196,11 @@ def _comparison_section(comparison: pl.DataFrame, previous: Previous) -> Section
     counts = dict(comparison.group_by("status").len().rows())
     label = previous.period or str(previous.directory)
     rows = []
-    for r in comparison.filter(pl.col("status") != "new").sort("status", "severity").iter_rows(named=True):
+    rank = {sev: i for i, sev in enumerate(SEVERITY_ORDER)}
+    shown = comparison.filter(pl.col("status") != "new").with_columns(
+        pl.col("severity").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank")
+    )
+    for r in shown.sort("status", "_rank", maintain_order=True).iter_rows(named=True):
         rows.append(
             [
                 r["status"],
