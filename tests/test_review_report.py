@@ -158,10 +158,11 @@ def test_final_refuses_then_passes_through_the_cli(
     assert cli_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     left = [f for f in high if f != first]
-    assert err == (
-        f"auditreports: error: --final refused: {len(left)} critical/high finding(s) undecided: {', '.join(left)}; "
-        f"decide them in {review} and run again"
-    )
+    head = f"auditreports: error: --final refused: {len(left)} critical/high finding(s) undecided: "
+    tail = f"; decide them in {review} and run again"
+    assert err.startswith(head) and err.endswith(tail)
+    named = err.removeprefix(head).removesuffix(tail).split(", ")
+    assert sorted(named) == sorted(left)  # exactly the undecided high ones (in the report's order)
     assert not (out / "report.pdf").exists() and not (out / "report.INCOMPLETE.pdf").exists()
     for fid in left:
         record_decision(review, fid, "expected", note="reviewed with the team lead", by="Dana Lee", at="2026-10-04")
