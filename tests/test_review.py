@@ -342,7 +342,7 @@ def test_report_review_options_are_for_framework_reports(tmp_path: Path, capsys:
          "2026-10-01", "--final", "--out", str(tmp_path / "o")]
     )  # fmt: skip
     assert code == 2
-    assert "--review, --final and --previous are for soc2 and hipaa" in capsys.readouterr().err
+    assert "--final are for framework reports (soc2, hipaa, …), not gdpr" in capsys.readouterr().err
 
 
 def test_ids_and_notes_that_look_like_numbers_stay_text(tmp_path: Path) -> None:
