@@ -31,7 +31,7 @@ from ._checkpoint import Checkpoint, checkpoint_key
 from ._retry import RetryStats
 from ._settings import FetchSettings
 from ._sink import conflicts_of_fetch, store_batch, store_ledger_entry
-from ._token import Token, load_token, redact
+from ._token import Token, load_token, redact, seal, unseal
 from .client import Page, first_page_url, iter_pages, open_client
 from .pagination import PaginationStrategy
 from .styles import get_style
@@ -109,6 +109,7 @@ class FetchReport:
     http_5xx: int = 0
     http_408: int = 0
     connection_errors: int = 0
+    empty_pages: int = 0
     waited_seconds: float = 0.0
     first_cursor: str | None = None
     last_cursor: str | None = None
@@ -244,11 +245,14 @@ def fetch(
             notes=notes,
         )
         seen: set[str] = set()
+        contents: dict[str, int] = {}
         next_url, number, cursor = start_url, 1, None
         if saved is not None:
             _restore(report, stats, saved)
-            seen = set(saved.get("cursors_seen", []))
-            next_url, number, cursor = saved["next_url"], int(saved["next_page"]), saved.get("next_cursor")
+            seen = {c for c in (unseal(c, secret) for c in saved.get("cursors_seen", [])) if c is not None}
+            contents = {str(k): int(v) for k, v in saved.get("pages_seen", {}).items()}
+            next_url = unseal(saved["next_url"], secret) or start_url
+            number, cursor = int(saved["next_page"]), unseal(saved.get("next_cursor"), secret)
         started_clock = time.monotonic()
         previous_duration = report.duration_seconds
         progress = _Progress(settings, stats)
@@ -282,7 +286,8 @@ def fetch(
 
         def save() -> None:
             report.duration_seconds = previous_duration + time.monotonic() - started_clock
-            checkpoint.save(_checkpoint_state(report, stats, seen, position))
+            # The checkpoint is on disk: a cursor or URL the server built around the token is sealed.
+            checkpoint.save(_checkpoint_state(report, stats, seen, contents, position, secret))
 
         with open_client(settings) as client:
             try:
@@ -295,14 +300,15 @@ def fetch(
                     start_number=number,
                     start_cursor=cursor,
                     seen_cursors=seen,
+                    seen_pages=contents,
                     stats=stats,
                 ):
                     buffer.append(page)
                     report.pages = page.number
                     report.events += len(page.records)
-                    report.last_cursor = page.cursor if page.cursor is not None else report.last_cursor
+                    report.last_cursor = redact(page.cursor, secret) if page.cursor is not None else report.last_cursor
                     if page.number == 1 and page.next is not None:
-                        report.first_cursor = page.next.cursor
+                        report.first_cursor = redact(page.next.cursor, secret)
                     progress.page(report.pages, report.events)
                     if page.next is None:
                         report.end_reason = "empty page" if not page.records else "no next page"
@@ -362,13 +368,21 @@ def _finish(
 
 
 def _checkpoint_state(
-    report: FetchReport, stats: RetryStats, seen: set[str], position: dict[str, Any]
+    report: FetchReport,
+    stats: RetryStats,
+    seen: set[str],
+    contents: dict[str, int],
+    position: dict[str, Any],
+    secret: Token,
 ) -> dict[str, Any]:
     return {
         "report": report.as_ledger(),
         "retry_stats": stats.as_dict(),
-        "cursors_seen": sorted(seen),
-        **position,
+        "cursors_seen": sorted(str(seal(c, secret)) for c in seen),
+        "pages_seen": contents,
+        "next_url": seal(position.get("next_url"), secret),
+        "next_cursor": seal(position.get("next_cursor"), secret),
+        "next_page": position.get("next_page"),
         "saved_at": _utc_iso(time.time()),
     }
 
