@@ -206,6 +206,14 @@ def fetch(
     if store_dir.exists() and not store_dir.is_dir():
         raise UsageError(f"--store {store_dir} is a file; give a directory for the Parquet store")
     filters = {"conversation_id": conversation_id, "event_type": event_type, "author": author}
+    for name, value in filters.items():
+        items = value.split(",") if value is not None and name == "event_type" else [value]
+        if value is not None and any(not (item or "").strip() for item in items):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} {value!r} is empty or blank (or has an empty item); give a value, or leave {flag} out "
+                "to fetch everything (an empty filter is never read as 'no filter')"
+            )
     unsupported = sorted(name for name, value in filters.items() if value is not None and name not in style.filters)
     if unsupported:
         raise UsageError(
