@@ -444,9 +444,11 @@ def _write_locked(
         events = result_or_events.events.collect()
         quarantine = result_or_events.quarantine if quarantine is None else quarantine
         entries = [dict(e) for e in (list(ledger_entries) or result_or_events.ledger)]
+        passed_over = [dict(p) for p in result_or_events.skipped]
     elif isinstance(result_or_events, pl.DataFrame | pl.LazyFrame):
         events = result_or_events.lazy().collect()
         entries = [dict(e) for e in ledger_entries]
+        passed_over = []
     else:
         raise UsageError("write_store takes a LoadResult or a canonical events frame")
     missing = [name for name in EVENT_SCHEMA if name not in events.columns]
@@ -458,21 +460,32 @@ def _write_locked(
 
     # 1. The same input file again: skip it whole. Fetch entries are the API client's own
     # record (its counts, its timestamps) and are appended exactly as given.
-    known = {
-        e.get("sha256"): e.get("path") for e in ledger["inputs"] if e.get("sha256") and e.get("status") == "ingested"
-    }
+    # The same bytes read as another format (a --format given this time, or a format that
+    # was not recognised before) are a different reading, not a repeat: they are ingested.
+    known: dict[tuple[Any, Any], Any] = {}
+    formats_of: dict[Any, list[str]] = {}
+    for e in ledger["inputs"]:
+        if e.get("sha256") and e.get("status") == "ingested":
+            known.setdefault((e.get("sha256"), e.get("format")), e.get("path"))
+            formats_of.setdefault(e.get("sha256"), []).append(str(e.get("format")))
     skipped = []
     for entry in entries if kind == "inputs" else ():
         entry["ingested_at"] = now
-        sha = entry.get("sha256")
-        if sha in known:
+        sha, fmt = entry.get("sha256"), entry.get("format")
+        if (sha, fmt) in known:
             entry["status"] = "already_ingested"
-            entry["same_as"] = known[sha]
+            entry["same_as"] = known[(sha, fmt)]
             skipped.append(entry.get("path"))
         else:
             entry["status"] = "ingested"
+            if sha in formats_of:
+                earlier = ", ".join(sorted(set(formats_of[sha])))
+                entry.setdefault("notes", []).append(
+                    f"the same bytes (sha256) were ingested before as {earlier}; read again as {fmt}"
+                )
             if sha:
-                known[sha] = entry.get("path")
+                known[(sha, fmt)] = entry.get("path")
+                formats_of.setdefault(sha, []).append(str(fmt))
     if skipped:
         events = events.filter(~pl.col("source_file").is_in(skipped))
         quarantine = quarantine.filter(~pl.col("source_file").is_in(skipped))
@@ -510,6 +523,8 @@ def _write_locked(
         else:
             entry["added"] = 0
     ledger[kind].extend(entries)
+    if passed_over:  # paths a directory walk passed over, with why: the ledger says what was not read
+        ledger.setdefault("skipped", []).extend({**p, "at": now} for p in passed_over)
     ledger["parts"].update({target.relative_to(path).as_posix(): part.height for target, part in plan})
     ledger.setdefault("writes", []).append(write_id)
     _atomic_write(path / LEDGER_FILE, json.dumps(ledger, indent=2, ensure_ascii=False).encode("utf-8"))

@@ -225,6 +225,10 @@ class _Records:
 
 
 def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
+    # The first line that looks like JSON or this format's CSV header decides; lines before
+    # it (a comment, an exporter's banner) do not make the whole file "text": they are
+    # quarantined one by one by the layout's own per-record pass.
+    text_seen = False
     for line in lines.series.head(1000):
         s = line.strip()
         if not s:
@@ -232,12 +236,12 @@ def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
         if s.startswith("["):
             return "json-array"
         if s.startswith("{"):
-            return "api-page" if _is_api_page(lines) else "ndjson"
+            return "api-page" if not text_seen and _is_api_page(lines) else "ndjson"
         header = {h.strip().strip('"') for h in s.split(",")}
-        if len(header & spec_csv_headers) >= 2:
+        if len(header & spec_csv_headers) >= 2 and not text_seen:
             return "csv"
-        return "text"
-    return "ndjson"  # an empty file: nothing to parse either way
+        text_seen = True
+    return "text" if text_seen else "ndjson"  # an empty file: nothing to parse either way
 
 
 def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
