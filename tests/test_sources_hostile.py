@@ -17,8 +17,8 @@ import pytest
 from test_sources_formats import records, render
 
 from auditreports.cli import main
-from auditreports.sources import load
 from auditreports.sources import _io as io
+from auditreports.sources import load
 from auditreports.store import open_store
 
 BASE = records("conversation")[0]
@@ -202,3 +202,13 @@ def test_a_directory_walk_lists_every_path_it_passes_over(tmp_path: Path, capsys
     for name in reasons:
         assert name in err  # the summary lists each one
     assert open_store(store).events.collect().height == 6
+
+
+def test_a_leap_second_in_a_file_is_flagged_odd_timestamp(tmp_path: Path) -> None:
+    rec = copy.deepcopy(BASE)
+    rec["timestamp"] = "2016-12-31T23:59:60.000Z"
+    src = tmp_path / "leap.ndjson"
+    src.write_text(json.dumps(rec) + "\n")
+    event = load(src).events.collect().row(0, named=True)
+    assert "odd_timestamp" in event["flags"]
+    assert event["timestamp"].isoformat() == "2017-01-01T00:00:00+00:00"
