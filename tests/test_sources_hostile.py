@@ -212,3 +212,17 @@ def test_a_leap_second_in_a_file_is_flagged_odd_timestamp(tmp_path: Path) -> Non
     event = load(src).events.collect().row(0, named=True)
     assert "odd_timestamp" in event["flags"]
     assert event["timestamp"].isoformat() == "2017-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("name", ["event_id", "timestamp", " channel"])
+def test_a_csv_header_naming_a_column_twice_refuses_the_file(tmp_path: Path, name: str, capsys) -> None:
+    text = render("conversation", "csv", records("conversation")).decode()
+    header, rest = text.split("\r\n", 1)
+    src = tmp_path / "dup.csv"
+    src.write_text(f"{header},{name}\r\n" + "".join(line + ",x\r\n" for line in rest.split("\r\n") if line))
+    store = tmp_path / "store"
+    assert main(["ingest", str(src), "--store", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert f"the CSV header names '{name.strip()}'" in err and "refused" in err
+    entry = open_store(store).ledger["inputs"][0]
+    assert entry["loaded"] == 0 and _reconciles(entry) and "ambiguous" in entry["error"]

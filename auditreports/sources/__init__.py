@@ -148,6 +148,7 @@ def _load_file(
     inp = read_input(path)
     error = None
     notes: list[str] = []
+    data = inp.data
     unreadable = inp.refused or _not_utf8_text(inp.data)
     if not inp.data.strip() and not unreadable and inp.tail is None:
         what = "the file is empty" if not inp.data else "the file holds only blank lines"
@@ -164,7 +165,6 @@ def _load_file(
         content = inp.data if not inp.refused else _raw_on_disk(path)
         parsed = _quarantine_whole_file(content, path, unreadable, whole=True)
     else:
-        data = inp.data
         if b"\n" not in data and b"\r" in data.rstrip(b"\r"):
             # Classic Mac line endings: CR alone ends each line. Same length, so offsets hold.
             data = data.replace(b"\r", b"\n")
@@ -183,6 +183,12 @@ def _load_file(
             error = exc.message
             format_name = "unknown"
             parsed = _quarantine_whole_file(data, path, "the file is in no audit-log format we recognise")
+    if parsed.layout == "csv":
+        duplicated = _duplicate_csv_headers(data)
+        if duplicated:
+            # Which of two same-named columns is meant cannot be known: refuse the file, loudly.
+            error = duplicated
+            parsed = _quarantine_whole_file(data, path, duplicated)
     if inp.tail is not None:
         parsed = _with_tail(parsed, inp, path, format_name)
     if parsed.lines_read != parsed.loaded_lines + parsed.quarantined_lines + parsed.blank_lines:
@@ -256,6 +262,32 @@ def _quarantine_whole_file(data: bytes, path: str, reason: str, *, whole: bool =
         loaded_lines=0,
         quarantined_lines=len(rows),
         layout="unknown",
+    )
+
+
+def _duplicate_csv_headers(data: bytes) -> str | None:
+    """Why a CSV file's header is ambiguous (a name given to two columns), or None."""
+    import csv
+
+    for line in data.split(b"\n", 64)[:64]:
+        if line.strip():
+            header = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]))
+            break
+    else:
+        return None
+    seen: dict[str, int] = {}
+    dups = []
+    for i, name in enumerate(header, start=1):
+        key = name.strip()
+        if key in seen:
+            dups.append(f"{key!r} (columns {seen[key]} and {i})")
+        else:
+            seen[key] = i
+    if not dups:
+        return None
+    return (
+        f"the CSV header names {', '.join(dups)} twice; which column holds the value is ambiguous, so the file "
+        "is refused: fix the header and ingest it again"
     )
 
 
