@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ..errors import AuthenticationError, FetchError, PaginationError, RetriesExhaustedError
+from ..sources._dupkeys import loads_keeping_duplicates
 from ._retry import RETRYABLE_ERRORS, RetryStats, backoff_delay, is_retryable_status, parse_retry_after
 from ._settings import FetchSettings
 from ._token import Token, redact
@@ -241,7 +242,8 @@ def iter_pages(
                 client, next_url, token=token, number=number, cursor=cursor, settings=settings, stats=stats
             )
             try:
-                body = json.loads(response.content)
+                # Records naming a key twice come back marked; the mapper quarantines them.
+                body = loads_keeping_duplicates(response.content)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 raise PaginationError(
                     f"{where} is not valid JSON ({exc}); the API sent a broken page, nothing after it was read",

@@ -21,8 +21,9 @@ import polars as pl
 from ..errors import SourceFormatError, UsageError
 from ..progress import bar
 from ..schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, empty_events, empty_quarantine
-from ._canonical import canonical_json
+from ._canonical import canonical_json, canonical_json_lenient
 from ._dedupe import dedupe_events
+from ._dupkeys import duplicate_key_reason
 from ._io import read_input, resolve_inputs
 from ._quarantine import finish_quarantine
 from ._records import RecordSpec, _Records, parse_records
@@ -519,6 +520,10 @@ def events_from_records(
     positions: list[int] = []
     bad: list[tuple[int, int | None, int, str, bytes]] = []
     for position, record in enumerate(records, start=1):
+        duplicated = duplicate_key_reason(record)
+        if duplicated:
+            bad.append((position, None, 1, duplicated, canonical_json_lenient(record).encode()))
+            continue
         if not isinstance(record, dict):
             bad.append(
                 (

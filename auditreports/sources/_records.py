@@ -29,6 +29,7 @@ import pyarrow as pa
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._canonical import canonical_json_lenient
+from ._dupkeys import duplicate_key_reason, loads_keeping_duplicates
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
@@ -564,11 +565,14 @@ def _one_per_line(texts: list[str]) -> str:
 
 def _json_problem(text: str, spec: RecordSpec) -> str | None:
     try:
-        value = json.loads(text)
+        value = loads_keeping_duplicates(text)
     except json.JSONDecodeError as exc:
         return f"the record is not valid JSON ({exc.msg}, character {exc.pos + 1}); it may be truncated"
     except RecursionError:
         return "the record is nested too deeply to be JSON we can read"
+    duplicated = duplicate_key_reason(value)
+    if duplicated:
+        return duplicated
     if not isinstance(value, dict):
         return f"the record is a JSON {_json_type(value)}, not an object"
     for f in spec.fields:
