@@ -41,7 +41,7 @@ def page_server() -> Iterator[tuple[str, list[str]]]:
     bodies: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             body = bodies.pop(0).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
