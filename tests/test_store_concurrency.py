@@ -207,3 +207,20 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path: Path, exports: list[
         t.start()
         t.join()
     assert done and open_store(store).events.collect().height == 400
+
+
+def test_a_store_path_holding_name_value_pieces_is_read_as_a_path(tmp_path: Path, exports: list[Path], capsys) -> None:
+    """Polars' hive parsing once read `team=audit` in the store's own path as a column (verify/detect crashed)."""
+    from auditreports.cli import main
+
+    store = tmp_path / "team=audit" / "year=2026" / "store"
+    assert main(["ingest", str(exports[0]), "--store", str(store)]) == 0
+    assert open_store(store).events.collect().height == 400
+    for command in (["verify", "--store", str(store), "--json"], ["detect", "--store", str(store), "--json"]):
+        capsys.readouterr()
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code in (0, 1, 3), err
+        assert "Traceback" not in err
+        json.loads(out)
+    assert main(["search", "--store", str(store), "--conversation-id", "nope", "--json"]) == 0
