@@ -112,9 +112,7 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_by_the_page_timeout(serve, tmp_
 def test_retry_after_values_rfc_9110_does_not_allow_fall_back_to_backoff(serve, tmp_path, header) -> None:
     assert parse_retry_after(header, time.time()) is None
     store = tmp_path / "store"
-    report = fetch(
-        serve(ServerFaults(burst_503=2, retry_after_header=header)), store, token=TOKEN, settings=quick()
-    )
+    report = fetch(serve(ServerFaults(burst_503=2, retry_after_header=header)), store, token=TOKEN, settings=quick())
     assert report.complete and report.http_5xx == 2
 
 
