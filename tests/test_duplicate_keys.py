@@ -91,3 +91,14 @@ def test_a_file_record_naming_a_key_twice_is_quarantined_in_the_per_record_pass(
     reasons = dict(zip(result.quarantine["source_line"], result.quarantine["reason"], strict=True))
     assert "twice" in reasons[target + 1]
     assert result.ledger[0]["loaded"] == len(GOOD) - 1
+
+
+def test_a_pretty_printed_array_element_naming_a_key_twice_is_quarantined(tmp_path: Path) -> None:
+    elements = [json.dumps(r, indent=2) for r in GOOD]
+    elements[TARGET] = json.dumps(GOOD[TARGET], indent=2).replace('"event_id":', '"reason": "dup",\n  "event_id":', 1)
+    src = tmp_path / "pretty.json"
+    src.write_text("[\n" + ",\n".join(elements) + "\n]\n")
+    result = load(src)
+    assert result.ledger[0]["layout"] == "json-array"
+    assert result.quarantine.height == 1 and "'reason' twice" in result.quarantine["reason"][0]
+    assert result.ledger[0]["events"] == len(GOOD) - 1

@@ -4,12 +4,11 @@ JSON allows an object to name a key twice, and parsers disagree on which value w
 (Polars keeps the first, Python's ``json`` the last). For evidence that is an
 ambiguity, not a detail: a record that names a key twice in any object is
 quarantined with a reason naming the key and where it is, whether it came from a
-file (any layout) or an API page.
+file or an API page.
 
-Finding them costs a Python parse per record, so the loaders only parse the records
-that can hold one: a duplicate needs some key name to occur twice in the record's
-text, which one vectorised pass over the raw texts tells (most records of a
-conversation export have no repeated key name at all).
+Finding them costs a Python parse per record: the API client and the loaders'
+per-record passes (a file whose one-call parse failed, a pretty-printed array) check
+every record; the one-call fast path of a clean file does not (docs/ingestion.md).
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import polars as pl
-
-__all__ = ["DuplicateKeys", "duplicate_key_reason", "loads_keeping_duplicates", "repeated_key_candidates"]
-
-# A JSON string followed by a colon: a key (string values are never followed by ':').
-_KEY_TOKEN = r'"(?:[^"\\]|\\.)*"\s*:'
+__all__ = [
+    "DuplicateKeys",
+    "duplicate_key_reason",
+    "loads_keeping_duplicates",
+    "object_pairs_marking_duplicates",
+]
 
 
 class DuplicateKeys(dict):  # type: ignore[type-arg]
@@ -31,7 +30,8 @@ class DuplicateKeys(dict):  # type: ignore[type-arg]
     where: list[str]
 
 
-def _hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def object_pairs_marking_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A ``json`` ``object_pairs_hook``: a plain dict, or :class:`DuplicateKeys` when a key repeats here or inside."""
     seen: set[str] = set()
     found: list[str] = []
     for key, value in pairs:
@@ -55,11 +55,7 @@ def loads_keeping_duplicates(text: str | bytes) -> Any:
     The outermost object carries every duplicate found inside it (``where``), so an API
     client can hand the record on and the mapper can quarantine it.
     """
-    value = json.loads(text, object_pairs_hook=_hook)
-    if isinstance(value, list):
-        # A page body: the records keep their own marks; nothing to lift.
-        return value
-    return value
+    return json.loads(text, object_pairs_hook=object_pairs_marking_duplicates)
 
 
 def duplicate_key_reason(value: Any) -> str | None:
@@ -71,9 +67,3 @@ def duplicate_key_reason(value: Any) -> str | None:
             + "; which value is meant is ambiguous (parsers disagree), so it is quarantined"
         )
     return None
-
-
-def repeated_key_candidates(raw: pl.Series) -> pl.Series:
-    """True for the records whose text names some key more than once (a superset of the duplicates)."""
-    keys = raw.cast(pl.String).str.extract_all(_KEY_TOKEN)
-    return (keys.list.len() > keys.list.unique().list.len()).fill_null(False)

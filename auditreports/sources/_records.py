@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._canonical import canonical_json_lenient
-from ._dupkeys import duplicate_key_reason, loads_keeping_duplicates
+from ._dupkeys import duplicate_key_reason, loads_keeping_duplicates, object_pairs_marking_duplicates
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
@@ -300,7 +300,8 @@ class _Scanner:
         self.starts = [0]
         for line in lines.text[:-1]:
             self.starts.append(self.starts[-1] + len(line) + 1)
-        self.decoder = json.JSONDecoder()
+        # Marks objects that name a key twice (sources._dupkeys), so such elements are quarantined.
+        self.decoder = json.JSONDecoder(object_pairs_hook=object_pairs_marking_duplicates)
         self.records = _Records([], [], [], [], layout, [])
 
     def line_index(self, pos: int) -> int:
@@ -344,7 +345,10 @@ class _Scanner:
                 self.quarantine(pos, end, f"the array element is not valid JSON ({exc.msg}); it may be truncated")
                 pos = end
                 continue
-            if not isinstance(value, dict):
+            duplicated = duplicate_key_reason(value)
+            if duplicated:
+                self.quarantine(pos, end, duplicated)
+            elif not isinstance(value, dict):
                 self.quarantine(pos, end, f"the array element is a JSON {type(value).__name__}, not an object")
             else:
                 chunk = text[pos:end]
