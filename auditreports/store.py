@@ -197,7 +197,7 @@ def _write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
 
 # --- one writer at a time -------------------------------------------------------------
 
-_held: dict[str, list[Any]] = {}  # resolved store path -> [fd, depth]; the lock is re-entrant per process
+_held: dict[tuple[str, int], list[int]] = {}  # (resolved store path, thread) -> [fd, depth]
 _held_guard = threading.RLock()
 
 
@@ -217,76 +217,80 @@ def store_lock(store_dir: str | os.PathLike[str], *, timeout: float | None = Non
 
     A second writer (another process) prints who holds the lock and waits for it;
     with ``timeout`` (seconds) it gives up with :class:`StoreError` naming the holder
-    (exit 2). Re-entrant within one process, so a fetch can hold it for the whole run
-    while each page batch goes through :func:`write_store`. The kernel releases the lock
+    (exit 2). Re-entrant within one thread, so a fetch can hold it for the whole run
+    while each page batch goes through :func:`write_store`; another thread waits. The kernel releases the lock
     when its process dies, so a crashed writer never blocks the next run.
     """
     import fcntl
 
     path = Path(store_dir)
-    key = str(path.resolve())
+    # Re-entrant per thread: another thread of this process opens its own descriptor, and
+    # flock (per open file description) makes it wait like another process would.
+    key = (str(path.resolve()), threading.get_ident())
     with _held_guard:
-        if key in _held:
-            _held[key][1] += 1
-            try:
-                yield
-            finally:
-                _held[key][1] -= 1
-            return
-        lock_path = path / LOCK_FILE
+        held = _held.get(key)
+        if held is not None:
+            held[1] += 1
+    if held is not None:
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(
-                f"{path}: cannot write to the store ({exc.strerror}); check that the directory exists and is writable",
-                path=str(path),
-            ) from None
+            yield
+        finally:
+            with _held_guard:
+                held[1] -= 1
+        return
+    lock_path = path / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot write to the store ({exc.strerror}); check that the directory exists and is writable",
+            path=str(path),
+        ) from None
+    try:
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _holder_text(lock_path)
-                if timeout is not None and timeout <= 0:
-                    raise StoreError(
-                        f"{path}: the store is being written by {holder}; wait for it to finish and run again",
-                        path=str(path),
-                    ) from None
-                print(
-                    f"[auditreports] {path}: the store is being written by {holder}; waiting for it to finish",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if deadline is not None and time.monotonic() >= deadline:
-                            raise StoreError(
-                                f"{path}: the store is still being written by {holder} after {timeout:g} s; "
-                                "run again when it has finished",
-                                path=str(path),
-                            ) from None
-                        time.sleep(0.1)
-            info = {"pid": os.getpid(), "command": " ".join(["auditreports", *sys.argv[1:2]]), "since": _now()}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
-            _held[key] = [fd, 1]
-        except BaseException:
-            os.close(fd)
-            raise
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(lock_path)
+            if timeout is not None and timeout <= 0:
+                raise StoreError(
+                    f"{path}: the store is being written by {holder}; wait for it to finish and run again",
+                    path=str(path),
+                ) from None
+            print(
+                f"[auditreports] {path}: the store is being written by {holder}; waiting for it to finish",
+                file=sys.stderr,
+                flush=True,
+            )
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"{path}: the store is still being written by {holder} after {timeout:g} s; "
+                            "run again when it has finished",
+                            path=str(path),
+                        ) from None
+                    time.sleep(0.1)
+        info = {"pid": os.getpid(), "command": " ".join(["auditreports", *sys.argv[1:2]]), "since": _now()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with _held_guard:
+        _held[key] = [fd, 1]
     try:
         _recover(path)
         yield
     finally:
         with _held_guard:
-            _held[key][1] -= 1
-            if _held[key][1] == 0:
-                del _held[key]
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, 0)
-                os.close(fd)  # closing the descriptor releases the flock
+            del _held[key]
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _now() -> str:

@@ -197,15 +197,28 @@ def test_a_store_under_a_file_is_one_sentence_not_a_traceback(tmp_path: Path, ex
         write_store(tmp_path / "afile" / "store", load(exports[0]))
 
 
-def test_the_lock_is_reentrant_within_one_process(tmp_path: Path, exports: list[Path]) -> None:
+def test_the_lock_is_reentrant_within_one_thread_and_excludes_others(tmp_path: Path, exports: list[Path]) -> None:
     store = tmp_path / "store"
     done = []
     store.mkdir()
+    errors: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with store_lock(store, timeout=0):
+                done.append(True)
+        except StoreError as exc:
+            errors.append(exc.message)
+
     with store_lock(store):
         write_store(store, load(exports[0]))  # would deadlock if the lock were not re-entrant
-        t = threading.Thread(target=lambda: done.append(True))
+        t = threading.Thread(target=other_thread)
         t.start()
         t.join()
+    assert not done and "the store is being written by process" in errors[0]  # another thread is another writer
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
     assert done and open_store(store).events.collect().height == 400
 
 
