@@ -150,6 +150,7 @@ def _load_file(
     error = None
     notes: list[str] = []
     data = inp.data
+    spec: FormatSpec | None = forced
     unreadable = inp.refused or _not_utf8_text(inp.data)
     if not inp.data.strip() and not unreadable and inp.tail is None:
         what = "the file is empty" if not inp.data else "the file holds only blank lines"
@@ -184,6 +185,14 @@ def _load_file(
             error = exc.message
             format_name = "unknown"
             parsed = _quarantine_whole_file(data, path, "the file is in no audit-log format we recognise")
+        except (pl.exceptions.PolarsError, ValueError, TypeError, KeyError) as exc:
+            # A file that does not fit its (forced or detected) format never stops the load with a
+            # traceback: every line is quarantined with the reason, and the other files load.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            how = "forced with --format" if forced is not None else "detected"
+            format_name = spec.name if spec is not None else "unknown"
+            error = f"the file does not fit the {format_name!r} format {how}: {first}"
+            parsed = _quarantine_whole_file(data, path, f"the record does not fit the {format_name!r} format ({first})")
     if parsed.layout == "csv":
         duplicated = _duplicate_csv_headers(data)
         if duplicated:
