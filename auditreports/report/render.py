@@ -60,6 +60,7 @@ ATTACHMENT_DESCRIPTIONS = {
     "subject_data.json": "The data subject's data, machine-readable (JSON)",
     "subject_data.csv": "The data subject's data, machine-readable (CSV)",
     "redactions.json": "What the subject access response withheld or replaced, and why",
+    "review.yml": "The review file: the reviewer's decision on each finding (its sha256 is in the manifest)",
 }
 
 # Bidirectional controls and invisible characters in untrusted text would be obeyed by the
