@@ -195,7 +195,16 @@ _OPTIONAL: tuple[ParameterSpec, ...] = (
     ParameterSpec("received", _as_date, None, "date the request was received (deadline = one calendar month later)"),
     ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
     ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
-    ParameterSpec("staff_by_name", _as_bool, False, "show staff by name instead of by role"),
+    ParameterSpec(
+        "staff_by_name", _as_bool, False, "name staff in the internal release record (the response never does)"
+    ),
+    ParameterSpec(
+        "no_data_confirmed",
+        _as_bool,
+        False,
+        "answer deliberately 'no data held' for a subject in no event and not in the customer directory",
+    ),
+    ParameterSpec("extension", _as_optional_str, None, "reason for extending the deadline by two months (Art. 12(3))"),
 )
 OPTIONAL_PARAMETERS = {spec.name: spec for spec in _OPTIONAL}
 

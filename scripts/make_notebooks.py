@@ -138,7 +138,12 @@ stamp_parameters = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, 
 
 def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
-    extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
+    extra = (
+        '    subject=params["subject"],\n    received=params["received"],\n'
+        '    no_data_confirmed=params["no_data_confirmed"],\n    extension=params["extension"],\n'
+        if kind == "gdpr"
+        else ""
+    )
     if kind == "framework":
         # The review file's decisions, the previous report to compare with, and final vs DRAFT.
         extra = (
@@ -146,6 +151,13 @@ def _run_source(kind: str) -> str:
             '    review=params["review_file"],\n    previous=params["previous_dir"],\n    final=params["final"],\n'
         )
     first = '    params["kind"],\n' if kind == "framework" else ""
+    release = (
+        "# The response to the data subject is result.pdf (no findings, staff by role). What follows is the\n"
+        "# internal release record: integrity, findings touching the subject with staff named, redactions.\n"
+        'response = model\nmodel = response.extra["release_record"]\nmodel.charts.update(response.charts)\n'
+        if kind == "gdpr"
+        else ""
+    )
     return f'''
 from auditreports.pipeline import {function}
 
@@ -159,7 +171,7 @@ result = {function}(
     parameters=stamp_parameters,
 )
 model = result.model
-'''
+{release}'''
 
 
 _SUMMARY = """
@@ -230,6 +242,10 @@ pages = len(PdfReader(result.pdf).pages)
 print(f"report:   {result.pdf} ({pages} pages, {result.pdf.stat().st_size:,} bytes)")
 for name, path in sorted(result.evidence.items()):
     print(f"evidence: {path} ({path.stat().st_size:,} bytes)")
+if result.release_record is not None:
+    # GDPR: the internal release record and its evidence, never sent to the data subject.
+    print(f"release record (internal): {result.release_record}")
+    print(f"release evidence (internal): {result.release_evidence_dir}")
 """
 
 

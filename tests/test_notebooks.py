@@ -166,6 +166,10 @@ def test_report_notebook_leaves_pdf_notebook_and_evidence(report_runs, kind):
     assert run.pdf == run.out_dir / "report.pdf" and run.pdf.read_bytes()[:5] == b"%PDF-"
     assert run.notebook == run.out_dir / "report.ipynb"
     evidence = run.out_dir / "evidence"
+    if kind == "gdpr":  # the response carries the subject's data; the audit evidence is the release record's
+        assert {p.name for p in evidence.iterdir()} == {"subject_data.json", "subject_data.csv"}
+        assert (run.out_dir / "release-record.pdf").read_bytes()[:5] == b"%PDF-"
+        evidence = run.out_dir / "release-record-evidence"
     assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= {p.name for p in evidence.iterdir()}
     outputs = _outputs(run.notebook)
     assert not [o for o in outputs if o["output_type"] == "error"]

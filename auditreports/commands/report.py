@@ -34,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processing-record", help="GDPR: Art. 30 processing record (YAML)")
     p.add_argument("--customers", dest="customer_directory", help="GDPR: CSV of customer ids and emails")
     p.add_argument(
+        "--no-data-confirmed",
+        action="store_true",
+        help="GDPR: answer 'no data held' for a subject in no event and not in the customer directory (else refused)",
+    )
+    p.add_argument("--extension", metavar="REASON", help="GDPR: deadline extended by two months (Art. 12(3)), why")
+    p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
     p.add_argument("--settings", dest="settings_file", help="settings YAML file")
@@ -111,9 +117,11 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         ("processing_record", "--processing-record"),
         ("customer_directory", "--customers"),
         ("phi_tags", "--phi-tag"),
+        ("extension", "--extension"),
+        ("no_data_confirmed", "--no-data-confirmed"),
     ):
         value = getattr(args, name, None)
-        if value is None or value == []:
+        if value is None or value == [] or value is False:
             continue
         if name not in declared:
             raise UsageError(f"{flag} is not an option of {args.kind} reports")
@@ -140,9 +148,17 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
+    params = parameters_from_args(args)
+    if args.kind == "gdpr":
+        from ..report.gdpr import check_subject_parameters
+
+        check_subject_parameters(params)
+    result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")
     print(f"evidence: {result.out_dir / 'evidence'}")
+    if args.kind == "gdpr":
+        print(f"release record (internal): {result.out_dir / 'release-record.pdf'}")
+        print(f"release evidence (internal): {result.out_dir / 'release-record-evidence'}")
     return 0

@@ -52,7 +52,8 @@ class ReportSettings:
     - ``staff``: the staff directory (CSV with ``staff_id`` or ``actor_id`` and ``time_zone``);
       when set, "after hours" in the HIPAA report is judged in each staff member's own
       time zone (``timezone`` for everyone not listed).
-    - ``staff_names``: show staff by name in the GDPR report (default: by role only).
+    - ``staff_names``: kept for compatibility; the GDPR response names staff by role only
+      (Art. 15(4)) whatever it says, and the internal release record always names them.
     - ``charts``: draw charts (needs kaleido + Chromium); off renders tables only.
     """
 

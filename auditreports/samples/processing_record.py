@@ -43,11 +43,28 @@ categories_of_personal_data:
   staff:
     - Name, work email, role, time zone
     - Login records, IP address, user agent, actions in the workspace
+# Each recipient by name and purpose; api_keys are the integration keys it acts through in
+# the audit log, so a subject access response can name the recipient of each disclosure.
 recipients:
-  - Acme Health support staff, by role (agent, admin, owner)
-  - Processor - helpdesk platform vendor (DPA 2025-11, hosting in the EU)
-  - Processor - LLM provider for the support assistant (DPA 2026-02, zero data retention)
-  - Processor - Zapier (webhook automation) and CRM vendor (customer sync)
+  - name: Acme Health support staff
+    purpose: Answer and resolve your support requests (staff are named by role only)
+  - name: Helpdesk platform vendor (processor)
+    purpose: Hosts the support workspace and its conversations (DPA 2025-11, hosting in the EU)
+  - name: LLM provider (processor)
+    purpose: Generates the support assistant's answers (DPA 2026-02, zero data retention)
+    location: United States
+  - name: CRM vendor (processor)
+    purpose: Keeps your customer profile in step with the support workspace (customer sync)
+    api_keys: [key_crm_sync]
+  - name: Zapier (processor)
+    purpose: Webhook automation that forwards conversation updates to our internal tools
+    api_keys: [key_zapier]
+  - name: E-mail bridge (processor)
+    purpose: Delivers support conversations held by e-mail into the workspace
+    api_keys: [key_email_bridge]
+  - name: Analytics provider (processor)
+    purpose: Service statistics (response times, volumes) for quality assurance
+    api_keys: [key_analytics, key_analytics_v2]
 transfers_to_third_countries:
   - recipient: LLM provider (United States)
     safeguard: EU-US Data Privacy Framework certification; SCCs 2021/914 module 3 as fallback
@@ -71,6 +88,13 @@ data_subject_rights:
   portability: Art. 20 JSON export of the customer's conversations
   objection: Art. 21 to quality-assurance processing
   complaint: to the ICO (UK) or the lead supervisory authority
+# Art. 77: the supervisory authority of the controller's state, named in every access response.
+supervisory_authority:
+  name: Information Commissioner's Office (ICO)
+  member_state: United Kingdom
+  address: Wycliffe House, Water Lane, Wilmslow, Cheshire SK9 5AF, United Kingdom
+  website: https://ico.org.uk/make-a-complaint/
+  note: You may also complain to the supervisory authority of the EU/EEA country where you live or work.
 automated_decision_making:
   present: false
   description: >-
