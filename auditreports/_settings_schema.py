@@ -34,7 +34,7 @@ def _wrap(check: typing.Callable[[Any], Any]) -> typing.Callable[[Any], Any]:
         try:
             check(value)
         except ConfigError as exc:
-            raise ValueError(exc.message.split("; fix")[0]) from None
+            raise ValueError(exc.message.split("; fix")[0].rstrip(".")) from None
         return value
 
     return validator

@@ -23,6 +23,7 @@ KeyLines = dict[tuple[str, ...], int]
 
 _MAX_BYTES = 1 << 20  # a settings file is a page of YAML; a megabyte is already absurd
 _MAX_DEPTH = 20
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _StrictComposer(yaml.SafeLoader):
@@ -60,6 +61,8 @@ def _decode(raw: bytes, file: Path) -> str:
 def _build(node: yaml.Node, loader: yaml.SafeLoader, path: tuple[str, ...], lines: KeyLines, file: Path) -> Any:
     if len(path) > _MAX_DEPTH:
         raise _Refused(node.start_mark.line + 1, f"nests deeper than {_MAX_DEPTH} levels")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise _Refused(node.start_mark.line + 1, f"uses the YAML tag {node.tag!r}; settings are plain YAML")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -236,6 +236,12 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         value = out.get(name)
         if value and not Path(value).exists():
             raise ParameterError(f"parameter {name!r}: {value!r} does not exist", parameter=name)
+    if out["settings_file"]:
+        # The whole settings file (schema, directories it names, staff directory) is checked
+        # here, before a kernel starts: a bad file is one line and exit 2, not a failed cell.
+        from .settings import load_settings
+
+        load_settings(out["settings_file"])
     return out
 
 

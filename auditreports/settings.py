@@ -46,7 +46,15 @@ from .integrity.settings import IntegritySettings
 from .organisation import ActorHours, Organisation, load_staff_directory
 from .report.settings import ReportSettings
 
-__all__ = ["SETTINGS_ENV", "SETTINGS_FILE_NAME", "Settings", "SettingsSource", "discover_settings", "load_settings"]
+__all__ = [
+    "SETTINGS_ENV",
+    "SETTINGS_FILE_NAME",
+    "Settings",
+    "SettingsSource",
+    "discover_settings",
+    "load_settings",
+    "resolve_settings",
+]
 
 SETTINGS_ENV = "AUDITREPORTS_SETTINGS"
 SETTINGS_FILE_NAME = "auditreports.yml"
@@ -124,7 +132,7 @@ class Settings:
         # One vocabulary: the detection and report views are the organisation's values.
         org = self.organisation
         object.__setattr__(self, "detection", _with_organisation_detection(self.detection, org))
-        object.__setattr__(self, "report", _with_organisation_report(self.report, org))
+        object.__setattr__(self, "report", _with_organisation_report(self.report, org, self.source))
 
     @classmethod
     def from_mapping(
@@ -168,9 +176,9 @@ class Settings:
                 sha256=sha256,
             )
         except ConfigError as exc:
-            if path is None or str(path) in exc.message:
+            if path is not None and str(path) in exc.message:
                 raise
-            raise ConfigError(f"{where}: {exc.message}", **exc.context) from None
+            raise _locate(exc, where, given, lines) from None
         return built
 
     @property
@@ -212,6 +220,19 @@ class Settings:
         return replace(self, report=replace(self.report, **changes), organisation=organisation)
 
 
+def _locate(
+    exc: ConfigError, where: str, given: Mapping[str, Mapping[str, Any]], lines: Mapping[tuple[str, ...], int]
+) -> ConfigError:
+    """A section's own range check (e.g. ``page_size must be between 1 and 1000``) with its key and line."""
+    for section, values in given.items():
+        for key in values:
+            if re.search(rf"\b{re.escape(str(key))}\b", exc.message):
+                line = lines.get((section, str(key)))
+                at = f" line {line}" if line else ""
+                return ConfigError(f"{where}{at}: {section}.{key}: {exc.message}", key=f"{section}.{key}", line=line)
+    return ConfigError(f"{where}: {exc.message}", **exc.context)
+
+
 def _with_organisation_detection(detection: DetectionSettings, org: Organisation) -> DetectionSettings:
     view = replace(
         detection,
@@ -229,7 +250,7 @@ def _with_organisation_detection(detection: DetectionSettings, org: Organisation
     return view
 
 
-def _with_organisation_report(report: ReportSettings, org: Organisation) -> ReportSettings:
+def _with_organisation_report(report: ReportSettings, org: Organisation, source: str) -> ReportSettings:
     view = replace(
         report,
         organisation=org.name,
@@ -245,6 +266,7 @@ def _with_organisation_report(report: ReportSettings, org: Organisation) -> Repo
         staff=org.staff_directory,
         actors=org.staff_hours,
         retention_required_days=org.retention_required_days,
+        settings_source=source,
     )
     view.__dict__["org"] = org
     return view
@@ -369,6 +391,15 @@ def load_settings(path: str | Path | None = None) -> Settings:
     data, lines = read_yaml_mapping(file)
     sha256 = hashlib.sha256(file.read_bytes()).hexdigest()
     return Settings.from_mapping(_resolve_paths(data, file.parent), path=file, lines=lines, sha256=sha256)
+
+
+def resolve_settings(explicit: str | Path | None = None) -> Settings:
+    """Discover the settings file (:func:`discover_settings`), say which on stderr, load and check it."""
+    from .progress import say
+
+    source = discover_settings(explicit)
+    say(f"[auditreports] settings: {source.describe()}")
+    return load_settings(source.path)
 
 
 # Settings that name files: a relative path means relative to the settings file, so a

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..notebook import run_report_notebook
 from ..progress import say
+from ..settings import discover_settings
 
 HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
 
@@ -27,7 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
-    p.add_argument("--settings", dest="settings_file", help="settings YAML file")
+    p.add_argument(
+        "--settings",
+        dest="settings_file",
+        help="settings YAML file (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml, else built-in defaults)",
+    )
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
@@ -81,7 +86,15 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
+    params = parameters_from_args(args)
+    # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
+    # notebook is given the file found (absolute), and check_parameters validates it before a
+    # kernel starts.
+    source = discover_settings(args.settings_file)
+    say(f"[auditreports] settings: {source.describe()}")
+    if source.path is not None:
+        params["settings_file"] = str(source.path.resolve())
+    result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")

@@ -31,7 +31,7 @@ from ..organisation import (
 __all__ = ["ReportSettings"]
 
 _TUPLE_FIELDS = ("phi_tags", "phi_channels", "phi_knowledge_bases", "business_days")
-_NOT_GIVEN = ("actors",)
+_NOT_GIVEN = ("actors", "settings_source")  # filled by Settings, not keys of the file
 _PATH_FIELDS = ("logo", "template_dir", "customers", "processing_record", "staff")
 
 
@@ -90,6 +90,7 @@ class ReportSettings:
     charts: bool = True
     actors: Mapping[str, ActorHours] = field(default_factory=lambda: MappingProxyType({}))
     retention_required_days: int | None = None
+    settings_source: str = "built-in defaults"  # the settings file and its sha256, for the stamp
 
     def __post_init__(self) -> None:
         parse_business_hours(self.business_hours, "report business_hours")
