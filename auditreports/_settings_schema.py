@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError
 from .organisation import WEEKDAYS, check_business_days, check_timezone, parse_business_hours
 
-__all__ = ["ValidationError", "settings_file_model", "explain"]
+__all__ = ["ValidationError", "explain", "settings_file_model"]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -200,14 +200,25 @@ class ReportSection(BaseModel):
 _DESCRIBE = {int: "a whole number", float: "a finite number", bool: "true or false", str: "text"}
 
 
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def _plain(kind: Any) -> bool:
+    """A type a YAML file can hold: numbers, text, booleans, optional or in lists/tuples."""
+    if kind in _PLAIN:
+        return True
+    args = typing.get_args(kind)
+    return bool(args) and all(a is Ellipsis or _plain(a) for a in args)
+
+
 def _section_from_dataclass(name: str, cls: type, exclude: frozenset[str] = frozenset()) -> type[BaseModel]:
     """A strict model of a settings dataclass's plain fields (numbers, text, booleans)."""
     hints = typing.get_type_hints(cls)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if f.name in exclude:
-            continue
         kind = hints[f.name]
+        if f.name in exclude or not _plain(kind):
+            continue  # code seams (clocks, transports) are not settings
         fields[f.name] = (kind | None, Field(None, description=_DESCRIBE.get(kind, str(kind))))
     model: type[BaseModel] = create_model(name, __config__=_STRICT, **fields)
     return model
@@ -218,7 +229,7 @@ def _detection_model() -> type[BaseModel]:
     from .detect.settings import DetectionSettings
 
     declared = set(_DetectionBase.model_fields)
-    extra = {
+    extra: dict[str, Any] = {
         f.name: (Any, Field(None, description="see docs/settings.md"))
         for f in dataclasses.fields(DetectionSettings)
         if f.name not in declared and f.name not in {"phi_channels", "phi_knowledge_bases", "retention_required_days"}
@@ -235,15 +246,14 @@ def _build_file_model() -> type[BaseModel]:
     fetch = _section_from_dataclass(
         "FetchSection", FetchSettings, frozenset({"transport", "sleep", "clock", "wall_clock", "jitter"})
     )
-    model: type[BaseModel] = create_model(
-        "SettingsFile",
-        __config__=_STRICT,
-        organisation=(OrganisationSection | None, None),
-        integrity=(integrity | None, None),
-        detection=(_detection_model() | None, None),
-        report=(ReportSection | None, None),
-        fetch=(fetch | None, None),
-    )
+    sections: dict[str, Any] = {
+        "organisation": (OrganisationSection | None, None),
+        "integrity": (integrity | None, None),
+        "detection": (_detection_model() | None, None),
+        "report": (ReportSection | None, None),
+        "fetch": (fetch | None, None),
+    }
+    model: type[BaseModel] = create_model("SettingsFile", __config__=_STRICT, **sections)
     return model
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._resources import notebooks_dir
-from .errors import DependencyError, NotebookExecutionError, UsageError
+from .errors import NotebookExecutionError, UsageError
 from .parameters import check_parameters
 from .progress import say
 

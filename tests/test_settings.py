@@ -287,7 +287,7 @@ def test_two_old_keys_that_disagree_are_refused(tmp_path):
 def test_an_old_key_that_disagrees_with_organisation_is_refused(tmp_path):
     f = tmp_path / "s.yml"
     f.write_text("organisation:\n  name: Acme\nreport:\n  organisation: Other\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="disagrees with organisation.name"):
+    with pytest.raises(ConfigError, match=r"disagrees with organisation\.name"):
         load_settings(f)
 
 
@@ -321,7 +321,7 @@ def test_a_settings_variable_naming_no_file_is_an_error(tmp_path, monkeypatch):
     from auditreports.settings import discover_settings
 
     monkeypatch.setenv("AUDITREPORTS_SETTINGS", str(tmp_path / "nope.yml"))
-    with pytest.raises(ConfigError, match="AUDITREPORTS_SETTINGS=.*names no settings file"):
+    with pytest.raises(ConfigError, match=r"AUDITREPORTS_SETTINGS=.*names no settings file"):
         discover_settings(None)
 
 
