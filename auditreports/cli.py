@@ -26,6 +26,7 @@ COMMANDS = (
     "keygen",
     "detect",
     "report",
+    "batch",
     "search",
     "export",
     "samples",
