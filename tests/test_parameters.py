@@ -64,7 +64,7 @@ def test_a_gdpr_subject_email_not_in_the_customer_directory_is_refused_before_th
     settings.write_text("organisation:\n  customer_directory: customers.csv\n", encoding="utf-8")
     base = _base(tmp_path, received="2026-10-05", settings_file=str(settings))
     assert check_parameters("gdpr", {**base, "subject": "ALICE@example.org"})["subject"] == "ALICE@example.org"
-    with pytest.raises(ParameterError, match="no customer with e-mail 'bob@example.org'"):
+    with pytest.raises(ParameterError, match=r"no customer with e-mail 'bob@example\.org'"):
         check_parameters("gdpr", {**base, "subject": "bob@example.org"})
     with pytest.raises(ParameterError, match="no customer directory is set"):
         check_parameters("gdpr", {**_base(tmp_path, received="2026-10-05"), "subject": "bob@example.org"})
