@@ -278,6 +278,9 @@ def _deprecated() -> Mapping[tuple[str, str], str]:
     return DEPRECATED
 
 
+_NOTED: set[str] = set()
+
+
 def _old_report_hours(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -316,7 +319,10 @@ def _organisation(
                 f"set organisation.{target} once and remove the other.",
                 key=old,
             )
-        say(f"[auditreports] {where}{at}: {old} is deprecated; read as organisation.{target} — move it there.")
+        note = f"[auditreports] {where}{at}: {old} is deprecated; read as organisation.{target} — move it there."
+        if note not in _NOTED:  # once per process, however often the file is loaded
+            _NOTED.add(note)
+            say(note)
         values.setdefault(target, value)
         origin.setdefault(target, old)
     kwargs: dict[str, Any] = {}

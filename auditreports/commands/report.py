@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
+from ..parameters import check_parameters
 from ..progress import say
 from ..settings import discover_settings
 
@@ -91,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
     # notebook is given the file found (absolute), and check_parameters validates it before a
     # kernel starts.
     source = discover_settings(args.settings_file)
-    say(f"[auditreports] settings: {source.describe()}")
     if source.path is not None:
         params["settings_file"] = str(source.path.resolve())
+    check_parameters(args.kind, params)  # a bad parameter or settings file is the only line on stderr
+    say(f"[auditreports] settings: {source.describe()}")
     result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     print(f"report:   {result.pdf}")
