@@ -409,3 +409,21 @@ def test_detect_finds_the_settings_file_and_says_which(tmp_path, capsys, monkeyp
     captured = capsys.readouterr()
     assert f"settings: {env} (from AUDITREPORTS_SETTINGS)" in captured.err
     assert len(json.loads(captured.out)["findings"]) == 1
+
+
+def test_verify_reads_the_integrity_section_of_the_discovered_file(tmp_path, capsys, monkeypatch):
+    from test_detect_cli import workspace_log
+
+    from auditreports.cli import main
+
+    src = workspace_log(tmp_path / "ws.ndjson", 3)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDITREPORTS_SETTINGS", raising=False)
+    (tmp_path / "auditreports.yml").write_text("integrity:\n  retention_days: 0\n", encoding="utf-8")
+    line = _one_line_exit_2(capsys, main(["verify", str(src), "--json"]))
+    assert "line 2: integrity.retention_days" in line and "at least 1" in line
+    (tmp_path / "auditreports.yml").write_text("integrity:\n  retention_days: 2190\n", encoding="utf-8")
+    main(["verify", str(src), "--json"])
+    captured = capsys.readouterr()
+    assert "settings: auditreports.yml (from ./auditreports.yml)" in captured.err
+    assert json.loads(captured.out)["verdict"] in {"VERIFIED", "PARTIAL", "FAILED"}
