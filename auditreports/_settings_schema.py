@@ -241,6 +241,7 @@ def _detection_model() -> type[BaseModel]:
 def _build_file_model() -> type[BaseModel]:
     from .api._settings import FetchSettings
     from .integrity.settings import IntegritySettings
+    from .sources.vendors.settings import SourcesSettings
 
     integrity = _section_from_dataclass("IntegritySection", IntegritySettings)
     fetch = _section_from_dataclass(
@@ -252,6 +253,7 @@ def _build_file_model() -> type[BaseModel]:
         "detection": (_detection_model() | None, None),
         "report": (ReportSection | None, None),
         "fetch": (fetch | None, None),
+        "sources": (_section_from_dataclass("SourcesSection", SourcesSettings) | None, None),
     }
     model: type[BaseModel] = create_model("SettingsFile", __config__=_STRICT, **sections)
     return model

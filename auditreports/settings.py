@@ -19,6 +19,7 @@ integrity: {retention_days: 365}
 detection: {allow_ips: [10.0.0.0/8]}
 report:    {reviewer: Dana Lee}
 fetch:     {max_attempts: 8}
+sources:   {maps_dirs: [field-maps]}
 ```
 
 Which file: :func:`discover_settings` — ``--settings F``, else the environment variable
@@ -45,6 +46,7 @@ from .errors import ConfigError
 from .integrity.settings import IntegritySettings
 from .organisation import ActorHours, Organisation, load_staff_directory
 from .report.settings import ReportSettings
+from .sources.vendors.settings import SourcesSettings
 
 __all__ = [
     "SETTINGS_ENV",
@@ -124,6 +126,7 @@ class Settings:
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    sources: SourcesSettings = field(default_factory=SourcesSettings)
     path: Path | None = None  # the file they came from, for the reproducibility stamp
     organisation: Organisation = field(default_factory=Organisation)
     sha256: str | None = None  # of the file's bytes, for the reproducibility stamp
@@ -171,6 +174,7 @@ class Settings:
                 detection=DetectionSettings.from_mapping(detection),
                 report=ReportSettings.from_mapping(report),
                 fetch=FetchSettings.from_mapping(given.get("fetch") or {}),
+                sources=SourcesSettings.from_mapping(given.get("sources")),
                 path=path,
                 organisation=organisation,
                 sha256=sha256,
@@ -414,6 +418,7 @@ _PATH_KEYS = {
     "organisation": ("logo", "staff_directory", "customer_directory", "processing_record"),
     "detection": ("actors_csv",),
     "report": ("logo", "template_dir", "customers", "processing_record", "staff"),
+    "sources": ("maps_dirs",),
 }
 
 
@@ -428,6 +433,10 @@ def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = values.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
+            elif isinstance(value, list):  # a list of paths (sources.maps_dirs)
+                values[key] = [
+                    str(base / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v for v in value
+                ]
         out[section] = values
     return out
 
