@@ -219,7 +219,12 @@ def _section_from_dataclass(name: str, cls: type, exclude: frozenset[str] = froz
         kind = hints[f.name]
         if f.name in exclude or not _plain(kind):
             continue  # code seams (clocks, transports) are not settings
-        fields[f.name] = (kind | None, Field(None, description=_DESCRIBE.get(kind, str(kind))))
+        description = _DESCRIBE.get(kind, str(kind))
+        if typing.get_origin(kind) is tuple:  # YAML has lists; the dataclass keeps a tuple
+            item = typing.get_args(kind)[0]
+            kind = list[item]  # type: ignore[valid-type]
+            description = f"a list of {_DESCRIBE.get(item, str(item))}"
+        fields[f.name] = (kind | None, Field(None, description=description))
     model: type[BaseModel] = create_model(name, __config__=_STRICT, **fields)
     return model
 
