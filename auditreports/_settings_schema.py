@@ -131,6 +131,7 @@ DEPRECATED: dict[tuple[str, str], str] = {
     ("detection", "phi_tags"): "phi_tags",
     ("detection", "actors_csv"): "staff_directory",
     ("detection", "actors"): "staff_hours",
+    ("detection", "retention_required_days"): "retention_required_days",
     ("report", "organisation"): "name",
     ("report", "logo"): "logo",
     ("report", "timezone"): "timezone",
@@ -164,6 +165,9 @@ class _DetectionBase(BaseModel):
     phi_tags: Names | None = Field(None, description="deprecated: use organisation.phi_tags")
     actors_csv: FilePath | None = Field(None, description="deprecated: use organisation.staff_directory")
     actors: dict[str, StaffHours] | None = Field(None, description="deprecated: use organisation.staff_hours")
+    retention_required_days: PositiveInt | None = Field(
+        None, description="deprecated: use organisation.retention_required_days"
+    )
 
 
 class ReportSection(BaseModel):
@@ -237,7 +241,7 @@ def _detection_model() -> type[BaseModel]:
     extra: dict[str, Any] = {
         f.name: (Any, Field(None, description="see docs/settings.md"))
         for f in dataclasses.fields(DetectionSettings)
-        if f.name not in declared and f.name not in {"phi_channels", "phi_knowledge_bases", "retention_required_days"}
+        if f.name not in declared and f.name not in {"phi_channels", "phi_knowledge_bases"}
     }
     model: type[BaseModel] = create_model("DetectionSection", __base__=_DetectionBase, **extra)
     return model
