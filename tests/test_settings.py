@@ -427,3 +427,14 @@ def test_verify_reads_the_integrity_section_of_the_discovered_file(tmp_path, cap
     captured = capsys.readouterr()
     assert "settings: auditreports.yml (from ./auditreports.yml)" in captured.err
     assert json.loads(captured.out)["verdict"] in {"VERIFIED", "PARTIAL", "FAILED"}
+
+
+def test_detection_retention_required_days_is_read_as_the_organisations(tmp_path, capsys):
+    f = tmp_path / "s.yml"
+    f.write_text("detection:\n  retention_required_days: 2190\n", encoding="utf-8")
+    s = load_settings(f)
+    assert "detection.retention_required_days is deprecated" in capsys.readouterr().err
+    assert s.organisation.retention_required_days == 2190 == s.detection.retention_required_days
+    f.write_text("organisation:\n  retention_required_days: 365\ndetection:\n  retention_required_days: 2190\n")
+    with pytest.raises(ConfigError, match=r"disagrees with organisation\.retention_required_days"):
+        load_settings(f)
