@@ -172,7 +172,9 @@ class _DetectionBase(BaseModel):
 
 class ReportSection(BaseModel):
     model_config = _STRICT
-    template_dir: DirPath | None = Field(None, description="a directory of template overrides")
+    templates_dir: DirPath | None = Field(None, description="a directory of template overrides")
+    template_dir: DirPath | None = Field(None, description="a directory of template overrides (alias of templates_dir)")
+    frameworks_dirs: list[DirPath] | None = Field(None, description="a list of directories of framework files")
     reviewer: str | None = Field(None, description="the reviewer's name")
     reviewer_role: str | None = Field(None, description="the reviewer's role")
     appendix_cap: NonNegativeInt | None = Field(None, description="a whole number >= 0, e.g. 10000")

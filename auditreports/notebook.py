@@ -24,17 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ._resources import notebooks_dir
-from .errors import NotebookExecutionError, UsageError
-from .parameters import check_parameters
+from .errors import NotebookExecutionError, ReviewFileError, ReviewIncompleteError, UsageError
+from .parameters import check_parameters, search_frameworks_dirs
 from .progress import say
 
-__all__ = ["NOTEBOOKS", "NotebookRun", "notebooks_dir", "run_report_notebook"]
-
-NOTEBOOKS = {
-    "soc2": "soc2_quarterly.ipynb",
-    "hipaa": "hipaa_phi_access.ipynb",
-    "gdpr": "gdpr_subject_access.ipynb",
-}
+__all__ = ["NotebookRun", "notebook_for", "notebooks_dir", "run_report_notebook"]
 
 KERNEL_NAME = "python3"  # resolved by jupyter_client to this interpreter (sys.executable)
 
@@ -70,6 +64,13 @@ def _first_error(notebook_path: Path) -> tuple[int | None, str]:
     return None, "no cell recorded an error"
 
 
+def notebook_for(kind: str, frameworks_dirs: list[str] | tuple[str, ...] = ()) -> Path:
+    """The shipped notebook that renders ``kind``: its own (gdpr) or the generic framework notebook."""
+    from .report.registry import report_kind
+
+    return notebooks_dir() / report_kind(kind, list(frameworks_dirs)).notebook
+
+
 def run_report_notebook(
     kind: str,
     parameters: dict[str, Any],
@@ -84,8 +85,8 @@ def run_report_notebook(
     :class:`NotebookExecutionError` (naming the cell and error, or the timeout, or the
     dead kernel) when the run fails; the executed notebook is kept either way.
     """
-    checked = check_parameters(kind, parameters)
-    source = notebook or notebooks_dir() / NOTEBOOKS[kind]
+    checked = check_parameters(kind, {**parameters, "kind": kind})
+    source = notebook or notebook_for(kind, search_frameworks_dirs(checked))
     if not source.is_file():
         raise UsageError(f"notebook {source} does not exist")
     out_dir = Path(checked["out_dir"]).resolve()
@@ -164,6 +165,7 @@ def run_report_notebook(
                 notebook=str(executed),
             )
         cell, error = _first_error(executed) if executed.exists() else (None, err.strip().splitlines()[-1:])
+        _raise_review_error(str(error))
         where = f"cell In [{cell}]" if cell else "a cell"
         raise NotebookExecutionError(
             f"the {kind} report notebook failed in {where} ({error}); no report.pdf was produced — "
@@ -176,6 +178,18 @@ def run_report_notebook(
             f"the {kind} report notebook ran but wrote no {pdf}; open {executed} to see why", notebook=str(executed)
         )
     return NotebookRun(kind=kind, notebook=executed, pdf=pdf, out_dir=out_dir, seconds=seconds, parameters=checked)
+
+
+def _raise_review_error(error: str) -> None:
+    """A review problem found inside the notebook is the user's to fix: its own one-line error and exit code.
+
+    (An unknown finding id can only be seen once findings are detected; --final's
+    refusal is not a crash of the notebook.)
+    """
+    for cls in (ReviewIncompleteError, ReviewFileError):
+        prefix = f"{cls.__name__}: "
+        if error.startswith(prefix):
+            raise cls(error[len(prefix) :])
 
 
 def _remove_scratch_profile(path: str) -> None:

@@ -417,7 +417,7 @@ def resolve_settings(explicit: str | Path | None = None) -> Settings:
 _PATH_KEYS = {
     "organisation": ("logo", "staff_directory", "customer_directory", "processing_record"),
     "detection": ("actors_csv",),
-    "report": ("logo", "template_dir", "customers", "processing_record", "staff"),
+    "report": ("logo", "template_dir", "templates_dir", "customers", "processing_record", "staff", "frameworks_dirs"),
     "sources": ("maps_dirs",),
 }
 
@@ -433,7 +433,7 @@ def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = values.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
-            elif isinstance(value, list):  # a list of paths (sources.maps_dirs)
+            elif isinstance(value, list):  # a list of paths (sources.maps_dirs, report.frameworks_dirs)
                 values[key] = [
                     str(base / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v for v in value
                 ]

@@ -1,4 +1,8 @@
-"""``auditreports report {soc2,hipaa,gdpr}``: run a report notebook through Papermill."""
+"""``auditreports report KIND``: run a report notebook through Papermill.
+
+KIND is any framework file's stem: the shipped soc2, hipaa and gdpr, or an organisation's
+own from ``--frameworks DIR`` / ``report.frameworks_dirs`` (``auditreports.report.registry``).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
-from ..parameters import check_parameters
+from ..parameters import check_parameters, declared_parameters, search_frameworks_dirs
 from ..progress import say
+from ..report.registry import report_kind
 from ..settings import discover_settings
 
-HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
+HELP = (
+    "Build a report (soc2, hipaa, gdpr or an organisation framework): runs the report notebook, "
+    "leaves report.pdf, report.ipynb and evidence/."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=("soc2", "hipaa", "gdpr"), help="report kind")
+    p.add_argument("kind", help="report kind: a framework file's stem (soc2, hipaa, gdpr, or one in --frameworks)")
     p.add_argument("src", nargs="*", metavar="SRC", help="files, directories or globs to load (or use --store)")
     p.add_argument("--store", help="store directory written by `auditreports ingest`")
     p.add_argument("--format", dest="source_format", help="force the source format of SRC")
@@ -35,9 +43,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="settings YAML file (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml, else built-in defaults)",
     )
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
+    p.add_argument(
+        "--frameworks",
+        dest="frameworks_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of organisation framework files, each a report kind (repeatable)",
+    )
+    p.add_argument(
+        "--templates", dest="templates_dir", metavar="DIR", help="organisation template overrides (sandboxed)"
+    )
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
     p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
+    p.add_argument(
+        "--review", dest="review_file", metavar="FILE", help="SOC 2 / HIPAA: the review file whose decisions to show"
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="SOC 2 / HIPAA: a final report; refused (exit 1) while a critical/high finding is undecided",
+    )
+    p.add_argument(
+        "--previous",
+        dest="previous_dir",
+        metavar="DIR",
+        help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
@@ -64,20 +97,45 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         "organisation",
         "reviewer",
         "appendix_cap",
+        "templates_dir",
     ):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
     if args.src:
         params["src"] = list(args.src)
-    if args.kind == "gdpr":
-        for name in ("subject", "received", "processing_record", "customer_directory"):
-            if getattr(args, name) is not None:
-                params[name] = getattr(args, name)
-    elif args.subject or args.received:
-        raise UsageError("--subject and --received are for gdpr reports only")
-    if args.kind == "hipaa" and args.phi_tags:
-        params["phi_tags"] = args.phi_tags
+    if args.frameworks_dirs:
+        params["frameworks_dirs"] = list(args.frameworks_dirs)
+    # Which options a kind takes is in its framework file (report: parameters: [...]).
+    dirs = search_frameworks_dirs(params)
+    report_kind(args.kind, dirs)  # an unknown kind is one line naming the known ones
+    declared = declared_parameters(args.kind, dirs)
+    for name, flag in (
+        ("subject", "--subject"),
+        ("received", "--received"),
+        ("processing_record", "--processing-record"),
+        ("customer_directory", "--customers"),
+        ("phi_tags", "--phi-tag"),
+    ):
+        value = getattr(args, name, None)
+        if value is None or value == []:
+            continue
+        if name not in declared:
+            raise UsageError(f"{flag} is not an option of {args.kind} reports")
+        params[name] = value
+    review_given = [
+        flag
+        for flag, on in (("--review", args.review_file), ("--final", args.final), ("--previous", args.previous_dir))
+        if on
+    ]
+    if review_given and "review_file" not in declared:
+        raise UsageError(f"{', '.join(review_given)} are for framework reports (soc2, hipaa, …), not {args.kind}")
+    if args.review_file:
+        params["review_file"] = args.review_file
+    if args.final:
+        params["final"] = True
+    if args.previous_dir:
+        params["previous_dir"] = args.previous_dir
     for item in args.parameter:
         if "=" not in item:
             raise UsageError(f"-p expects NAME=VALUE, got {item!r}")
