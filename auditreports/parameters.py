@@ -347,6 +347,18 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
             raise ParameterError(
                 f"parameter 'frameworks_dirs': {value!r} is not a directory", parameter="frameworks_dirs"
             )
+    # The whole settings file (schema, directories it names, staff directory) is checked
+    # here, before a kernel starts: a bad file is one line and exit 2, not a failed cell.
+    from .settings import load_settings
+
+    settings = load_settings(out["settings_file"]) if out["settings_file"] else None
+    if kind == "gdpr":
+        # A subject given by e-mail must be in the customer directory (the parameter's, else
+        # the settings'): an unknown address is a usage error now, not a failed cell later.
+        from .report.gdpr import resolve_subject
+
+        directory = out["customer_directory"] or (settings.organisation.customer_directory if settings else None)
+        resolve_subject(out["subject"], Path(directory) if directory else None)
     return out
 
 

@@ -296,6 +296,7 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     model.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in model.stamp.items]
     model.stamp.items.append(("template overrides", _overrides_used(settings)))
+    model.stamp.items.append(("settings file", settings.settings_source))
     written = {}
     for name, payload in files.items():
         atomic_write(evidence_dir / name, payload)

@@ -204,7 +204,7 @@ def test_staff_directory_gives_each_actor_their_own_zone(tmp_path: Path) -> None
     )
     findings = detect(events, rules=["off_hours_config_change"], settings=settings)
     assert findings.frame.get_column("event_ids").to_list() == [["b"]]
-    with pytest.raises(ConfigError, match="needs an actor_id"):
+    with pytest.raises(ConfigError, match=r"needs a staff_id \(or actor_id\) column"):
         DetectionSettings.from_mapping({"actors_csv": str(tmp_path / "settings.yml")})
 
 

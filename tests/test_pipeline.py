@@ -368,3 +368,21 @@ def test_organisation_rules_run_in_the_report_and_change_the_stamp(tmp_path: Pat
         label: dict(r.model.stamp.items)["rule-pack hash (sha256)"] for label, r in (("plain", plain), ("org", org))
     }
     assert stamp["plain"] != stamp["org"]
+
+
+def test_the_stamp_names_the_settings_file_and_its_hash(hipaa: ReportResult, data_samples: Path) -> None:
+    file = data_samples / "settings.yml"
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    assert dict(hipaa.model.stamp.items)["settings file"] == f"{file} (sha256 {digest})"
+    text = "".join(page.extract_text() or "" for page in PdfReader(hipaa.pdf).pages)
+    assert digest[:16] in re.sub(r"\s+", "", text)
+
+
+def test_hipaa_counts_the_phi_conversations_detection_counts(
+    hipaa: ReportResult, store: Path, settings: Settings
+) -> None:
+    from auditreports.organisation import phi_conversations
+
+    expected = phi_conversations(open_store(store).events, settings.organisation).collect().height
+    facts = dict(fact for section in hipaa.model.sections for fact in section.facts)
+    assert expected > 0 and facts["PHI conversations"] == str(expected)

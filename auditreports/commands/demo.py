@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     # The sample workspace's settings: staff time zones (off-hours rules, HIPAA after-hours),
     # organisation, customer directory and processing record.
     settings_file = data / "settings.yml" if (data / "settings.yml").is_file() else None
+    say(f"[auditreports] settings: {settings_file or 'built-in defaults'} (the sample workspace's)")
     settings = load_settings(settings_file)
 
     with stage("verify: hash chain, sequence, coverage, continuity"):

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         dest="config",
         metavar="FILE",
-        help="settings YAML; its 'detection:' section tunes the rules",
+        help="settings YAML (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml); "
+        "its 'organisation:' and 'detection:' sections tune the rules",
     )
     parser.add_argument(
         "--framework",
@@ -84,10 +85,11 @@ def _sensitivity_values(text: str) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..detect import detect, load_detection_settings, load_framework, sensitivity
+    from ..detect import detect, load_framework, sensitivity
+    from ..settings import resolve_settings
 
     try:
-        settings = load_detection_settings(args.config)
+        settings = resolve_settings(args.config).detection
         framework = load_framework(args.framework, rules_dirs=args.rules) if args.framework else None
         rules: list[str] | None = list(args.rule) or None
         if framework is not None:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
-from ..parameters import declared_parameters, search_frameworks_dirs
+from ..parameters import check_parameters, declared_parameters, search_frameworks_dirs
 from ..progress import say
 from ..report.registry import report_kind
+from ..settings import discover_settings
 
 HELP = (
     "Build a report (soc2, hipaa, gdpr or an organisation framework): runs the report notebook, "
@@ -42,7 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
-    p.add_argument("--settings", dest="settings_file", help="settings YAML file")
+    p.add_argument(
+        "--settings",
+        dest="settings_file",
+        help="settings YAML file (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml, else built-in defaults)",
+    )
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
     p.add_argument(
         "--frameworks",
@@ -149,6 +154,14 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     params = parameters_from_args(args)
+    # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
+    # notebook is given the file found (absolute), and check_parameters validates it before a
+    # kernel starts.
+    source = discover_settings(args.settings_file)
+    if source.path is not None:
+        params["settings_file"] = str(source.path.resolve())
+    check_parameters(args.kind, params)  # a bad parameter or settings file is the only line on stderr
+    say(f"[auditreports] settings: {source.describe()}")
     if args.kind == "gdpr":
         from ..report.gdpr import check_subject_parameters
 

@@ -43,14 +43,17 @@ CSV_WEEK = ("2026-07-06", "2026-07-13")
 SAMPLE_SETTINGS = """\
 # Settings for the sample workspace (Acme Health Ltd, 2026-Q3).
 # Paths are relative to this file. Every key and its default: docs/settings.md.
-detection:
-  # Staff work in London, New York and Manila: off-hours rules read each actor's zone.
-  actors_csv: staff.csv
-report:
-  organisation: Acme Health Ltd
-  customers: customers.csv
+organisation:
+  name: Acme Health Ltd
+  timezone: UTC                    # for anyone not in the staff directory
+  business_hours: "08:00-18:00"
+  business_days: [mon, tue, wed, thu, fri]
+  # Staff work in London, New York and Manila: off-hours rules and the HIPAA report's
+  # after-hours access judge each person in their own zone.
+  staff_directory: staff.csv
+  phi_tags: [phi]
+  customer_directory: customers.csv
   processing_record: processing_record.yml
-  staff: staff.csv               # after-hours PHI access judged in each person's zone
 """
 
 
