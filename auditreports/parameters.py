@@ -171,6 +171,7 @@ _EXPLORE = (
     ),
     ParameterSpec("finding_id", _as_optional_str, None, "finding to open (default: the most severe)"),
     ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
+    ParameterSpec("settings_file", _as_optional_str, None, "YAML settings detect runs with (default: the demo's)"),
 )
 
 EXPLORE_KIND = "explore"
