@@ -11,7 +11,7 @@ from auditreports.cli import main
 
 
 def workspace_log(path: Path, failures: int) -> Path:
-    """A workspace audit log (DESIGN.md format 1) with a burst of failed logins."""
+    """A workspace audit log (docs/formats.md, format 1) with a burst of failed logins."""
     lines = []
     for i in range(failures):
         lines.append(

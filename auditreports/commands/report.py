@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..notebook import run_report_notebook
+from ..notebook import NotebookRun, run_report_notebook
 from ..progress import say
 
 HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
@@ -35,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
+    p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
     p.add_argument(
         "-p",
         "--parameter",
@@ -80,9 +82,25 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def run_record(result: NotebookRun) -> dict[str, object]:
+    """What one report run wrote, JSON-ready (``report --json`` and ``demo --json``)."""
+    evidence = result.out_dir / "evidence"
+    return {
+        "kind": result.kind,
+        "report": str(result.pdf),
+        "notebook": str(result.notebook),
+        "evidence": str(evidence),
+        "evidence_files": sorted(p.name for p in evidence.iterdir()) if evidence.is_dir() else [],
+        "seconds": round(result.seconds, 1),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
+    if args.json:
+        print(json.dumps(run_record(result), indent=2))
+        return 0
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")
     print(f"evidence: {result.out_dir / 'evidence'}")

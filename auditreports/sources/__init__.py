@@ -23,7 +23,7 @@ from ..progress import bar
 from ..schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, empty_events, empty_quarantine
 from ._canonical import canonical_json
 from ._dedupe import dedupe_events
-from ._io import read_input, resolve_inputs
+from ._io import read_input, resolve_inputs, walk_skips
 from ._quarantine import finish_quarantine
 from ._records import RecordSpec, _Records, parse_records
 from .registry import FormatSpec, ParsedFile, detect_format, formats, get_format, register_format
@@ -84,10 +84,18 @@ class LoadResult:
         failed = [e for e in self.ledger if e.get("error")]
         if failed:
             text += " Unreadable: " + "; ".join(f"{e['path']} ({e['error']})" for e in failed) + "."
-        if self.skipped:
+        files = [s for s in self.skipped if not s.get("directory")]
+        folders = [s for s in self.skipped if s.get("directory")]
+        if files:
             text += (
-                f" Skipped {len(self.skipped)} file(s) found in directories that are no audit log: "
-                + ", ".join(s["path"] for s in self.skipped)
+                f" Skipped {len(files)} file(s) found in directories that are no audit log: "
+                + ", ".join(s["path"] for s in files)
+                + "."
+            )
+        if folders:
+            text += (
+                f" Did not walk into {len(folders)} folder(s) (name one to load it): "
+                + "; ".join(f"{s['path']} ({s['reason']})" for s in folders)
                 + "."
             )
         return text
@@ -109,7 +117,7 @@ def load(
     parts: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     ledger: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = [{**s, "directory": "yes"} for s in walk_skips(src)]
     for path, named in bar(paths, total=len(paths), desc="loading", unit="file"):
         loaded = _load_file(path, forced, named)
         if loaded is None:

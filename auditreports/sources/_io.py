@@ -72,6 +72,12 @@ def resolve_inputs(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     found: list[tuple[str, bool]] = []
     for item in items:
         text = os.fspath(item)
+        if os.path.isdir(text) and os.path.isfile(os.path.join(text, "ledger.json")):
+            raise InputError(
+                f"{text} is a store written by `auditreports ingest`, not a folder of audit logs; "
+                f"pass it as --store {text}",
+                path=text,
+            )
         if os.path.isdir(text):
             found.extend((p, False) for p in _walk(text))
         elif os.path.isfile(text):
@@ -96,10 +102,38 @@ def resolve_inputs(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return unique
 
 
+# A directory holding this file is not walked into (its first line says why, and the
+# load summary lists it); naming the directory itself still loads it.
+SKIP_MARKER = ".auditreports-skip"
+
+
+def walk_skips(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[dict[str, str]]:
+    """The directories under the directories of ``src`` that a walk leaves out, with the reason."""
+    items: Iterable[str | os.PathLike[str]] = [src] if isinstance(src, str | os.PathLike) else src
+    out = []
+    for item in items:
+        top = os.fspath(item)
+        if not os.path.isdir(top):
+            continue
+        for root, dirs, _ in os.walk(top):
+            kept = []
+            for d in sorted(dirs):
+                marker = os.path.join(root, d, SKIP_MARKER)
+                if os.path.isfile(marker):
+                    reason = Path(marker).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+                    out.append({"path": os.path.join(root, d), "reason": reason[0] if reason else SKIP_MARKER})
+                elif not d.startswith("."):
+                    kept.append(d)
+            dirs[:] = kept
+    return out
+
+
 def _walk(directory: str) -> list[str]:
     out = []
     for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not os.path.isfile(os.path.join(root, d, SKIP_MARKER))
+        )
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(DIRECTORY_SUFFIXES):
                 out.append(os.path.join(root, name))
