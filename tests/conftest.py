@@ -3,11 +3,20 @@
 ``shared_real`` points at ``../shared/data/real`` (third-party audit logs, present in
 CI beside the clone); tests that need it skip with the reason when it is absent.
 ``data_samples`` is the committed sample quarter in the repository.
+
+Every process a test starts inherits ``AUDITREPORTS_TEST_RUN`` (this run's id) from the
+environment; after each test, one it started that is still alive — a server, a kernel, a
+Chromium, also one orphaned by its parent — fails that test (and is then killed), and the
+session ends with a check that none is left.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +47,77 @@ def data_samples() -> Path:
     if not (DATA_SAMPLES / "ground_truth.json").is_file():
         pytest.fail("data_samples/ is missing or incomplete; regenerate it with `auditreports samples data_samples`")
     return DATA_SAMPLES
+
+
+# --- no process outlives the test that started it ------------------------------------
+RUN_MARKER = "AUDITREPORTS_TEST_RUN"
+RUN_ID = os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
+_MARK = f"{RUN_MARKER}={RUN_ID}".encode()
+
+
+def marked_processes() -> dict[int, str]:
+    """Live processes (not zombies) started from this test run: pid -> command line."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if _MARK not in fh.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X"):
+                    continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _leftovers(before: set[int], grace: float) -> dict[int, str]:
+    """Processes started since ``before`` still alive after ``grace`` seconds (they may be exiting)."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = {pid: cmd for pid, cmd in marked_processes().items() if pid not in before}
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _kill(pids: dict[int, str]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    if not os.path.isdir("/proc"):  # pragma: no cover - Linux only
+        yield
+        return
+    before = set(marked_processes())
+    yield
+    left = _leftovers(before, grace=10.0)
+    if left:
+        _kill(left)
+        pytest.fail(
+            "the test left process(es) running (now killed): "
+            + "; ".join(f"{pid}: {cmd[:160]}" for pid, cmd in sorted(left.items())),
+            pytrace=False,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not os.path.isdir("/proc"):  # pragma: no cover - Linux only
+        return
+    left = _leftovers(set(), grace=10.0)
+    if left:
+        _kill(left)
+        print(
+            "\nprocesses started by the test run were still running at its end (now killed):\n"
+            + "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
