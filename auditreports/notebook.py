@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._resources import notebooks_dir
-from .errors import DependencyError, NotebookExecutionError, UsageError
+from .errors import NotebookExecutionError, UsageError
 from .parameters import check_parameters
 from .progress import say
 
@@ -151,6 +151,7 @@ def run_report_notebook(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        _close_stderr(proc, reader)
         _quarantine_pdf(pdf, incomplete)
         raise NotebookExecutionError(
             f"the {kind} report notebook did not finish within {timeout:.0f} s and was stopped; "
@@ -160,7 +161,7 @@ def run_report_notebook(
     finally:
         Path(params_file).unlink(missing_ok=True)
         _remove_scratch_profile(ipython_dir)
-    reader.join()
+    _close_stderr(proc, reader)
     err = "".join(err_parts)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
@@ -210,6 +211,12 @@ class _StageRelay:
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith("[auditreports] "):
                 say(f"[auditreports] {self.kind}: {line.removeprefix('[auditreports] ')}")
+
+
+def _close_stderr(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
+    reader.join(timeout=30)
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 def _wait(proc: subprocess.Popen[str], relay: _StageRelay, deadline: float) -> None:

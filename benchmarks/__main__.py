@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks",
         description="Run the benchmarks (all, or the ones named); each prints its own table.",
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(known)}")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(known)}"
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in known]
     if unknown:

@@ -12,6 +12,7 @@ session ends with a check that none is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -87,10 +88,8 @@ def _leftovers(before: set[int], grace: float) -> dict[int, str]:
 
 def _kill(pids: dict[int, str]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 @pytest.fixture(autouse=True)

@@ -126,7 +126,9 @@ def test_stage_lines_are_relayed_and_a_failed_runs_log_goes_with_the_next_succes
         "    Path(out_dir, 'report.pdf').write_bytes(b'%PDF-1.7 fine')",
     )
     capfd.readouterr()
-    run = run_report_notebook("soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=works)
+    run = run_report_notebook(
+        "soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=works
+    )
     err = capfd.readouterr().err
     assert run.pdf.read_bytes() == b"%PDF-1.7 fine"
     # The kernel's stage lines reach the caller's stderr, named by report kind, while it runs.

@@ -11,7 +11,11 @@ from conftest import marked_processes
 def test_a_process_a_test_starts_is_seen_until_it_is_stopped() -> None:
     # A grandchild whose parent exits at once: an orphan, no longer a child of pytest.
     launcher = subprocess.run(
-        [sys.executable, "-c", "import subprocess; print(subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
+        [
+            sys.executable,
+            "-c",
+            "import subprocess; print(subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

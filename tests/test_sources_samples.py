@@ -58,9 +58,10 @@ def test_the_natural_first_ingest_of_data_samples_is_the_quarter_once(data_sampl
     loaded = {str(Path(e["path"]).relative_to(data_samples)) for e in result.ledger}
     assert loaded == {f["path"] for f in truth["workspace"]["files"] + truth["conversations"]["files"]}
     assert result.duplicates == 0 and result.conflicts == 0
-    assert result.events.select(pl.len()).collect().item() == truth["workspace"]["events"] + truth["conversations"][
-        "events"
-    ]
+    assert (
+        result.events.select(pl.len()).collect().item()
+        == truth["workspace"]["events"] + truth["conversations"]["events"]
+    )
     folders = {Path(s["path"]).name: s["reason"] for s in result.skipped if s.get("directory")}
     assert set(folders) == {"tampered", "exports"} and all(folders.values())
     assert "Did not walk into 2 folder(s)" in result.summary() and "data_samples/tampered" in result.summary()

@@ -275,9 +275,7 @@ def _default_start_timeout() -> float:
     try:
         return float(raw) if raw.strip() else 60.0
     except ValueError:
-        raise DependencyError(
-            f"AUDITREPORTS_CHART_START_TIMEOUT must be a number of seconds, not {raw!r}"
-        ) from None
+        raise DependencyError(f"AUDITREPORTS_CHART_START_TIMEOUT must be a number of seconds, not {raw!r}") from None
 
 
 def _kill_browser(k: Any) -> None:

@@ -84,18 +84,18 @@ class LoadResult:
         failed = [e for e in self.ledger if e.get("error")]
         if failed:
             text += " Unreadable: " + "; ".join(f"{e['path']} ({e['error']})" for e in failed) + "."
-        files = [s for s in self.skipped if not s.get("directory")]
-        folders = [s for s in self.skipped if s.get("directory")]
-        if files:
+        skipped_files = [s for s in self.skipped if not s.get("directory")]
+        skipped_folders = [s for s in self.skipped if s.get("directory")]
+        if skipped_files:
             text += (
-                f" Skipped {len(files)} file(s) found in directories that are no audit log: "
-                + ", ".join(s["path"] for s in files)
+                f" Skipped {len(skipped_files)} file(s) found in directories that are no audit log: "
+                + ", ".join(s["path"] for s in skipped_files)
                 + "."
             )
-        if folders:
+        if skipped_folders:
             text += (
-                f" Did not walk into {len(folders)} folder(s) (name one to load it): "
-                + "; ".join(f"{s['path']} ({s['reason']})" for s in folders)
+                f" Did not walk into {len(skipped_folders)} folder(s) (name one to load it): "
+                + "; ".join(f"{s['path']} ({s['reason']})" for s in skipped_folders)
                 + "."
             )
         return text
