@@ -27,6 +27,7 @@ COMMANDS = (
     "keygen",
     "detect",
     "report",
+    "batch",
     "search",
     "export",
     "samples",
