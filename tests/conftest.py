@@ -56,6 +56,9 @@ RUN_ID = os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
 _MARK = f"{RUN_MARKER}={RUN_ID}".encode()
 
 
+_UNMARKED: set[tuple[str, bytes]] = set()  # (pid, start time) of processes known not to be ours
+
+
 def marked_processes() -> dict[int, str]:
     """Live processes (not zombies) started from this test run: pid -> command line."""
     found = {}
@@ -63,15 +66,18 @@ def marked_processes() -> dict[int, str]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[-1].split()
+            key = (entry.name, fields[19])  # the start time tells a reused pid apart
+            if fields[0] in (b"Z", b"X") or key in _UNMARKED:
+                continue
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
                 if _MARK not in fh.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X"):
+                    _UNMARKED.add(key)  # a process's initial environment never changes
                     continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
                 found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:  # gone meanwhile, or not ours to read
+        except (OSError, IndexError):  # gone meanwhile, or not ours to read
             continue
     return found
 
