@@ -56,6 +56,13 @@ RUN_ID = os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
 _MARK = f"{RUN_MARKER}={RUN_ID}".encode()
 
 
+# multiprocessing's helpers started for the pytest process itself (a test that runs a Dask
+# LocalCluster in-process starts one): they live exactly as long as pytest, exiting when its
+# pipe closes, so they are no server left behind.
+_LIVES_WITH_PYTEST = (
+    "from multiprocessing.resource_tracker import main",
+    "from multiprocessing.forkserver import main",
+)
 _UNMARKED: set[tuple[str, bytes]] = set()  # (pid, start time) of processes known not to be ours
 
 
@@ -76,7 +83,10 @@ def marked_processes() -> dict[int, str]:
                     _UNMARKED.add(key)  # a process's initial environment never changes
                     continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            if fields[1] == str(os.getpid()).encode() and any(helper in cmd for helper in _LIVES_WITH_PYTEST):
+                continue
+            found[int(entry.name)] = cmd
         except (OSError, IndexError):  # gone meanwhile, or not ours to read
             continue
     return found
