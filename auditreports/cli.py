@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__
+from ._version import __version__
 from .errors import AuditReportsError
 
 # Order is the order of `auditreports --help`: the pipeline, then the tools around it.

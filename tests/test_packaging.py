@@ -44,7 +44,7 @@ def test_metadata_licence_extras_and_one_version_source() -> None:
     project = PYPROJECT["project"]
     assert project["license"] == "Apache-2.0" and "Apache License" in (REPO / "LICENSE").read_text()[:200]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "auditreports.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "auditreports._version.__version__"}
     assert (REPO / "auditreports" / "py.typed").is_file()
     core = {_name(r) for r in project["dependencies"]}
     # What the report notebooks import is installed with the core; JupyterLab is the [lab] extra.
@@ -114,7 +114,7 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     for shipped in (
         "auditreports/templates/soc2.html",
         "auditreports/templates/report.css",
-        "auditreports/notebooks/soc2_quarterly.ipynb",
+        "auditreports/notebooks/framework_report.ipynb",
         "auditreports/notebooks/explore.ipynb",
         "auditreports/rules/brute_force_login.yml",
         "auditreports/frameworks/soc2.yml",
