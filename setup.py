@@ -7,7 +7,14 @@ as ``auditreports/templates`` and ``auditreports/notebooks``. pyproject.toml can
 mapped directories added to it.
 """
 
+import shutil
+from pathlib import Path
+
 from setuptools import find_namespace_packages, setup
+
+# pip builds the wheel in the source tree and setuptools copies into build/lib without
+# clearing it, so a notebook or template removed from the repository would still ship.
+shutil.rmtree(Path(__file__).resolve().parent / "build" / "lib", ignore_errors=True)
 
 PACKAGES = find_namespace_packages(include=["auditreports", "auditreports.*"], exclude=["*.__pycache__"])
 

@@ -122,6 +122,10 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
         "auditreports/py.typed",
     ):
         assert shipped in names, shipped
+    # Exactly the repository's notebooks and templates: nothing stale from an earlier build.
+    for folder in ("notebooks", "templates"):
+        shipped_files = {n.split("/", 2)[2] for n in names if n.startswith(f"auditreports/{folder}/")}
+        assert shipped_files == {p.name for p in (REPO / folder).iterdir() if p.is_file()}, folder
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata and "Classifier: Typing :: Typed" in metadata
