@@ -112,7 +112,7 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     assert wheel.name.startswith(f"auditreports-{__version__}-")
     names = zipfile.ZipFile(wheel).namelist()
     for shipped in (
-        "auditreports/templates/soc2.html",
+        "auditreports/templates/report.html",
         "auditreports/templates/report.css",
         "auditreports/notebooks/framework_report.ipynb",
         "auditreports/notebooks/explore.ipynb",
