@@ -28,6 +28,7 @@ COMMANDS = (
     "verify_manifest",
     "keygen",
     "detect",
+    "review",
     "report",
     "batch",
     "search",

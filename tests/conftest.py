@@ -136,3 +136,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             + "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def held_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of a held-out sample quarter (seed 7, scale 0.05: ~16,000 events, 2026-Q3)."""
+    from auditreports.cli import main
+
+    root = tmp_path_factory.mktemp("held_out")
+    assert main(["samples", str(root / "samples"), "--seed", "7", "--scale", "0.05"]) == 0
+    store = root / "store"
+    sources = [str(root / "samples" / "workspace"), str(root / "samples" / "conversations")]
+    assert main(["ingest", *sources, "--store", str(store)]) == 0
+    return store

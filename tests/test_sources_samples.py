@@ -23,7 +23,7 @@ def test_the_whole_sample_quarter_loads_without_loss(data_samples: Path) -> None
         assert entry["lines_read"] == entry["loaded"] + entry["quarantined"] + entry["blank"], entry
         assert entry["quarantined"] == 0 and entry["error"] is None
     # Rosters, the README and the ground truth are no audit log: skipped, not quarantined.
-    skipped = {Path(s["path"]).name for s in result.skipped if not s.get("directory")}
+    skipped = {Path(s["path"]).name for s in result.skipped if Path(s["path"]).is_file()}
     assert {"customers.csv", "staff.csv", "ground_truth.json"} <= skipped
     assert all(Path(e["path"]).name not in skipped for e in result.ledger)
 
@@ -62,6 +62,7 @@ def test_the_natural_first_ingest_of_data_samples_is_the_quarter_once(data_sampl
         result.events.select(pl.len()).collect().item()
         == truth["workspace"]["events"] + truth["conversations"]["events"]
     )
-    folders = {Path(s["path"]).name: s["reason"] for s in result.skipped if s.get("directory")}
-    assert set(folders) == {"tampered", "exports"} and all(folders.values())
-    assert "Did not walk into 2 folder(s)" in result.summary() and "data_samples/tampered" in result.summary()
+    folders = {Path(s["path"]).name: s["reason"] for s in result.skipped if Path(s["path"]).is_dir()}
+    assert set(folders) == {"tampered", "exports"}
+    assert "tampered copies" in folders["tampered"] and "name it explicitly" in folders["tampered"]
+    assert f"{data_samples / 'tampered'} (tampered copies" in result.summary()

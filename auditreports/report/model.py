@@ -132,6 +132,7 @@ class FindingView:
     summary: str
     evidence: Table
     triage: str = "open — awaiting review"
+    review: Any = None  # a report.reviewed.FindingReview once a review file is applied
 
     @property
     def rule(self) -> str:
@@ -150,6 +151,7 @@ class SignOff:
     reviewer: str
     reviewer_role: str
     decisions: Table
+    date: str = ""  # the review's latest decision date, once a review file is applied
 
 
 @dataclass
