@@ -228,6 +228,7 @@ _EXPLORE = (
         "review_file", _as_review_file, None, "review file (review.yml): list undecided findings, record decisions"
     ),
     ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
+    ParameterSpec("settings_file", _as_optional_str, None, "YAML settings detect runs with (default: the demo's)"),
 )
 
 EXPLORE_KIND = "explore"

@@ -45,9 +45,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.auditreports-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+# constraints.txt pins every package to the version the evidence was tested with,
+# so two machines (and next year's re-render) resolve the same rendering stack.
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || constraints.txt -nt $stamp ]]; then
   say "installing auditreports and its dependencies into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi

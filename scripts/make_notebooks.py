@@ -213,11 +213,13 @@ with pl.Config(tbl_rows=100, fmt_str_lengths=100, tbl_hide_dataframe_shape=True)
 
 _CHARTS = """
 import plotly.express as px
-import plotly.io as pio
+
+from auditreports.report.charts import use_static_images
 
 # The Plotly mimetype renders natively in JupyterLab and VS Code and keeps the executed
-# notebook small (no plotly.js copied into every output).
-pio.renderers.default = "plotly_mimetype"
+# notebook small (no plotly.js copied into every output); a static SVG of every figure
+# sits beside it for viewers without Plotly's JavaScript (nbconvert HTML, GitHub).
+use_static_images()
 for chart in model.charts.values():
     if chart.figure is not None:
         chart.figure.show()
@@ -296,16 +298,18 @@ _EXPLORE_SETUP = '''
 from pathlib import Path
 
 import plotly.express as px
-import plotly.io as pio
 import polars as pl
 from IPython.display import display
 
 from auditreports.errors import UsageError
 from auditreports.parameters import check_parameters, declared_parameters
+from auditreports.report.charts import use_static_images
 from auditreports.search import search
+from auditreports.settings import load_settings
 from auditreports.store import open_store
 
-pio.renderers.default = "plotly_mimetype"
+# Plotly figures: interactive in JupyterLab, plus a static SVG beside each for other viewers.
+use_static_images()
 pl.Config(tbl_rows=25, fmt_str_lengths=80, tbl_hide_dataframe_shape=True)
 
 params = check_parameters("explore", {name: globals()[name] for name in declared_parameters("explore")})
@@ -314,6 +318,15 @@ store_dir = params["store"] or next((str(p) for p in (Path("out/store"), Path(".
 if store_dir is None:
     raise UsageError("no store to explore: set the store parameter, or run `make demo` (it writes out/store)")
 store = open_store(store_dir)
+# The settings detect runs with (staff time zones for off-hours rules, thresholds), as the
+# reports use them: the parameter, else the sample workspace's settings when exploring the
+# demo's store (`make demo` built it with data_samples/settings.yml).
+settings_file = params["settings_file"]
+if settings_file is None and params["store"] is None:
+    found_settings = (Path("data_samples/settings.yml"), Path("../data_samples/settings.yml"))
+    settings_file = next((str(p) for p in found_settings if p.is_file()), None)
+settings = load_settings(settings_file)
+print(f"settings: {settings.path or 'built-in defaults'}")
 
 
 def hover_safe(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -343,7 +356,7 @@ display(overview)
 
 _EXPLORE_FILTER = """
 filters = {
-    "author": params["actor"],
+    "actor": params["actor"],
     "event_type": params["event_type"] or None,
     "since": params["since"],
     "until": params["until"],
@@ -408,7 +421,7 @@ if who is not None:
     timeline = search(store_dir, conversation_id=who).collect()
     kind = "conversation"
     if timeline.is_empty():
-        timeline = search(store_dir, author=who).collect()
+        timeline = search(store_dir, actor=who).collect()
         kind = "actor"
     print(f"timeline of {kind} {who}: {timeline.height:,} events")
 if timeline.height:
@@ -430,7 +443,7 @@ if timeline.height:
 _EXPLORE_FINDINGS = """
 from auditreports.detect import detect
 
-found = detect(store.events)
+found = detect(store.events, settings=settings.detection)
 print(f"{len(found)} finding(s) over {found.events_scanned:,} events")
 display(found.frame.select("finding_id", "severity", "rule_name", "title", "window_start", "window_end", "count"))
 """

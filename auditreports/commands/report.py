@@ -7,10 +7,11 @@ own from ``--frameworks DIR`` / ``report.frameworks_dirs`` (``auditreports.repor
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..notebook import run_report_notebook
+from ..notebook import NotebookRun, run_report_notebook
 from ..parameters import check_parameters, declared_parameters, search_frameworks_dirs
 from ..progress import say
 from ..report.registry import report_kind
@@ -80,6 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
+    p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
     p.add_argument(
         "-p",
         "--parameter",
@@ -152,6 +154,24 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def run_record(result: NotebookRun) -> dict[str, object]:
+    """What one report run wrote, JSON-ready (``report --json`` and ``demo --json``)."""
+    evidence = result.out_dir / "evidence"
+    record: dict[str, object] = {
+        "kind": result.kind,
+        "report": str(result.pdf),
+        "notebook": str(result.notebook),
+        "evidence": str(evidence),
+        "evidence_files": sorted(p.name for p in evidence.iterdir()) if evidence.is_dir() else [],
+        "seconds": round(result.seconds, 1),
+    }
+    release = result.out_dir / "release-record.pdf"
+    if release.is_file():  # GDPR: the organisation's internal record beside the response
+        record["release_record"] = str(release)
+        record["release_evidence"] = str(result.out_dir / "release-record-evidence")
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
     params = parameters_from_args(args)
     # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
@@ -168,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
         check_subject_parameters(params)
     result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
+    if args.json:
+        print(json.dumps(run_record(result), indent=2))
+        return 0
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")
     print(f"evidence: {result.out_dir / 'evidence'}")

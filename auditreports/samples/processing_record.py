@@ -117,8 +117,8 @@ Everything here is generated, deterministically, by
 
 (the same seed always gives byte-identical files). Every person, address and key is
 fictitious: staff mail at `@acme.example`, customers at `@example.net`, IP addresses
-from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
-("The formats we target"); `docs/samples.md` explains how the data is made.
+from the RFC 5737 documentation ranges. The formats are those of `docs/formats.md`
+(the platform formats); `docs/samples.md` explains how the data is made.
 
 | path | what |
 |---|---|
@@ -132,6 +132,7 @@ from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
 | `settings.yml` | this workspace's auditreports settings (staff time zones, organisation, customer directory, processing record); used by `auditreports demo` |
 | `tampered/{modified,deleted,swapped,inserted}/workspace-audit-2026-Q3-0001.ndjson.gz` | copies of the first workspace file with one record edited, removed, swapped with its neighbour, or forged in |
 | `ground_truth.json` | what was planted: incidents with their exact event ids, the logging gap, each tampered copy's expected break, and the sha256 of every file's content |
+| `tampered/.auditreports-skip`, `exports/.auditreports-skip` | keep these two folders out of a walk: `auditreports ingest data_samples` loads the quarter (workspace + conversations) once, not the tampered copies or the exports repeating its events; name a folder to load it (`auditreports verify data_samples/tampered/modified`) |
 
 ## What a correct analysis finds
 
