@@ -33,7 +33,6 @@ __all__ = [
     "ActorHours",
     "DetectionSettings",
     "SeverityOverride",
-    "load_detection_settings",
 ]
 
 # Rank of a role: a permission change to a higher rank is an escalation.
@@ -341,15 +340,3 @@ def _actor_hours(actors: object, data: Mapping[str, Any]) -> dict[str, ActorHour
             tz, bh, _check_days(spec.get("business_days", days), f"{where}.business_days")
         )
     return result
-
-
-def load_detection_settings(path: str | Path | None) -> DetectionSettings:
-    """The ``detection:`` section of a settings YAML file.
-
-    The whole file is read and checked by :func:`auditreports.settings.load_settings`
-    (unknown sections, secrets, paths relative to the file), so ``detect --settings``
-    and ``report --settings`` accept exactly the same files.
-    """
-    from ..settings import load_settings
-
-    return load_settings(path).detection
