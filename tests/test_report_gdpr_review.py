@@ -17,11 +17,10 @@ import polars as pl
 import pytest
 from pdfminer.high_level import extract_text
 from pypdf import PdfReader
+from test_report_gdpr_release import AGENT, SUBJECT, SUBJECT_EMAIL, _event, _staff, held_out_events
 
 from auditreports.pipeline import gdpr_subject_access
 from auditreports.report.settings import ReportSettings
-
-from test_report_gdpr_release import AGENT, SUBJECT, SUBJECT_EMAIL, _event, _staff, held_out_events
 
 RECORD = """
 controller: {name: Example Clinic GmbH, contact: privacy@clinic.example}
@@ -75,7 +74,8 @@ def late(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("org")
     (root / "customers.csv").write_text(f"customer_id,email,name\n{SUBJECT},{SUBJECT_EMAIL},Wang\n", encoding="utf-8")
     (root / "staff.csv").write_text(
-        f"staff_id,name,email,role,time_zone\n{AGENT['id']},{AGENT['name']},{AGENT['email']},agent,UTC\n", encoding="utf-8"
+        f"staff_id,name,email,role,time_zone\n{AGENT['id']},{AGENT['name']},{AGENT['email']},agent,UTC\n",
+        encoding="utf-8",
     )
     (root / "record.yml").write_text(RECORD, encoding="utf-8")
     settings = ReportSettings(

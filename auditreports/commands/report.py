@@ -41,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="GDPR: answer 'no data held' for a subject in no event and not in the customer directory (else refused)",
     )
     p.add_argument("--extension", metavar="REASON", help="GDPR: deadline extended by two months (Art. 12(3)), why")
-    p.add_argument("--late-reason", metavar="REASON", help="GDPR: why an answer past the deadline is late (release record)")
+    p.add_argument(
+        "--late-reason", metavar="REASON", help="GDPR: why an answer past the deadline is late (release record)"
+    )
     p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )

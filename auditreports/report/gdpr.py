@@ -619,7 +619,9 @@ def _what_it_concerned(subject_ids: Sequence[str]) -> pl.Expr:
         .then(pl.col("conversation_id"))
         .when(pl.col("event_type").str.starts_with("data.export") | pl.col("event_type").str.contains("exported"))
         .then(pl.lit("workspace-wide export"))
-        .when(pl.col("resource_id").is_in(list(subject_ids)) | pl.col("resource_type").is_in(["customer", "user_profile"]))
+        .when(
+            pl.col("resource_id").is_in(list(subject_ids)) | pl.col("resource_type").is_in(["customer", "user_profile"])
+        )
         .then(pl.lit("your customer profile"))
         .when(resource != "")
         .then(pl.concat_str([pl.lit("a "), resource]))
@@ -752,7 +754,9 @@ def build_gdpr_model(
             ),
             pl.col("after").str.json_path_match("$.knowledge_base"),
             # A function's code name (faq_answer) as words: "function: faq answer".
-            pl.concat_str([pl.lit("function: "), pl.col("after").str.json_path_match("$.skill").str.replace_all("_", " ")]),
+            pl.concat_str(
+                [pl.lit("function: "), pl.col("after").str.json_path_match("$.skill").str.replace_all("_", " ")]
+            ),
             pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(
                 pl.col("resource_id").str.replace_all("_", " ")
             ),
@@ -783,17 +787,9 @@ def build_gdpr_model(
     # Who received the subject's data is what happened, not only the integrations' calls: the
     # LLM provider received every message the assistant answered, the host holds everything,
     # staff received what they acted on. An understated transfer abroad is a legal error.
-    happened = {
-        "integration": set(disclosures["recipient"].to_list()),
-        "assistant": data.height > 0 and bot.height > 0,
-        "always": data.height > 0,
-        "staff": people.height > 0,
-    }
-    received_by = {
-        r.name
-        for r in recipients
-        if (r.name in happened["integration"]) or (r.role != "integration" and bool(happened.get(r.role)))
-    }
+    called = set(disclosures["recipient"].to_list())
+    happened = {"assistant": bot.height > 0, "always": data.height > 0, "staff": people.height > 0}
+    received_by = {r.name for r in recipients if r.name in called or happened.get(r.role, False)}
     first, last = (data["timestamp"].min(), data["timestamp"].max()) if data.height else (None, None)
     controller = record.get("controller") if isinstance(record.get("controller"), Mapping) else {}
     assert isinstance(controller, Mapping)
@@ -1084,7 +1080,9 @@ def _release_record(
     if no_role:
         gaps_list.append(f"{no_role} staff event(s) have no role in the log or the staff directory.")
     if not response["authority"]:
-        gaps_list.append("The record of processing names no supervisory_authority (Art. 77); the response cannot name it.")
+        gaps_list.append(
+            "The record of processing names no supervisory_authority (Art. 77); the response cannot name it."
+        )
     request_facts = [
         ("Request received", deadline.received.isoformat()),
         (
