@@ -23,8 +23,12 @@ from auditreports.pipeline import gdpr_subject_access
 from auditreports.report.settings import ReportSettings
 
 RECORD = """
-controller: {name: Example Clinic GmbH, contact: privacy@clinic.example}
-purposes: [Answer your support requests]
+controller: {name: Example Clinic GmbH, contact: privacy@clinic.example, representative_in_eu: "Clinic Rep B.V., Delft"}
+purposes: [Answer your support requests, Quality assurance of our answers]
+legal_bases:
+  - {purpose: Answer support requests, basis: Art. 6(1)(b) contract}
+  - {purpose: Quality assurance, basis: Art. 6(1)(f) legitimate interests}
+data_subject_rights: {erasure: Art. 17 on request, complaint: to the authority}
 recipients:
   - {name: Clinic support staff, purpose: Answer and resolve your support requests}
   - {name: Helpdesk platform vendor, purpose: Hosts the support workspace (hosting in the EU)}
@@ -150,3 +154,20 @@ def test_health_labels_are_shown_in_plain_words(late) -> None:
     flat = _flat(late.pdf)
     assert "marked as containing health information" in flat
     assert '"repeat prescription"' in flat
+
+
+def test_the_letter_speaks_plainly_and_the_copy_has_one_time_format(late) -> None:
+    flat = _flat(late.pdf)
+    # Staff actions without a conversation say in words what they concerned; no resource codes.
+    assert "workspace-wide export" in flat and "your customer profile" in flat
+    assert "exp_1" not in flat and "conversation reference" in flat
+    # Each purpose once, with its legal basis; the complaint line does not repeat the authority.
+    assert flat.count("Quality assurance") == 1
+    assert "Quality assurance of our answers — legal basis: Art. 6(1)(f) legitimate interests" in flat
+    assert "to the authority" not in flat
+    assert "Our representative in the EU Clinic Rep B.V., Delft" in flat
+    attachments = PdfReader(late.pdf).attachments
+    events = json.loads(attachments["subject_data.json"][0])["events"]
+    csv_times = [line.split(",")[1] for line in attachments["subject_data.csv"][0].decode("utf-8").splitlines()[1:]]
+    assert sorted(csv_times) == sorted(e["timestamp"] for e in events)
+    assert all(t.endswith("Z") and "T" in t for t in csv_times)
