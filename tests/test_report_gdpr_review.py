@@ -75,6 +75,10 @@ def _events() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def late(tmp_path_factory: pytest.TempPathFactory):
+    return _answer(tmp_path_factory, today=date(2026, 7, 3))
+
+
+def _answer(tmp_path_factory: pytest.TempPathFactory, **kwargs: object):
     root = tmp_path_factory.mktemp("org")
     (root / "customers.csv").write_text(f"customer_id,email,name\n{SUBJECT},{SUBJECT_EMAIL},Wang\n", encoding="utf-8")
     (root / "staff.csv").write_text(
@@ -97,7 +101,7 @@ def late(tmp_path_factory: pytest.TempPathFactory):
         subject=SUBJECT,
         received="2026-05-31",
         settings=settings,
-        today=date(2026, 7, 3),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -171,3 +175,13 @@ def test_the_letter_speaks_plainly_and_the_copy_has_one_time_format(late) -> Non
     csv_times = [line.split(",")[1] for line in attachments["subject_data.csv"][0].decode("utf-8").splitlines()[1:]]
     assert sorted(csv_times) == sorted(e["timestamp"] for e in events)
     assert all(t.endswith("Z") and "T" in t for t in csv_times)
+
+
+def test_extended_deadline_is_explained_to_the_subject(tmp_path_factory: pytest.TempPathFactory) -> None:
+    extended = _answer(tmp_path_factory, today=date(2026, 7, 3), extension="your request covers four systems")
+    flat = _flat(extended.pdf)
+    assert "We extended the time to answer your request by two further months" in flat
+    assert "because your request covers four systems" in flat and "by 2026-08-31" in flat
+    assert "sorry" not in flat
+    record = _flat(extended.release_record)
+    assert "Reason for the late answer" not in record  # not overdue: 2026-05-31 + 3 months = 2026-08-31
