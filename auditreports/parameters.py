@@ -227,6 +227,16 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError(
             f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store"
         )
+    if out["store"] and (Path(out["store"]) / "ledger.json").is_file():
+        from .store import reconcile
+
+        problems = reconcile(out["store"])
+        if problems:
+            raise ParameterError(
+                f"store {out['store']!r}: the ledger does not reconcile with the stored events ({'; '.join(problems)}); "
+                "re-ingest the sources into a new store",
+                parameter="store",
+            )
     if kind == "gdpr":
         if not out["subject"]:
             raise ParameterError("a gdpr report needs subject (a customer id or email)", parameter="subject")

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from .csvsafe import safe_csv_frame
-from .errors import ParameterError
+from .errors import ParameterError, StoreError
 from .progress import stage
 from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
@@ -86,6 +86,13 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
         from .store import open_store
 
         store = open_store(path)
+        problems = store.reconcile()
+        if problems:
+            raise StoreError(
+                f"{path}: the ledger does not reconcile with the stored events ({'; '.join(problems)}); "
+                "re-ingest the sources into a new store",
+                path=str(path),
+            )
         return store.events, store.ledger, store.quarantine
     from .sources import load
 
