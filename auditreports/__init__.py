@@ -20,10 +20,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors as _errors
+from ._version import __version__
 from .errors import *  # noqa: F403  (the exception tree is public; errors.__all__ lists it)
 from .schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
-
-__version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
@@ -54,8 +53,8 @@ _LAZY = {
     "gdpr_subject_access": "pipeline",
     "ReportResult": "pipeline",
     "ReportSettings": "report.settings",
-    "parse_period": "report.period",
-    "gdpr_deadline": "report.period",
+    "parse_period": "period",
+    "gdpr_deadline": "period",
     "search": "search",
     "SearchFilters": "search",
     "export": "export",
@@ -98,8 +97,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .export import ExportManifest, events_to_ocsf, export, findings_to_ocsf
     from .integrity import IntegritySettings, Verification, verify, verify_manifest, write_manifest  # type: ignore[no-redef]
     from .notebook import run_report_notebook
+    from .period import gdpr_deadline, parse_period
     from .pipeline import ReportResult, gdpr_subject_access, hipaa_phi_access, soc2_quarterly
-    from .report.period import gdpr_deadline, parse_period
     from .report.settings import ReportSettings
     from .samples import generate_samples
     from .search import SearchFilters, search

@@ -14,7 +14,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import AuditReportsError
 
 # Order is the order of `auditreports --help`: the pipeline, then the tools around it.

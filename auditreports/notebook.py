@@ -25,16 +25,10 @@ from typing import Any
 
 from ._resources import notebooks_dir
 from .errors import NotebookExecutionError, UsageError
-from .parameters import check_parameters
+from .parameters import check_parameters, search_frameworks_dirs
 from .progress import say
 
-__all__ = ["NOTEBOOKS", "NotebookRun", "notebooks_dir", "run_report_notebook"]
-
-NOTEBOOKS = {
-    "soc2": "soc2_quarterly.ipynb",
-    "hipaa": "hipaa_phi_access.ipynb",
-    "gdpr": "gdpr_subject_access.ipynb",
-}
+__all__ = ["NotebookRun", "notebook_for", "notebooks_dir", "run_report_notebook"]
 
 KERNEL_NAME = "python3"  # resolved by jupyter_client to this interpreter (sys.executable)
 
@@ -70,6 +64,13 @@ def _first_error(notebook_path: Path) -> tuple[int | None, str]:
     return None, "no cell recorded an error"
 
 
+def notebook_for(kind: str, frameworks_dirs: list[str] | tuple[str, ...] = ()) -> Path:
+    """The shipped notebook that renders ``kind``: its own (gdpr) or the generic framework notebook."""
+    from .report.registry import report_kind
+
+    return notebooks_dir() / report_kind(kind, list(frameworks_dirs)).notebook
+
+
 def run_report_notebook(
     kind: str,
     parameters: dict[str, Any],
@@ -84,8 +85,8 @@ def run_report_notebook(
     :class:`NotebookExecutionError` (naming the cell and error, or the timeout, or the
     dead kernel) when the run fails; the executed notebook is kept either way.
     """
-    checked = check_parameters(kind, parameters)
-    source = notebook or notebooks_dir() / NOTEBOOKS[kind]
+    checked = check_parameters(kind, {**parameters, "kind": kind})
+    source = notebook or notebook_for(kind, search_frameworks_dirs(checked))
     if not source.is_file():
         raise UsageError(f"notebook {source} does not exist")
     out_dir = Path(checked["out_dir"]).resolve()

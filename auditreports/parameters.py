@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ParameterError
+from .errors import AuditReportsError, ParameterError
 
-__all__ = ["EXPLORE_KIND", "REPORT_KINDS", "ParameterSpec", "check_parameters", "declared_parameters"]
-
-REPORT_KINDS = ("soc2", "hipaa", "gdpr")
+__all__ = [
+    "EXPLORE_KIND",
+    "OPTIONAL_PARAMETERS",
+    "ParameterSpec",
+    "check_parameters",
+    "declared_parameters",
+    "generic_notebook_parameters",
+    "search_frameworks_dirs",
+]
 
 _SECRET_NAME = re.compile(r"(token|secret|password|passwd|api_?key|bearer|credential)", re.IGNORECASE)
 
@@ -117,6 +123,10 @@ _COMMON = (
     ParameterSpec("out_dir", _as_str, "out/report", "where report.pdf and evidence/ are written"),
     ParameterSpec("settings_file", _as_optional_str, None, "YAML settings file (organisation, rules, thresholds)"),
     ParameterSpec("rules_dir", _as_optional_str, None, "an extra directory of organisation rules"),
+    ParameterSpec(
+        "frameworks_dirs", _as_str_list, [], "directories of organisation framework files (report kinds) to add"
+    ),
+    ParameterSpec("templates_dir", _as_optional_str, None, "organisation template overrides (default: settings)"),
     ParameterSpec("organisation", _as_optional_str, None, "organisation name on the cover (overrides settings)"),
     ParameterSpec("reviewer", _as_optional_str, None, "reviewer named in the sign-off block"),
     ParameterSpec(
@@ -127,32 +137,25 @@ _COMMON = (
     ),
 )
 
-_PER_KIND: dict[str, tuple[ParameterSpec, ...]] = {
-    "soc2": (),
-    "hipaa": (
-        ParameterSpec(
-            "phi_tags", _as_str_list, None, "conversation tags that mark PHI (default: report settings, ['phi'])"
-        ),
-        ParameterSpec(
-            "phi_channels", _as_str_list, None, "channels whose conversations all hold PHI (default: settings)"
-        ),
-        ParameterSpec(
-            "phi_knowledge_bases",
-            _as_str_list,
-            None,
-            "knowledge bases whose retrievals count as PHI (default: settings)",
-        ),
+# Parameters a framework file may ask for (report: parameters: [...]) beside the common ones.
+_OPTIONAL: tuple[ParameterSpec, ...] = (
+    ParameterSpec(
+        "phi_tags", _as_str_list, None, "conversation tags that mark PHI (default: report settings, ['phi'])"
     ),
-    "gdpr": (
-        ParameterSpec("subject", _as_str, None, "the data subject: customer id (cus_…) or email"),
-        ParameterSpec(
-            "received", _as_date, None, "date the request was received (deadline = one calendar month later)"
-        ),
-        ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
-        ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
-        ParameterSpec("staff_by_name", _as_bool, False, "show staff by name instead of by role"),
+    ParameterSpec("phi_channels", _as_str_list, None, "channels whose conversations all hold PHI (default: settings)"),
+    ParameterSpec(
+        "phi_knowledge_bases",
+        _as_str_list,
+        None,
+        "knowledge bases whose retrievals count as PHI (default: settings)",
     ),
-}
+    ParameterSpec("subject", _as_str, None, "the data subject: customer id (cus_…) or email"),
+    ParameterSpec("received", _as_date, None, "date the request was received (deadline = one calendar month later)"),
+    ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
+    ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
+    ParameterSpec("staff_by_name", _as_bool, False, "show staff by name instead of by role"),
+)
+OPTIONAL_PARAMETERS = {spec.name: spec for spec in _OPTIONAL}
 
 # The explore notebook: an analyst's filters over a store, not a report.
 _EXPLORE = (
@@ -176,13 +179,47 @@ _EXPLORE = (
 EXPLORE_KIND = "explore"
 
 
-def declared_parameters(kind: str) -> dict[str, ParameterSpec]:
-    """The parameters a report notebook of ``kind`` (or the ``explore`` notebook) accepts, by name."""
+def search_frameworks_dirs(given: Mapping[str, Any]) -> list[str]:
+    """Organisation framework directories: the parameter's, then the settings file's."""
+    dirs = _as_str_list("frameworks_dirs", given.get("frameworks_dirs") or [])
+    settings_file = given.get("settings_file")
+    if settings_file and Path(str(settings_file)).is_file():
+        from .settings import load_settings
+
+        dirs += [str(d) for d in load_settings(str(settings_file)).report.frameworks_dirs]
+    return dirs
+
+
+def declared_parameters(kind: str, frameworks_dirs: Sequence[str] = ()) -> dict[str, ParameterSpec]:
+    """The parameters a report notebook of ``kind`` (or the ``explore`` notebook) accepts, by name.
+
+    A report kind is any framework file with a report block (``report.registry``); its
+    ``parameters:`` list adds optional parameters (PHI markers, the GDPR subject, …).
+    """
     if kind == EXPLORE_KIND:
         return {spec.name: spec for spec in _EXPLORE}
-    if kind not in _PER_KIND:
-        raise ParameterError(f"unknown report kind {kind!r}; use one of: {', '.join(REPORT_KINDS)}", parameter="kind")
-    return {spec.name: spec for spec in (*_COMMON, *_PER_KIND[kind])}
+    from .report.registry import report_kind
+
+    try:
+        found = report_kind(kind, list(frameworks_dirs))
+    except AuditReportsError as exc:
+        raise ParameterError(exc.message, parameter="kind") from None
+    unknown = [p for p in found.parameters if p not in OPTIONAL_PARAMETERS]
+    if unknown:
+        raise ParameterError(
+            f"framework {found.path} asks for unknown parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(OPTIONAL_PARAMETERS)}",
+            parameter="kind",
+        )
+    kind_spec = ParameterSpec("kind", _as_str, kind, "report kind: a framework file's stem (soc2, hipaa, …)")
+    return {spec.name: spec for spec in (kind_spec, *_COMMON, *(OPTIONAL_PARAMETERS[p] for p in found.parameters))}
+
+
+def generic_notebook_parameters() -> dict[str, ParameterSpec]:
+    """What the generic framework notebook declares: the kind, the common parameters and every
+    optional one a framework file may ask for (each run checks only its kind's)."""
+    kind_spec = ParameterSpec("kind", _as_str, "soc2", "report kind: a framework file's stem (soc2, hipaa, …)")
+    return {spec.name: spec for spec in (kind_spec, *_COMMON, *_OPTIONAL)}
 
 
 def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +229,9 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
     ``period`` or (``date_from`` and ``date_to``) must be set; ``store`` or ``src``
     must name the input.
     """
-    declared = declared_parameters(kind)
+    declared = declared_parameters(kind, [] if kind == EXPLORE_KIND else search_frameworks_dirs(given))
+    if kind != EXPLORE_KIND and given.get("kind") not in (None, kind):
+        raise ParameterError(f"parameter 'kind' is {given['kind']!r} but this is a {kind} report", parameter="kind")
     for name in given:
         if _SECRET_NAME.search(name):
             raise ParameterError(
@@ -237,15 +276,20 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 "re-ingest the sources into a new store",
                 parameter="store",
             )
-    if kind == "gdpr":
+    if "subject" in declared:
         if not out["subject"]:
             raise ParameterError("a gdpr report needs subject (a customer id or email)", parameter="subject")
         if out["received"] is None:
             raise ParameterError("a gdpr report needs received (the date the request arrived)", parameter="received")
-    for name in ("settings_file", "processing_record", "customer_directory", "rules_dir"):
+    for name in ("settings_file", "processing_record", "customer_directory", "rules_dir", "templates_dir"):
         value = out.get(name)
         if value and not Path(value).exists():
             raise ParameterError(f"parameter {name!r}: {value!r} does not exist", parameter=name)
+    for value in out["frameworks_dirs"]:
+        if not Path(value).is_dir():
+            raise ParameterError(
+                f"parameter 'frameworks_dirs': {value!r} is not a directory", parameter="frameworks_dirs"
+            )
     return out
 
 

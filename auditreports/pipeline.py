@@ -25,21 +25,22 @@ import polars as pl
 
 from .csvsafe import safe_csv_frame
 from .errors import ParameterError, StoreError
+from .period import Period, parse_period
 from .progress import stage
 from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
+from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, resolve_subject
-from .report.hipaa import build_hipaa_model
 from .report.model import ReportModel
-from .report.period import Period, parse_period
+from .report.registry import load_report, report_kind
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
 from .report.settings import ReportSettings
-from .report.soc2 import build_soc2_model
 from .settings import Settings
 
 __all__ = [
     "ReportResult",
     "evidence_files",
+    "framework_report",
     "gdpr_subject_access",
     "hipaa_phi_access",
     "prepare_inputs",
@@ -119,12 +120,15 @@ def prepare_inputs(
     detection: Any = None,
     integrity: Any = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
+    frameworks_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> _Prepared:
     """Open, verify and detect: the plain data every report model is built from.
 
     ``detection`` / ``integrity`` are the settings sections (or mappings) the run uses;
     ``rules_dirs`` are organisation rule directories run beside the built-in rules and
-    hashed into the rule-pack hash of the reproducibility stamp.
+    hashed into the rule-pack hash of the reproducibility stamp. ``framework`` is a report
+    kind (a framework file's stem, looked up in the shipped frameworks and ``frameworks_dirs``)
+    whose map and report block are loaded (``_Prepared.framework`` is a ``LoadedReport``).
     """
     p = _period(period)
     with stage("open"):
@@ -132,7 +136,7 @@ def prepare_inputs(
     with stage("verify"):
         verification = _verify(events, p, integrity)
     with stage("detect"):
-        from .detect import builtin_rules_dir, detect, load_framework
+        from .detect import builtin_rules_dir, detect
 
         dirs = tuple(Path(d) for d in rules_dirs)
         found = detect(events, settings=detection, rules_dirs=dirs)
@@ -141,7 +145,7 @@ def prepare_inputs(
         for directory in (builtin_rules_dir(), *rules_dirs):
             for path in sorted(Path(directory).glob("*.yml")):
                 rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
-        fw = load_framework(framework, rules_dirs=dirs) if framework else None
+        fw = load_report(framework, frameworks_dirs=frameworks_dirs, rules_dirs=dirs) if framework else None
     inputs = ReportInputs(
         events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
     )
@@ -171,28 +175,30 @@ def _json(document: Any) -> bytes:
 def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
     """The evidence documents, as bytes, exactly as they are written and embedded."""
     event_ids = set(model.evidence_events.get_column("event_id").to_list())
+    # The findings of the report, by id, exactly as detect returned them (detect --json).
+    by_id = {f["finding_id"]: f for f in prepared.findings_doc["findings"]}
+    keep = model.findings_frame.get_column("finding_id").to_list()
+    wanted = set(keep)
+    missing = [i for i in keep if i not in by_id]
+    if missing:  # pragma: no cover - a model is built from these findings
+        raise ParameterError(f"the report holds finding(s) {', '.join(missing)} that detection did not return.")
     if model.kind == "gdpr":
-        keep = set(model.findings_frame.get_column("finding_id").to_list())
+        # The subject's evidence names findings as the response does (redacted title,
+        # summary and group) and only the subject's own events; matched by id, never by position.
+        views = {v.finding_id: v for v in model.findings}
         findings = [
             {
-                **f,
-                "title": v.title,
-                "summary": v.summary,
-                "group": v.group,
-                "event_ids": [e for e in f["event_ids"] if e in event_ids],
+                **by_id[i],
+                "title": views[i].title,
+                "summary": views[i].summary,
+                "group": views[i].group,
+                "event_ids": [e for e in by_id[i]["event_ids"] if e in event_ids],
             }
-            for f, v in zip(
-                [f for f in prepared.findings_doc["findings"] if f["finding_id"] in keep],
-                sorted(model.findings, key=lambda v: v.finding_id),
-                strict=False,
-            )
+            for i in by_id
+            if i in wanted
         ]
     else:
-        findings = [
-            f
-            for f in prepared.findings_doc["findings"]
-            if f["finding_id"] in set(model.findings_frame["finding_id"].to_list())
-        ]
+        findings = [f for i, f in by_id.items() if i in wanted]
     files = {
         "findings.json": _json(
             {"findings": findings, "rules": prepared.findings_doc.get("rules", []), "period": model.period.label}
@@ -277,33 +283,49 @@ def _settings(settings: Settings | ReportSettings | Mapping[str, Any] | None) ->
     return ReportSettings.from_mapping(settings), None, None
 
 
-def _framework_report(
-    framework: str,
-    build: Any,
+def framework_report(
+    kind: str,
     store_or_src: Any,
     *,
     period: str | Period | tuple[Any, Any],
     out_dir: str | os.PathLike[str],
-    settings: Settings | ReportSettings | Mapping[str, Any] | None,
-    notebook_name: str | None,
-    parameters: Mapping[str, Any] | None,
-    triage: Mapping[str, str] | None,
-    rules_dirs: Sequence[str | os.PathLike[str]],
+    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
+    notebook_name: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    triage: Mapping[str, str] | None = None,
+    rules_dirs: Sequence[str | os.PathLike[str]] = (),
+    frameworks_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReportResult:
-    """A report whose findings come from a framework's rules (SOC 2, HIPAA)."""
+    """The report of any framework built from sections (soc2, hipaa, an organisation's own).
+
+    ``kind`` is a framework file's stem, looked up in the shipped frameworks, then in
+    ``frameworks_dirs`` and the settings' ``report.frameworks_dirs``. ``settings``: a full
+    :class:`~auditreports.settings.Settings` (detection and integrity sections apply too), a
+    :class:`ReportSettings` or a mapping of report settings. ``triage``: finding id -> status
+    shown in the findings table. ``rules_dirs``: organisation rule directories run beside the
+    built-in rules. Leaves report.pdf + evidence/ in ``out_dir``.
+    """
     s, detection, integrity = _settings(settings)
+    dirs = [*frameworks_dirs, *s.frameworks_dirs]
+    found = report_kind(kind, dirs)
+    if found.builder != "sections":
+        raise ParameterError(
+            f"the {kind} report has its own builder ({found.builder}) and pipeline function "
+            "(gdpr: pipeline.gdpr_subject_access); framework_report builds reports made of sections."
+        )
     prepared = prepare_inputs(
         store_or_src,
         period=period,
-        framework=framework,
+        framework=str(found.path),
         detection=detection,
         integrity=integrity,
         rules_dirs=rules_dirs,
     )
-    model = build(
+    model = build_report(
+        prepared.framework.framework,
         prepared.inputs,
         s,
-        framework=prepared.framework,
+        spec=prepared.framework.spec,
         triage=triage,
         parameters=parameters,
         notebook_name=notebook_name,
@@ -312,62 +334,14 @@ def _framework_report(
     return _finish(model, prepared, Path(out_dir), s)
 
 
-def soc2_quarterly(
-    store_or_src: Any,
-    *,
-    period: str | Period | tuple[Any, Any],
-    out_dir: str | os.PathLike[str],
-    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
-    notebook_name: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    triage: Mapping[str, str] | None = None,
-    rules_dirs: Sequence[str | os.PathLike[str]] = (),
-) -> ReportResult:
-    """The SOC 2 quarterly review: report.pdf + evidence/ in ``out_dir``.
-
-    ``settings``: a full :class:`~auditreports.settings.Settings` (detection and integrity
-    sections apply too), a :class:`ReportSettings` or a mapping of report settings.
-    ``triage``: finding id -> status shown in the findings table. ``rules_dirs``:
-    organisation rule directories run beside the built-in rules.
-    """
-    return _framework_report(
-        "soc2",
-        build_soc2_model,
-        store_or_src,
-        period=period,
-        out_dir=out_dir,
-        settings=settings,
-        notebook_name=notebook_name,
-        parameters=parameters,
-        triage=triage,
-        rules_dirs=rules_dirs,
-    )
+def soc2_quarterly(store_or_src: Any, **kwargs: Any) -> ReportResult:
+    """The SOC 2 quarterly review (``framework_report("soc2", …)``; arguments as there)."""
+    return framework_report("soc2", store_or_src, **kwargs)
 
 
-def hipaa_phi_access(
-    store_or_src: Any,
-    *,
-    period: str | Period | tuple[Any, Any],
-    out_dir: str | os.PathLike[str],
-    settings: Settings | ReportSettings | Mapping[str, Any] | None = None,
-    notebook_name: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    triage: Mapping[str, str] | None = None,
-    rules_dirs: Sequence[str | os.PathLike[str]] = (),
-) -> ReportResult:
-    """The HIPAA PHI-access audit: report.pdf + evidence/ in ``out_dir`` (arguments as for soc2_quarterly)."""
-    return _framework_report(
-        "hipaa",
-        build_hipaa_model,
-        store_or_src,
-        period=period,
-        out_dir=out_dir,
-        settings=settings,
-        notebook_name=notebook_name,
-        parameters=parameters,
-        triage=triage,
-        rules_dirs=rules_dirs,
-    )
+def hipaa_phi_access(store_or_src: Any, **kwargs: Any) -> ReportResult:
+    """The HIPAA PHI-access audit (``framework_report("hipaa", …)``; arguments as there)."""
+    return framework_report("hipaa", store_or_src, **kwargs)
 
 
 def gdpr_subject_access(

@@ -16,10 +16,12 @@ __all__ = [
     "CATEGORIES",
     "CONVERSATION_EVENT_TYPES",
     "EVENT_SCHEMA",
+    "FINDINGS_SCHEMA",
     "FLAGS",
     "OUTCOMES",
     "QUARANTINE_SCHEMA",
     "REQUIRED_COLUMNS",
+    "SEVERITIES",
     "WORKSPACE_ACTIONS",
     "conform",
     "empty_events",
@@ -179,3 +181,25 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     extras = [pl.col(n) for n in names if n not in EVENT_SCHEMA]
     return lf.select(*exprs, *extras)
+
+
+# ---------------------------------------------------------------- findings (contract)
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+
+# One row per finding, as detection returns it and as reports and evidence carry it
+# (``detect --json`` prints these columns; findings.json holds the same objects).
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "finding_id": pl.String(),
+    "rule_id": pl.String(),
+    "rule_name": pl.String(),
+    "severity": pl.Enum(list(SEVERITIES)),
+    "title": pl.String(),
+    "summary": pl.String(),
+    "group": pl.String(),  # JSON object: the group's fields and values
+    "window_start": pl.Datetime("us", "UTC"),
+    "window_end": pl.Datetime("us", "UTC"),
+    "count": pl.Int64(),
+    "event_ids": pl.List(pl.String()),
+    "parameters": pl.String(),  # JSON object: the parameters and settings this finding was produced with
+}

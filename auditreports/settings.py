@@ -124,7 +124,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 # settings file and its staff directory can travel together.
 _PATH_KEYS = {
     "detection": ("actors_csv",),
-    "report": ("logo", "template_dir", "customers", "processing_record", "staff"),
+    "report": ("logo", "template_dir", "templates_dir", "customers", "processing_record", "staff", "frameworks_dirs"),
     "sources": ("maps_dirs",),
 }
 
@@ -140,7 +140,7 @@ def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = values.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
-            elif isinstance(value, list):  # a list of paths (sources.maps_dirs)
+            elif isinstance(value, list):  # a list of paths (sources.maps_dirs, report.frameworks_dirs)
                 values[key] = [
                     str(base / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v for v in value
                 ]

@@ -3,9 +3,11 @@
     .venv/bin/python scripts/make_notebooks.py          # rewrite the notebooks
     .venv/bin/python scripts/make_notebooks.py --check  # exit 1 if a notebook differs
 
-The parameters cell of each notebook is generated from
-``auditreports.parameters.declared_parameters(kind)``, so the names and defaults a
-notebook declares are exactly the ones the CLI checks. Cells carry fixed ids and no
+One generic notebook (``framework_report.ipynb``) renders every report kind built from a
+framework file's sections (soc2, hipaa, an organisation's own); a kind with its own builder
+(gdpr) has its own notebook. The parameters cell is generated from
+``auditreports.parameters`` (``generic_notebook_parameters()``, ``declared_parameters(kind)``),
+so the names and defaults a notebook declares are the ones the CLI checks. Cells carry fixed ids and no
 outputs, so the committed files are byte-stable and hold no results.
 """
 
@@ -19,32 +21,24 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from auditreports.parameters import declared_parameters  # noqa: E402
+from auditreports.parameters import declared_parameters, generic_notebook_parameters  # noqa: E402
 
 NOTEBOOK_DIR = REPO / "notebooks"
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (auditreports)", "language": "python"}
 
 REPORTS = {
-    "soc2": {
-        "file": "soc2_quarterly.ipynb",
-        "function": "soc2_quarterly",
-        "title": "SOC 2 quarterly review of the audit log",
+    "framework": {
+        "file": "framework_report.ipynb",
+        "function": "framework_report",
+        "title": "Framework report (SOC 2, HIPAA or an organisation's own framework)",
         "intro": (
-            "Is the quarter's audit log complete and untampered, who changed what, who accessed what, what was "
-            "anomalous, and has someone reviewed it? Run by `auditreports report soc2 --store DIR --period 2026-Q3 "
-            "--out DIR`, which checks the parameters first and keeps this executed notebook beside the PDF as the "
-            "record of how the report was made. To run it by hand, set `store` and `period` in the parameters cell."
-        ),
-    },
-    "hipaa": {
-        "file": "hipaa_phi_access.ipynb",
-        "function": "hipaa_phi_access",
-        "title": "HIPAA PHI-access audit",
-        "intro": (
-            "Who touched conversations holding PHI, when, from where, and which access looks like snooping or bulk "
-            "disclosure. Run by `auditreports report hipaa --store DIR --period 2026-Q3 --out DIR`; `phi_tags`, "
-            "`phi_channels` and `phi_knowledge_bases` override the report settings when given."
+            "The report of one framework file (`kind`: its stem, e.g. `soc2`, `hipaa`, or `acme` for an "
+            "organisation's `acme.yml` in `frameworks_dirs`): is the period's audit log complete and untampered, "
+            "what does each section of the framework's report show, what was anomalous, and has someone reviewed "
+            "it? Run by `auditreports report KIND --store DIR --period 2026-Q3 --out DIR`, which checks the "
+            "parameters first and keeps this executed notebook beside the PDF as the record of how the report was "
+            "made. To run it by hand, set `kind`, `store` and `period` in the parameters cell."
         ),
     },
     "gdpr": {
@@ -60,9 +54,13 @@ REPORTS = {
 }
 
 
+def _declared(kind: str) -> dict:
+    return generic_notebook_parameters() if kind == "framework" else declared_parameters(kind)
+
+
 def _parameters_cell(kind: str) -> nbformat.NotebookNode:
     lines = ["# Parameters (Papermill injects the values given on the command line after this cell)."]
-    for spec in declared_parameters(kind).values():
+    for spec in _declared(kind).values():
         lines.append(f"{spec.name} = {spec.default!r}  # {spec.help}")
     cell = nbformat.v4.new_code_cell("\n".join(lines))
     cell.metadata["tags"] = ["parameters"]
@@ -83,11 +81,13 @@ def _settings_source(kind: str) -> str:
         'reviewer=params["reviewer"]',
         'appendix_cap=params["appendix_cap"]',
     ]
-    if kind == "hipaa":
+    overrides.append('templates_dir=Path(params["templates_dir"]) if params["templates_dir"] else None')
+    if kind == "framework":
+        # Only the kind's own parameters are in params (its framework file lists them).
         overrides += [
-            'phi_tags=tuple(params["phi_tags"]) if params["phi_tags"] is not None else None',
-            'phi_channels=tuple(params["phi_channels"]) if params["phi_channels"] is not None else None',
-            'phi_knowledge_bases=tuple(params["phi_knowledge_bases"]) if params["phi_knowledge_bases"] is not None else None',
+            'phi_tags=tuple(params["phi_tags"]) if params.get("phi_tags") is not None else None',
+            'phi_channels=tuple(params["phi_channels"]) if params.get("phi_channels") is not None else None',
+            'phi_knowledge_bases=tuple(params["phi_knowledge_bases"]) if params.get("phi_knowledge_bases") is not None else None',
         ]
     if kind == "gdpr":
         overrides += [
@@ -139,11 +139,14 @@ stamp_parameters = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, 
 def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
     extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
+    if kind == "framework":
+        extra = '    frameworks_dirs=params["frameworks_dirs"],\n'
+    first = '    params["kind"],\n' if kind == "framework" else ""
     return f'''
 from auditreports.pipeline import {function}
 
 result = {function}(
-    source,
+{first}    source,
     period=report_period,
     out_dir=params["out_dir"],
 {extra}    settings=settings,
@@ -226,6 +229,20 @@ for name, path in sorted(result.evidence.items()):
 """
 
 
+def _check_source(kind: str) -> str:
+    if kind == "framework":
+        return (
+            "from auditreports.parameters import check_parameters, declared_parameters, search_frameworks_dirs\n\n"
+            "# The kind's framework file says which parameters beyond the common ones it takes.\n"
+            "declared = declared_parameters(kind, search_frameworks_dirs(globals()))\n"
+            "params = check_parameters(kind, {name: globals().get(name) for name in declared})"
+        )
+    return (
+        "from auditreports.parameters import check_parameters, declared_parameters\n\n"
+        f'params = check_parameters("{kind}", {{name: globals()[name] for name in declared_parameters("{kind}")}})'
+    )
+
+
 def report_notebook(kind: str) -> nbformat.NotebookNode:
     spec = REPORTS[kind]
     nb = nbformat.v4.new_notebook()
@@ -236,10 +253,7 @@ def report_notebook(kind: str) -> nbformat.NotebookNode:
             "## Parameters checked\n\nThe same checks the CLI runs before starting this kernel: unknown names, "
             "secrets (never parameters: this notebook is saved), types, the period and the input."
         ),
-        _code(
-            "from auditreports.parameters import check_parameters, declared_parameters\n\n"
-            f'params = check_parameters("{kind}", {{name: globals()[name] for name in declared_parameters("{kind}")}})'
-        ),
+        _code(_check_source(kind)),
         _code(_settings_source(kind)),
         _md(
             "## Inputs and the report\n\nOpen the store (or load the files), verify, detect, build the model, "

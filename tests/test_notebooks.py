@@ -24,12 +24,14 @@ import papermill
 import pytest
 from pypdf import PdfReader
 
-from auditreports.notebook import NOTEBOOKS, NotebookRun, run_report_notebook
-from auditreports.parameters import declared_parameters
+from auditreports.notebook import NotebookRun, run_report_notebook
+from auditreports.parameters import declared_parameters, generic_notebook_parameters
+from auditreports.report.registry import GENERIC_NOTEBOOK, report_kinds
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
-ALL = {**{kind: name for kind, name in NOTEBOOKS.items()}, "explore": "explore.ipynb"}
+# Every shipped report kind's notebook (the registry says which), and the explore notebook.
+ALL = {**{kind: k.notebook for kind, k in report_kinds().items()}, "explore": "explore.ipynb"}
 TOKEN = "tok_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 
 
@@ -69,11 +71,27 @@ def test_parameters_cell_declares_exactly_the_checked_parameters(kind):
     cell = _parameters_cell(nb)
     namespace: dict[str, object] = {}
     exec(cell.source, namespace)  # the cell is plain assignments
-    declared = {name: spec.default for name, spec in declared_parameters(kind).items()}
-    assert {k: v for k, v in namespace.items() if k != "__builtins__"} == declared
+    cell_names = {k: v for k, v in namespace.items() if k != "__builtins__"}
     following = nb.cells[nb.cells.index(cell) + 1 :]
     first_code = next(c for c in following if c.cell_type == "code")
-    assert f'check_parameters("{kind}"' in first_code.source
+    if ALL[kind] == GENERIC_NOTEBOOK:
+        # One notebook for every kind built from sections: it declares what any of them may take,
+        # and checks the parameters of the kind it runs.
+        assert cell_names == {name: spec.default for name, spec in generic_notebook_parameters().items()}
+        assert set(declared_parameters(kind)) <= set(cell_names)
+        assert "check_parameters(kind," in first_code.source
+    else:
+        declared = {name: spec.default for name, spec in declared_parameters(kind).items()}
+        assert cell_names == declared
+        assert f'check_parameters("{kind}"' in first_code.source
+
+
+def test_shipped_kinds_share_the_generic_notebook_except_gdpr():
+    kinds = report_kinds()
+    assert {"soc2", "hipaa", "gdpr"} <= set(kinds)
+    assert kinds["soc2"].notebook == kinds["hipaa"].notebook == GENERIC_NOTEBOOK
+    assert kinds["gdpr"].notebook == "gdpr_subject_access.ipynb"
+    assert {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")} == set(ALL.values())
 
 
 # ------------------------------------------------------------------ executed runs
@@ -186,6 +204,29 @@ def test_no_token_in_executed_notebooks_or_outputs(report_runs):
                 assert TOKEN.encode() not in path.read_bytes(), f"the API token leaked into {path}"
                 checked += 1
     assert checked >= 15
+
+
+@pytest.mark.slow
+def test_organisation_framework_runs_as_its_own_report_kind(sample_store, tmp_path):
+    """A copy of the shipped soc2.yml saved as acme.yml in a --frameworks directory is `report acme`."""
+    from auditreports.cli import main as cli_main
+    from auditreports.detect.frameworks import builtin_frameworks
+
+    frameworks = tmp_path / "frameworks"
+    frameworks.mkdir()
+    (frameworks / "acme.yml").write_bytes(builtin_frameworks()["soc2"].read_bytes())
+    out = tmp_path / "acme"
+    args = ["report", "acme", "--store", str(sample_store), "--period", "2026-09", "--out", str(out)]
+    assert cli_main([*args, "--appendix-cap", "20", "--frameworks", str(frameworks)]) == 0
+    text = subprocess.run(["pdftotext", "-q", str(out / "report.pdf"), "-"], capture_output=True, text=True).stdout
+    flat = " ".join(text.split())
+    assert "SOC 2 quarterly access and change review" in flat and "User access: joiners, movers, leavers" in flat
+    assert "report kind acme" in flat  # the reproducibility stamp names the kind that was run
+    executed = json.loads((out / "report.ipynb").read_text(encoding="utf-8"))
+    assert any("framework_report" in "".join(c["source"]) for c in executed["cells"])
+    # Without the directory, the kind is unknown: one line, exit 2, nothing run.
+    assert cli_main([*args]) == 2
+    assert not (tmp_path / "acme-missing").exists()
 
 
 @pytest.mark.slow

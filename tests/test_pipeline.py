@@ -220,6 +220,55 @@ def test_attachments_are_the_evidence_files(kind: str, request: pytest.FixtureRe
         assert hashlib.sha256(on_disk[name]).hexdigest() == digest
 
 
+@pytest.fixture(scope="module")
+def detected(store: Path, data_samples: Path) -> dict[str, dict[str, Any]]:
+    """``auditreports detect --json`` on the same store with the same settings file, by finding id."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["detect", "--store", str(store), "--settings", str(data_samples / "settings.yml"), "--json"])
+    assert code in (0, 1)
+    return {f["finding_id"]: f for f in json.loads(out.getvalue())["findings"]}
+
+
+@pytest.mark.parametrize("kind", ["soc2", "hipaa"])
+def test_evidence_findings_are_the_findings_detect_returns(
+    kind: str, request: pytest.FixtureRequest, detected: dict[str, dict[str, Any]]
+) -> None:
+    """Every finding in findings.json equals the finding of the same id from detect --json."""
+    result: ReportResult = request.getfixturevalue(kind)
+    evidence = json.loads((result.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    assert len(evidence) == len(result.model.findings) > 1
+    for finding in evidence:
+        assert finding == detected[finding["finding_id"]], finding["finding_id"]
+    # And the PDF's findings are those same findings (title, rule, group by id).
+    views = {v.finding_id: v for v in result.model.findings}
+    assert set(views) == {f["finding_id"] for f in evidence}
+    for finding in evidence:
+        assert views[finding["finding_id"]].title == finding["title"]
+        assert views[finding["finding_id"]].rule_name == finding["rule_name"]
+
+
+def test_gdpr_evidence_findings_are_matched_by_id(gdpr: ReportResult, detected: dict[str, dict[str, Any]]) -> None:
+    """The GDPR evidence redacts a finding's text like the PDF does, but never pairs one finding with
+    another's title, summary or group (they were once zipped in different orders)."""
+    evidence = json.loads((gdpr.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    views = {v.finding_id: v for v in gdpr.model.findings}
+    assert len(evidence) == len(views) >= 2  # several findings, so a positional pairing would show
+    for finding in evidence:
+        same = detected[finding["finding_id"]]
+        view = views[finding["finding_id"]]
+        assert (finding["rule_id"], finding["severity"], finding["window_start"]) == (
+            same["rule_id"],
+            same["severity"],
+            same["window_start"],
+        )
+        assert (finding["title"], finding["summary"], finding["group"]) == (view.title, view.summary, view.group)
+        assert set(finding["event_ids"]) <= set(same["event_ids"])
+
+
 def test_detection_settings_reach_the_report(soc2: ReportResult, truth: dict[str, Any]) -> None:
     """With the staff time zones of settings.yml, the only off-hours change is the planted one."""
     findings = json.loads((soc2.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]

@@ -9,10 +9,10 @@ from pdfminer.high_level import extract_text
 from pypdf import PdfReader
 from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
+from auditreports.period import parse_period
 from auditreports.report.common import ReportInputs
+from auditreports.report.engine import build_report
 from auditreports.report.gdpr import build_gdpr_model, resolve_subject
-from auditreports.report.hipaa import build_hipaa_model
-from auditreports.report.period import parse_period
 from auditreports.report.render import render_pdf
 from auditreports.report.settings import ReportSettings
 
@@ -160,7 +160,7 @@ def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
         findings=make_findings(),
         ledger=LEDGER,
     )
-    model = build_hipaa_model(inputs, ReportSettings(phi_tags=("phi",), bulk_access_threshold=1))
+    model = build_report("hipaa", inputs, ReportSettings(phi_tags=("phi",), bulk_access_threshold=1))
     s = {x.key: x for x in model.sections}
     assert dict(s["phi-scope"].facts)["PHI conversations"] == "1"
     staff = {row[0]: row for row in s["per-staff"].tables[0].rows}

@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from auditreports.errors import ConfigError, ParameterError
+from auditreports.period import gdpr_deadline, parse_period
 from auditreports.report.common import ReportInputs, config_diffs
+from auditreports.report.engine import build_report
 from auditreports.report.model import actor_expr
-from auditreports.report.period import gdpr_deadline, parse_period
 from auditreports.report.settings import ReportSettings
-from auditreports.report.soc2 import build_soc2_model
 from auditreports.schema import EVENT_SCHEMA, conform
 
 T0 = datetime(2026, 7, 6, 9, 0, tzinfo=UTC)  # a Monday
@@ -169,7 +169,7 @@ def soc2_model(**kw: object):
     inputs = ReportInputs(
         make_events(), period=period, verification=VERIFICATION, findings=make_findings(), ledger=LEDGER
     )
-    return build_soc2_model(inputs, ReportSettings(organisation="Acme", appendix_cap=5), **kw)  # type: ignore[arg-type]
+    return build_report("soc2", inputs, ReportSettings(organisation="Acme", appendix_cap=5), **kw)  # type: ignore[arg-type]
 
 
 def test_period_parser_accepts_quarter_month_year_and_dates() -> None:

@@ -14,12 +14,12 @@ from pdfminer.high_level import extract_text
 from pypdf import PdfReader
 from test_report_model import LEDGER, VERIFICATION, event, make_events, make_findings
 
-from auditreports.errors import UnsafeResourceError
+from auditreports.errors import ReportError, UnsafeResourceError
+from auditreports.period import parse_period
 from auditreports.report.common import ReportInputs
-from auditreports.report.period import parse_period
+from auditreports.report.engine import build_report
 from auditreports.report.render import override_directory, render_html, render_pdf, write_pdf_bytes
 from auditreports.report.settings import ReportSettings
-from auditreports.report.soc2 import build_soc2_model
 
 ATTACKS = [
     '<img src="file:///etc/passwd">',
@@ -97,7 +97,7 @@ def model_with(notes: list[str], **settings: object):
         ledger=LEDGER,
     )
     s = ReportSettings(organisation="Acme Health", **settings)  # type: ignore[arg-type]
-    model = build_soc2_model(inputs, s)
+    model = build_report("soc2", inputs, s)
     # Each attack is a change reason (printed in the diff heading) and an after-state value.
     return model, s
 
@@ -158,7 +158,7 @@ def test_organisation_overrides_and_logo(tmp_path: Path) -> None:
     logo.write_text(
         "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20' fill='red'/></svg>"
     )
-    model, settings = model_with(["n"], template_dir=overrides, logo=logo)
+    model, settings = model_with(["n"], templates_dir=overrides, logo=logo)
     assert model.logo_uri is not None and model.logo_uri.startswith("data:image/svg+xml;base64,")
     pdf = render_pdf(model, tmp_path / "out" / "report.pdf", settings=settings)
     assert "Prepared for the Acme audit committee" in extract_text(str(pdf))
@@ -170,7 +170,7 @@ def test_failed_render_leaves_no_report(tmp_path: Path) -> None:
     (overrides / "soc2.html").write_text(
         '{% extends "base.html" %}{% block cover_note %}<img src="file:///etc/hostname">{% endblock %}'
     )
-    model, settings = model_with(["n"], template_dir=overrides)
+    model, settings = model_with(["n"], templates_dir=overrides)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(UnsafeResourceError):
@@ -186,20 +186,67 @@ def test_appendix_beyond_cap_is_announced(tmp_path: Path) -> None:
     assert f"The first 3 are printed here (cap 3); all {model.appendix.total} are in the embedded events.csv" in text
 
 
-def test_templates_folder_in_working_directory_is_the_default_override(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_templates_folder_in_working_directory_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model, settings = model_with(["n"])
     monkeypatch.chdir(tmp_path)
-    assert "Prepared for the audit committee" not in render_html(model, settings)  # no ./templates: package only
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "soc2.html").write_text(
         '{% extends "base.html" %}{% block cover_note %}<p>Prepared for the audit committee</p>{% endblock %}',
         encoding="utf-8",
     )
-    assert override_directory(settings) == tmp_path / "templates"
-    assert "Prepared for the audit committee" in render_html(model, settings)
-    # An explicit template_dir wins over ./templates.
-    explicit = tmp_path / "org"
-    explicit.mkdir()
-    assert "Prepared for the audit committee" not in render_html(model, replace(settings, template_dir=explicit))
+    (tmp_path / "templates" / "report.html").write_text("{{ cycler.__init__.__globals__ }}", encoding="utf-8")
+    assert override_directory(settings) is None
+    html = render_html(model, settings)
+    assert "Prepared for the audit committee" not in html
+    assert "Population" in html or "population" in html  # the shipped template rendered
+    # Named explicitly (--templates / report.templates_dir), the same directory is used.
+    named = replace(settings, templates_dir=tmp_path / "templates")
+    assert "Prepared for the audit committee" in render_html(model, named)
+
+
+def test_override_extends_the_shipped_template_with_default_prefix(tmp_path: Path) -> None:
+    overrides = tmp_path / "org"
+    overrides.mkdir()
+    # Same name as the shipped base.html: without the prefix this would extend itself.
+    (overrides / "base.html").write_text(
+        '{% extends "default:base.html" %}{% block cover_note %}<p>Acme internal use only</p>{% endblock %}',
+        encoding="utf-8",
+    )
+    model, settings = model_with(["n"], templates_dir=overrides)
+    html = render_html(model, settings)
+    assert "Acme internal use only" in html
+    assert "Scope and population completeness" in html  # everything else is the shipped base
+
+
+def test_unknown_template_directory_is_a_clear_error(tmp_path: Path) -> None:
+    model, settings = model_with(["n"], templates_dir=tmp_path / "missing")
+    with pytest.raises(ReportError, match=r"template directory .* does not exist"):
+        render_html(model, settings)
+
+
+HOSTILE = [
+    "{{ cycler.__init__.__globals__.os.system('touch MARKER') }}",
+    "{{ model.__class__.__mro__[1].__subclasses__() }}",
+    "{{ lipsum.__globals__['os'].system('touch MARKER') }}",
+    "{% set x = joiner.__init__.__globals__ %}{{ x.os.system('touch MARKER') }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ model.completeness.sources.rows.__class__.__base__.__subclasses__() }}",
+    "{{ namespace.__init__.__globals__.os.system('touch MARKER') }}",
+    "{{ model.generated_at.__class__.__module__ }}{{ model.extra.__class__.__init__.__globals__ }}",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_override_cannot_run_code(tmp_path: Path, source: str) -> None:
+    marker = tmp_path / "pwned"
+    overrides = tmp_path / "org"
+    overrides.mkdir()
+    (overrides / "soc2.html").write_text(source.replace("MARKER", str(marker)), encoding="utf-8")
+    model, settings = model_with(["n"], templates_dir=overrides)
+    try:
+        html = render_html(model, settings)
+    except ReportError as exc:
+        assert "template" in exc.message and "\n" not in exc.message
+    else:  # rendered inert: nothing of Python's internals printed
+        assert "<function" not in html and "<class" not in html and "subclasses" not in html
+    assert not marker.exists()

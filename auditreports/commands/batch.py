@@ -29,6 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="date_from", metavar="DATE", help="first day of the period (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", metavar="DATE", help="last day of the period, inclusive")
     p.add_argument("--settings", dest="settings_file", help="settings YAML file used by every job")
+    p.add_argument(
+        "--frameworks",
+        dest="frameworks_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of organisation framework files, each a report kind (repeatable)",
+    )
+    p.add_argument("--templates", dest="templates_dir", metavar="DIR", help="organisation template overrides")
     p.add_argument("--out", help="output directory: one folder per job and batch.json")
     p.add_argument(
         "--scheduler", metavar="ADDR", help="an existing Dask scheduler (tcp://host:port); default: a LocalCluster"
@@ -48,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     if args.settings_file:
         extra["settings_file"] = args.settings_file
+    if args.frameworks_dirs:
+        extra["frameworks_dirs"] = list(args.frameworks_dirs)
+    if args.templates_dir:
+        extra["templates_dir"] = args.templates_dir
     period = {"period": args.period, "date_from": args.date_from, "date_to": args.date_to}
     if args.kind == "gdpr":
         if len(args.stores) != 1:

@@ -24,14 +24,23 @@ from typing import Any
 import polars as pl
 
 from ..errors import AuditReportsError, NotebookExecutionError, UsageError
+from ..parameters import declared_parameters
 from ..progress import say, stage
 
 HELP = "Run everything on data_samples/: ingest, verify, detect and the three reports into ./out/."
 
 DEMO_PERIOD = "2026-Q3"
 DEMO_RECEIVED = "2026-10-05"
-# Longest first, so running side by side finishes soonest.
-DEMO_ORDER = ("hipaa", "soc2", "gdpr")
+
+
+def demo_kinds() -> tuple[str, ...]:
+    """The shipped report kinds (the one registry), longest first so side-by-side runs finish soonest."""
+    from ..report.registry import report_kinds
+
+    longest_first = {"hipaa": 0, "soc2": 1}
+    return tuple(
+        sorted((k for k, v in report_kinds().items() if v.shipped), key=lambda k: (longest_first.get(k, 2), k))
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--subject", help="GDPR subject for the demo (default: chosen from the findings, see docs/notebooks.md)"
     )
-    p.add_argument("--only", choices=DEMO_ORDER, action="append", help="build only this report (repeatable)")
+    p.add_argument("--only", choices=demo_kinds(), action="append", help="build only this report (repeatable)")
     p.add_argument(
         "--jobs",
         type=int,
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"[auditreports] {len(findings)} finding(s) over {findings.events_scanned:,} events")
     written.append(("findings", out / "findings.json"))
 
-    kinds = [k for k in DEMO_ORDER if not args.only or k in args.only]
+    kinds = [k for k in demo_kinds() if not args.only or k in args.only]
     subject = args.subject or choose_demo_subject(store.events, findings.frame)
 
     def one(kind: str) -> NotebookRun:
@@ -153,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
             "out_dir": str(out / kind),
             "settings_file": str(settings_file) if settings_file else None,
         }
-        if kind == "gdpr":
+        if "subject" in declared_parameters(kind):  # a subject access request (gdpr)
             params |= {"subject": subject, "received": DEMO_RECEIVED}
             say(f"[auditreports] gdpr: subject {subject}, request received {DEMO_RECEIVED}")
-        if kind == "gdpr" and settings_file is None:
+        if "processing_record" in declared_parameters(kind) and settings_file is None:
             # Sample data from before settings.yml was generated: name its directory files directly.
             params |= {
                 "processing_record": str(data / "processing_record.yml"),

@@ -1,4 +1,8 @@
-"""``auditreports report {soc2,hipaa,gdpr}``: run a report notebook through Papermill."""
+"""``auditreports report KIND``: run a report notebook through Papermill.
+
+KIND is any framework file's stem: the shipped soc2, hipaa and gdpr, or an organisation's
+own from ``--frameworks DIR`` / ``report.frameworks_dirs`` (``auditreports.report.registry``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,18 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..notebook import run_report_notebook
+from ..parameters import declared_parameters, search_frameworks_dirs
 from ..progress import say
+from ..report.registry import report_kind
 
-HELP = "Build a SOC 2, HIPAA or GDPR report: runs the report notebook, leaves report.pdf, report.ipynb and evidence/."
+HELP = (
+    "Build a report (soc2, hipaa, gdpr or an organisation framework): runs the report notebook, "
+    "leaves report.pdf, report.ipynb and evidence/."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=("soc2", "hipaa", "gdpr"), help="report kind")
+    p.add_argument("kind", help="report kind: a framework file's stem (soc2, hipaa, gdpr, or one in --frameworks)")
     p.add_argument("src", nargs="*", metavar="SRC", help="files, directories or globs to load (or use --store)")
     p.add_argument("--store", help="store directory written by `auditreports ingest`")
     p.add_argument("--format", dest="source_format", help="force the source format of SRC")
@@ -29,6 +38,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--settings", dest="settings_file", help="settings YAML file")
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
+    p.add_argument(
+        "--frameworks",
+        dest="frameworks_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of organisation framework files, each a report kind (repeatable)",
+    )
+    p.add_argument(
+        "--templates", dest="templates_dir", metavar="DIR", help="organisation template overrides (sandboxed)"
+    )
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
     p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
@@ -58,20 +78,32 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         "organisation",
         "reviewer",
         "appendix_cap",
+        "templates_dir",
     ):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
     if args.src:
         params["src"] = list(args.src)
-    if args.kind == "gdpr":
-        for name in ("subject", "received", "processing_record", "customer_directory"):
-            if getattr(args, name) is not None:
-                params[name] = getattr(args, name)
-    elif args.subject or args.received:
-        raise UsageError("--subject and --received are for gdpr reports only")
-    if args.kind == "hipaa" and args.phi_tags:
-        params["phi_tags"] = args.phi_tags
+    if args.frameworks_dirs:
+        params["frameworks_dirs"] = list(args.frameworks_dirs)
+    # Which options a kind takes is in its framework file (report: parameters: [...]).
+    dirs = search_frameworks_dirs(params)
+    report_kind(args.kind, dirs)  # an unknown kind is one line naming the known ones
+    declared = declared_parameters(args.kind, dirs)
+    for name, flag in (
+        ("subject", "--subject"),
+        ("received", "--received"),
+        ("processing_record", "--processing-record"),
+        ("customer_directory", "--customers"),
+        ("phi_tags", "--phi-tag"),
+    ):
+        value = getattr(args, name, None)
+        if value is None or value == []:
+            continue
+        if name not in declared:
+            raise UsageError(f"{flag} is not an option of {args.kind} reports")
+        params[name] = value
     for item in args.parameter:
         if "=" not in item:
             raise UsageError(f"-p expects NAME=VALUE, got {item!r}")

@@ -21,27 +21,14 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError, UsageError
-from ..schema import EVENT_SCHEMA, conform
+from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA, SEVERITIES, conform
 from .compiler import NULL_GROUP, CompiledRule
-from .rules import SEVERITIES, Rule, load_rules
+from .rules import Rule, load_rules
 from .settings import DetectionSettings
 
 __all__ = ["FINDINGS_SCHEMA", "Findings", "detect", "sensitivity"]
 
-FINDINGS_SCHEMA: dict[str, pl.DataType] = {
-    "finding_id": pl.String(),
-    "rule_id": pl.String(),
-    "rule_name": pl.String(),
-    "severity": pl.Enum(list(SEVERITIES)),
-    "title": pl.String(),
-    "summary": pl.String(),
-    "group": pl.String(),  # JSON object: the group's fields and values
-    "window_start": pl.Datetime("us", "UTC"),
-    "window_end": pl.Datetime("us", "UTC"),
-    "count": pl.Int64(),
-    "event_ids": pl.List(pl.String()),
-    "parameters": pl.String(),  # JSON object: the parameters and settings this finding was produced with
-}
+# FINDINGS_SCHEMA is defined once, beside the canonical event (auditreports.schema).
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -22,7 +22,8 @@ __all__ = ["INTEGRITY_CHECKS", "Framework", "Requirement", "builtin_frameworks",
 
 # What auditreports.integrity can verify; frameworks cite these by name.
 INTEGRITY_CHECKS = ("hash_chain", "sequence", "coverage", "continuity", "retention")
-_TOP = ("framework", "title", "version", "description", "references", "requirements", "retention_minimum")
+_TOP = ("framework", "title", "version", "description", "references", "requirements", "retention_minimum", "report")
+# "report" (what the report of this framework says) is checked by auditreports.report.engine.
 _REQ = ("id", "title", "description", "rules", "integrity_checks")
 
 

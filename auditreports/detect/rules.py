@@ -28,7 +28,8 @@ from .yamlsource import LineDict, line_of, load_yaml
 
 __all__ = ["SEVERITIES", "STATUSES", "SUMMARY_FIELDS", "Rule", "builtin_rules_dir", "load_rules"]
 
-SEVERITIES = ("informational", "low", "medium", "high", "critical")
+from ..schema import SEVERITIES
+
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
 _REQUIRED = (
     "id",

@@ -62,7 +62,7 @@ def build_manifest(
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``verification`` over ``inputs`` (see :func:`file_entry`)."""
-    from .. import __version__
+    from .._version import __version__
 
     previous = None
     if previous_manifest is not None:

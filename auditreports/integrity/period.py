@@ -1,7 +1,7 @@
 """Reporting periods for verification as half-open UTC ranges.
 
 The calendar rules (quarters, months, years, inclusive ``--to`` dates) live in one
-place, :func:`auditreports.report.period.parse_period`; verification only needs the
+place, :func:`auditreports.period.parse_period`; verification only needs the
 period as ``[start, end)`` datetimes.
 """
 
@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ..report.period import parse_period as _parse_report_period
+from ..period import parse_period as _parse_period
 
-__all__ = ["Period", "parse_period"]
+__all__ = ["UtcWindow", "parse_period"]
 
-Period = tuple[datetime, datetime]
+UtcWindow = tuple[datetime, datetime]  # [start, end) — a Period as verification reads it
 
 
 def parse_period(
     period: str | None = None, *, start: str | date | None = None, end: str | date | None = None
-) -> Period | None:
+) -> UtcWindow | None:
     """``[start, end)`` in UTC, or None when no period is given; ``end`` is inclusive (the whole day)."""
     if not period and not start and not end:
         return None
-    p = _parse_report_period(period or None, start=start or None, end=end or None)
+    p = _parse_period(period or None, start=start or None, end=end or None)
     return p.start_utc, p.end_utc_exclusive

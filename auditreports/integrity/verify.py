@@ -30,7 +30,7 @@ from .continuity import conversation_breaks
 from .coverage import coverage_report
 from .csv_rebuild import rebuild_csv_content
 from .model import Break, CheckResult, Unverified, Verification
-from .period import Period, parse_period
+from .period import UtcWindow, parse_period
 from .sequence import duplicate_ids, sequence_breaks
 from .settings import IntegritySettings
 
@@ -76,7 +76,7 @@ def verify(
     events: Any,
     *,
     settings: IntegritySettings | None = None,
-    period: Period | str | None = None,
+    period: UtcWindow | str | None = None,
     previous_manifest: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     as_of: datetime | None = None,
 ) -> Verification:
@@ -188,7 +188,7 @@ def verify(
     )
 
 
-def _with_history(everything: pl.DataFrame, ordered: pl.DataFrame, period: Period | None) -> pl.DataFrame:
+def _with_history(everything: pl.DataFrame, ordered: pl.DataFrame, period: UtcWindow | None) -> pl.DataFrame:
     """Continuity looks for a conversation's ``created`` before the period too, but never after it."""
     if period is None:
         return ordered

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from ..period import Period
 from ..schema import conform
 from .model import (
     Chart,
@@ -24,7 +25,6 @@ from .model import (
     normalise_findings,
     now_utc,
 )
-from .period import Period
 from .safety import file_data_uri
 from .settings import ReportSettings
 

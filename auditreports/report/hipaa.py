@@ -1,4 +1,4 @@
-"""HIPAA PHI-access audit: who touched conversations holding PHI, when, and what left.
+"""HIPAA PHI-access queries for ``frameworks/hipaa.yml``: who touched PHI, when, and what left.
 
 This is an access report for the information-system activity review of
 45 CFR 164.308(a)(1)(ii)(D); it is deliberately **not** titled an accounting of
@@ -11,50 +11,19 @@ Which conversations hold PHI is configurable (``ReportSettings.phi_tags``,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from ..errors import ConfigError
-from .charts import events_over_time_figure, phi_access_figure
-from .common import ReportInputs, assemble
-from .model import Chart, ReportModel, Section, actor_expr, table_from_frame
+from .charts import phi_access_figure
+from .engine import QueryContext, chart, query
+from .model import actor_expr
 from .settings import ReportSettings
 
-__all__ = ["after_hours_expr", "build_hipaa_model", "phi_access_events", "phi_conversations"]
+__all__ = ["after_hours_expr", "phi_access_events", "phi_conversations"]
 
 STAFF_ACTORS = ("user", "api_key")
-# Rules the activity review reads when no framework map is given (frameworks/hipaa.yml lists them).
-HIPAA_RULES = (
-    "conversation_snooping",
-    "phi_bot_retrieval",
-    "large_export",
-    "export_volume_spike",
-    "brute_force_login",
-    "failed_then_success",
-    "removed_user_activity",
-    "privilege_escalation",
-    "audit_logging_change",
-    "mass_deletion",
-)
-# Listed for change review in SOC 2; audit-logging changes have their own rule above.
-_NOT_PHI_REVIEW = ("config_change",)
-
-
-def hipaa_rules(framework: Mapping[str, Any] | Any | None) -> list[str]:
-    """The detection rules the HIPAA framework map ties to its requirements."""
-    if framework is None:
-        return list(HIPAA_RULES)
-    if isinstance(framework, Mapping):
-        reqs = framework.get("requirements") or []
-        rules = [r for req in reqs for r in (req.get("rules") or [])]
-    else:
-        rules = [r for req in framework.requirements for r in req.rules]
-    return [r for r in dict.fromkeys(rules) if r not in _NOT_PHI_REVIEW]
-
-
 DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered", "integration.api.call")
 
 
@@ -148,31 +117,26 @@ def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSett
     )
 
 
-def build_hipaa_model(
-    inputs: ReportInputs,
-    settings: ReportSettings | None = None,
-    *,
-    framework: Mapping[str, Any] | Any | None = None,
-    triage: Mapping[str, str] | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    notebook_name: str | None = None,
-    rule_pack_hash: str | None = None,
-    manifest_hash: str | None = None,
-) -> ReportModel:
-    """The HIPAA PHI-access audit model from plain data (see :class:`ReportInputs`).
+@query("phi_conversations")
+def phi_conversation_ids(ctx: QueryContext) -> pl.LazyFrame:
+    """The conversations that hold PHI (one column, ``conversation_id``)."""
+    return phi_conversations(ctx.events, ctx.settings).to_frame("conversation_id").lazy()
 
-    Findings are those of the rules in the HIPAA framework map (``frameworks/hipaa.yml``)
-    and any finding whose events touch a PHI conversation. The embedded events.csv holds
-    every staff access to PHI conversations; the printed appendix holds the events an
-    auditor must look at (findings, after-hours and bulk access, disclosures).
-    """
-    settings = settings or ReportSettings()
-    ev = inputs.events
-    phi = phi_conversations(ev, settings)
-    access = phi_access_events(ev, phi, settings)
-    patient = pl.coalesce("subject_id", pl.lit("(no patient id)"))
-    per_staff = (
-        access.group_by("staff_id")
+
+@query("phi_access")
+def phi_access(ctx: QueryContext) -> pl.LazyFrame:
+    """Every staff access to a PHI conversation, marked after hours or not."""
+    return phi_access_events(
+        ctx.events, ctx.frame("phi_conversations").get_column("conversation_id"), ctx.settings
+    ).lazy()
+
+
+@query("phi_access_per_staff")
+def phi_access_per_staff(ctx: QueryContext) -> pl.LazyFrame:
+    return (
+        ctx.frame("phi_access")
+        .lazy()
+        .group_by("staff_id")
         .agg(
             pl.col("actor").first(),
             pl.len().alias("accesses"),
@@ -182,10 +146,17 @@ def build_hipaa_model(
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
-        .sort("accesses", descending=True)
+        .sort("accesses", "staff_id", descending=[True, False])
     )
-    per_patient = (
-        access.group_by(patient.alias("patient"))
+
+
+@query("phi_access_per_patient")
+def phi_access_per_patient(ctx: QueryContext) -> pl.LazyFrame:
+    patient = pl.coalesce("subject_id", pl.lit("(no patient id)"))
+    return (
+        ctx.frame("phi_access")
+        .lazy()
+        .group_by(patient.alias("patient"))
         .agg(
             pl.len().alias("accesses"),
             pl.col("staff_id").n_unique().alias("staff"),
@@ -193,11 +164,21 @@ def build_hipaa_model(
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
-        .sort("staff", "accesses", descending=True)
+        .sort("staff", "accesses", "patient", descending=[True, True, False])
     )
-    after_hours = access.filter(pl.col("after_hours"))
-    after_hours_by_staff = (
-        after_hours.group_by("staff_id")
+
+
+@query("after_hours_access")
+def after_hours_access(ctx: QueryContext) -> pl.LazyFrame:
+    return ctx.frame("phi_access").lazy().filter(pl.col("after_hours"))
+
+
+@query("after_hours_per_staff")
+def after_hours_per_staff(ctx: QueryContext) -> pl.LazyFrame:
+    return (
+        ctx.frame("after_hours_access")
+        .lazy()
+        .group_by("staff_id")
         .agg(
             pl.col("actor").first(),
             pl.len().alias("accesses"),
@@ -206,11 +187,17 @@ def build_hipaa_model(
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
-        .sort("accesses", descending=True)
+        .sort("accesses", "staff_id", descending=[True, False])
     )
-    threshold = settings.bulk_access_threshold
-    bulk = (
-        access.group_by("staff_id", pl.col("timestamp").dt.date().alias("day"))
+
+
+@query("bulk_access")
+def bulk_access(ctx: QueryContext) -> pl.LazyFrame:
+    """Staff-days with ``bulk_access_threshold`` or more distinct PHI conversations."""
+    return (
+        ctx.frame("phi_access")
+        .lazy()
+        .group_by("staff_id", pl.col("timestamp").dt.date().alias("day"))
         .agg(
             pl.col("actor").first(),
             pl.col("phi_conversation").n_unique().alias("conversations"),
@@ -218,9 +205,29 @@ def build_hipaa_model(
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
-        .filter(pl.col("conversations") >= threshold)
-        .sort("conversations", descending=True)
+        .filter(pl.col("conversations") >= ctx.settings.bulk_access_threshold)
+        .sort("conversations", "staff_id", "day", descending=[True, False, False])
     )
+
+
+@query("bulk_access_events")
+def bulk_access_events(ctx: QueryContext) -> pl.LazyFrame:
+    """The accesses of each bulk-access staff-day."""
+    days = ctx.frame("bulk_access").lazy().select("staff_id", "day")
+    return (
+        ctx.frame("phi_access")
+        .lazy()
+        .with_columns(pl.col("timestamp").dt.date().alias("day"))
+        .join(days, on=["staff_id", "day"])
+    )
+
+
+@query("disclosures")
+def disclosures(ctx: QueryContext) -> pl.LazyFrame:
+    """Data sent out of the platform: every export, integration calls on PHI conversations and
+    webhook deliveries about patients with a PHI conversation, with recipient and purpose."""
+    ev = ctx.events
+    phi = ctx.frame("phi_conversations").get_column("conversation_id").implode()
     # Who received the data: a webhook's URL; for API calls the integration (key) that
     # pulled it; for exports the person who downloaded the file.
     recipient = pl.coalesce(
@@ -242,12 +249,13 @@ def build_hipaa_model(
     ).alias("purpose")
     # A webhook delivery names the customer, not the conversation: it carries PHI when the
     # customer is a patient with a PHI conversation.
-    patients = ev.filter(pl.col("conversation_id").is_in(phi.implode())).get_column("subject_id").drop_nulls().unique()
-    on_phi = pl.col("conversation_id").is_in(phi.implode()) | (
+    patients = ev.filter(pl.col("conversation_id").is_in(phi)).get_column("subject_id").drop_nulls().unique()
+    on_phi = pl.col("conversation_id").is_in(phi) | (
         (pl.col("event_type") == "integration.webhook.delivered") & pl.col("subject_id").is_in(patients.implode())
     )
-    disclosures = (
-        ev.filter(
+    return (
+        ev.lazy()
+        .filter(
             (pl.col("event_type") == "data.export")
             | (pl.col("event_type").is_in(["integration.webhook.delivered", "integration.api.call"]) & on_phi)
         )
@@ -261,226 +269,30 @@ def build_hipaa_model(
             .alias("records"),
         )
     )
-    sections = [
-        Section(
-            "phi-scope",
-            "Which conversations hold PHI",
-            "A conversation counts as holding PHI if it was tagged "
-            + (", ".join(settings.phi_tags) or "(no tag configured)")
-            + ", ran on channel(s) "
-            + (", ".join(settings.phi_channels) or "(none configured)")
-            + ", or the bot retrieved from knowledge base(s) "
-            + (", ".join(settings.phi_knowledge_bases) or "(none configured)")
-            + ".",
-            facts=[
-                ("PHI conversations", str(phi.len())),
-                ("staff accesses to them", str(access.height)),
-                ("staff members", str(per_staff.height)),
-                ("patients", str(access.get_column("subject_id").drop_nulls().n_unique())),
-                ("after-hours accesses", str(after_hours.height)),
-                ("bulk-access days", str(bulk.height)),
-                ("disclosures (exports, webhooks, integrations)", str(disclosures.height)),
-            ],
-            charts=["phi_access"],
-        ),
-        Section(
-            "per-staff",
-            "Access per staff member",
-            "Each staff member's access to PHI conversations; compare with their role's need to know.",
-            tables=[
-                table_from_frame(
-                    per_staff,
-                    {
-                        "staff member": "actor",
-                        "accesses": "accesses",
-                        "conversations": "conversations",
-                        "patients": "patients",
-                        "after hours": "after_hours_n",
-                        "first": "first",
-                        "last": "last",
-                    },
-                    "Per staff member",
-                    widths=["28%", "9%", "11%", "9%", "9%", "17%", "17%"],
-                )
-            ],
-        ),
-        Section(
-            "per-patient",
-            "Access per patient",
-            "Who accessed each patient's conversations; many staff on one patient may be snooping.",
-            tables=[
-                table_from_frame(
-                    per_patient,
-                    {
-                        "patient": "patient",
-                        "accesses": "accesses",
-                        "staff": "staff",
-                        "who": "who",
-                        "first": "first",
-                        "last": "last",
-                    },
-                    "Per patient",
-                    widths=["13%", "8%", "6%", "41%", "16%", "16%"],
-                    limit=60,
-                    note="Patients seen by the most staff members first.",
-                )
-            ],
-        ),
-        Section(
-            "after-hours",
-            "After-hours and bulk access",
-            f"Business hours are {settings.business_hours[0]:02d}:00–{settings.business_hours[1]:02d}:00 "
-            + (
-                f"in each staff member's own time zone (staff directory; {settings.timezone} for anyone not in it)"
-                if settings.staff
-                else f"({settings.timezone})"
-            )
-            + f" on weekdays {', '.join(str(d) for d in settings.business_days)} (0 = Monday). "
-            f"Bulk access is {threshold} or more distinct PHI conversations by one staff member in one day.",
-            tables=[
-                table_from_frame(
-                    bulk,
-                    {
-                        "staff member": "actor",
-                        "day": "day",
-                        "conversations": "conversations",
-                        "patients": "patients",
-                        "first": "first",
-                        "last": "last",
-                    },
-                    "Bulk access",
-                    empty="No bulk access.",
-                ),
-                table_from_frame(
-                    after_hours_by_staff,
-                    {
-                        "staff member": "actor",
-                        "after-hours accesses": "accesses",
-                        "conversations": "conversations",
-                        "patients": "patients",
-                        "first (UTC)": "first",
-                        "last (UTC)": "last",
-                    },
-                    "After-hours access per staff member",
-                    empty="No after-hours access.",
-                    widths=["28%", "13%", "13%", "10%", "18%", "18%"],
-                ),
-                table_from_frame(
-                    after_hours,
-                    {
-                        "time (UTC)": "timestamp",
-                        "staff member": "actor",
-                        "event": "event_type",
-                        "conversation": "phi_conversation",
-                        "patient": "subject_id",
-                        "ip": "ip",
-                    },
-                    "After-hours accesses",
-                    empty="No after-hours access.",
-                    limit=40,
-                    note="Each after-hours access is also in the appendix.",
-                    widths=["15%", "24%", "21%", "13%", "12%", "15%"],
-                ),
-            ],
-        ),
-        Section(
-            "disclosures",
-            "Disclosures: data sent out of the platform",
-            "Every data export (the log does not itemise an export's content), integration calls on PHI conversations "
-            "and webhook deliveries about patients with a PHI conversation, with recipient, date and purpose as logged. This is an access report, not an "
-            "accounting of disclosures under 164.528.",
-            tables=[
-                table_from_frame(
-                    disclosures.group_by("event_type", "recipient", "purpose")
-                    .agg(
-                        pl.len().alias("n"),
-                        pl.col("records").sum().alias("records"),
-                        pl.col("timestamp").min().alias("first"),
-                        pl.col("timestamp").max().alias("last"),
-                    )
-                    .sort("n", descending=True),
-                    {
-                        "event": "event_type",
-                        "recipient": "recipient",
-                        "purpose": "purpose",
-                        "times": "n",
-                        "records": "records",
-                        "first (UTC)": "first",
-                        "last (UTC)": "last",
-                    },
-                    "Disclosures per recipient and purpose",
-                    empty="No data left the platform in the period.",
-                    widths=["16%", "24%", "20%", "6%", "8%", "13%", "13%"],
-                    limit=60,
-                ),
-                table_from_frame(
-                    disclosures,
-                    {
-                        "date": "timestamp",
-                        "event": "event_type",
-                        "by": "actor",
-                        "recipient": "recipient",
-                        "purpose": "purpose",
-                        "records": "records",
-                    },
-                    "Disclosures",
-                    empty="No data left the platform in the period.",
-                    widths=["13%", "17%", "19%", "22%", "21%", "8%"],
-                    limit=150,
-                ),
-            ],
-        ),
-    ]
-    charts = {
-        "events_over_time": Chart("events_over_time", "Events per day by category", figure=events_over_time_figure(ev)),
-        "phi_access": Chart("phi_access", "PHI accesses per day", figure=phi_access_figure(access)),
-    }
-    touched = pl.concat([access.get_column("event_id"), disclosures.get_column("event_id")]).implode()
-    findings = inputs.findings.filter(
-        pl.col("rule_name").is_in(hipaa_rules(framework))
-        | pl.col("event_ids").list.eval(pl.element().is_in(touched)).list.any()
+
+
+@query("disclosures_per_recipient")
+def disclosures_per_recipient(ctx: QueryContext) -> pl.LazyFrame:
+    return (
+        ctx.frame("disclosures")
+        .lazy()
+        .group_by("event_type", "recipient", "purpose")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("records").sum().alias("records"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .sort("n", "event_type", "recipient", "purpose", descending=[True, False, False, False])
     )
-    finding_ids = findings.select(pl.col("event_ids").explode()).to_series().drop_nulls().cast(pl.String)
-    evidence_ids = pl.concat([access.get_column("event_id"), disclosures.get_column("event_id"), finding_ids])
-    evidence = ev.filter(pl.col("event_id").is_in(evidence_ids.implode()))
-    bulk_days = bulk.select("staff_id", "day")
-    printed_ids = pl.concat(
-        [
-            finding_ids,
-            after_hours.get_column("event_id"),
-            # Exports are printed one by one; machine deliveries (webhooks, API pulls) are
-            # summarised per recipient above and listed in events.csv.
-            disclosures.filter(pl.col("event_type") == "data.export").get_column("event_id"),
-            access.with_columns(pl.col("timestamp").dt.date().alias("day"))
-            .join(bulk_days, on=["staff_id", "day"])
-            .get_column("event_id"),
-        ]
-    )
-    appendix_events = ev.filter(pl.col("event_id").is_in(printed_ids.implode()))
-    return assemble(
-        kind="hipaa",
-        title="HIPAA PHI-access audit",
-        subtitle="Access to conversations holding PHI, per staff member and per patient; after-hours and bulk access; disclosures",
-        inputs=inputs,
-        settings=settings,
-        sections=sections,
-        charts=charts,
-        evidence=evidence,
-        appendix_events=appendix_events,
-        appendix_note=(
-            f"Printed here: the {appendix_events.height} events to review (finding evidence, after-hours and bulk "
-            f"access, data exports). All {evidence.height} evidence events, including every staff access to a PHI "
-            "conversation and every webhook delivery and integration call, are in the embedded events.csv."
-        ),
-        findings=findings,
-        signoff_statement=(
-            "Information system activity review, 45 CFR 164.308(a)(1)(ii)(D): I reviewed the records of access to "
-            "conversations holding PHI in this report for the period and recorded a decision for each finding."
-        ),
-        keywords=["HIPAA", "164.308(a)(1)(ii)(D)", "PHI access", "activity review", inputs.period.label],
-        parameters=parameters,
-        notebook_name=notebook_name,
-        rule_pack_hash=rule_pack_hash,
-        manifest_hash=manifest_hash,
-        triage=triage,
-    )
+
+
+@query("disclosed_exports")
+def disclosed_exports(ctx: QueryContext) -> pl.LazyFrame:
+    """Exports are printed one by one; machine deliveries are summarised per recipient."""
+    return ctx.frame("disclosures").lazy().filter(pl.col("event_type") == "data.export")
+
+
+@chart("phi_access")
+def _phi_access_chart(ctx: QueryContext) -> object:
+    return phi_access_figure(ctx.frame("phi_access"))

@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from .. import __version__
-from ..schema import EVENT_SCHEMA
-from .period import Period
+from .._version import __version__
+from ..period import Period
+from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA
 from .settings import ReportSettings
 
 __all__ = [
@@ -44,17 +44,12 @@ __all__ = [
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 NULL = "—"
-FINDING_COLUMNS = {
-    "finding_id": pl.String(),
-    "rule_id": pl.String(),
-    "rule_name": pl.String(),
-    "severity": pl.String(),
-    "title": pl.String(),
-    "window_start": pl.Datetime("us", "UTC"),
-    "window_end": pl.Datetime("us", "UTC"),
-    "count": pl.Int64(),
-    "event_ids": pl.List(pl.String()),
-    "summary": pl.String(),
+# The findings columns a report reads: FINDINGS_SCHEMA's, with severity as plain text
+# (reports also accept findings frames from elsewhere, e.g. "informational" spelled "info").
+FINDING_COLUMNS: dict[str, pl.DataType] = {
+    name: pl.String() if name == "severity" else dtype
+    for name, dtype in FINDINGS_SCHEMA.items()
+    if name not in ("group", "parameters")
 }
 
 
@@ -104,6 +99,7 @@ class Section:
     charts: list[str] = field(default_factory=list)  # chart keys
     diffs: list[Diff] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)  # label/value lines
+    kind: str = "tables"  # the section kind that built it (a template may print kinds differently)
 
 
 @dataclass
@@ -219,8 +215,14 @@ class ReportModel:
 # ---------------------------------------------------------------- formatting helpers
 
 
-def _display_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+def _display_expr(name: str, dtype: pl.DataType, fmt: str = "auto") -> pl.Expr:
     col = pl.col(name)
+    if fmt == "text":
+        return col.cast(pl.String).fill_null(NULL).alias(name)
+    if fmt in ("date", "time") and isinstance(dtype, pl.Datetime | pl.Date):
+        pattern = "%Y-%m-%d" if fmt == "date" else TIME_FORMAT
+        value = col.dt.convert_time_zone("UTC") if isinstance(dtype, pl.Datetime) and dtype.time_zone else col
+        return value.dt.strftime(pattern).fill_null(NULL).alias(name)
     if isinstance(dtype, pl.Datetime):
         out = (
             col.dt.convert_time_zone("UTC").dt.strftime(TIME_FORMAT)
@@ -250,12 +252,20 @@ def table_from_frame(
     empty: str = "None in the period.",
     widths: Sequence[str] | None = None,
     max_chars: int = 300,
+    formats: Mapping[str, str] | None = None,
 ) -> Table:
-    """Display strings for ``columns`` (label -> column) of ``frame``, capped at ``limit`` rows."""
+    """Display strings for ``columns`` (label -> column) of ``frame``, capped at ``limit`` rows.
+
+    ``formats`` (label -> auto, text, date, time) overrides the display chosen from the dtype.
+    """
     total = frame.height
     shown = frame.head(limit) if limit is not None else frame
     schema = shown.schema
-    exprs = [_display_expr(col, schema[col]).str.slice(0, max_chars).alias(label) for label, col in columns.items()]
+    formats = formats or {}
+    exprs = [
+        _display_expr(col, schema[col], formats.get(label, "auto")).str.slice(0, max_chars).alias(label)
+        for label, col in columns.items()
+    ]
     rows = [list(r) for r in shown.select(exprs).rows()] if shown.height else []
     if limit is not None and total > limit:
         note = (note + " " if note else "") + f"Showing {limit} of {total} rows; all are in the embedded evidence."

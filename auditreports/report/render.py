@@ -1,10 +1,14 @@
 """Rendering: Jinja2 formats the report model, WeasyPrint makes an archival PDF.
 
-- Autoescaping is always on: notes and user agents print as text, never as markup.
-- Templates are looked up first in the organisation's directory
-  (``ReportSettings.template_dir``; when unset, ``./templates`` if the working
-  directory has one, as a checkout of this repository does), then in the package's; the stylesheet
-  ``report.css`` is looked up the same way and handed to WeasyPrint as a string.
+- Every template, shipped or not, renders in Jinja's :class:`~jinja2.sandbox.SandboxedEnvironment`
+  with autoescaping on: notes and user agents print as text, never as markup, and a template
+  cannot reach Python internals (``cycler.__init__.__globals__`` is refused with a ReportError).
+- Overrides come only from a directory named explicitly (``--templates DIR`` or
+  ``report.templates_dir``), never from the working directory. It is searched before the
+  shipped templates; ``{% extends "default:soc2.html" %}`` in an override extends the shipped
+  template of that name (datasette's convention). A kind without its own template
+  (``acme.html``) renders with the generic ``report.html``. The stylesheet ``report.css`` is
+  looked up the same way and handed to WeasyPrint as a string.
 - WeasyPrint may load nothing but ``data:`` URLs (:class:`~.safety.DataOnlyFetcher`);
   anything else aborts the render with :class:`~auditreports.errors.UnsafeResourceError`.
 - The PDF is PDF/A-3b with the evidence files embedded as attachments and written
@@ -23,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from weasyprint import CSS, HTML, Attachment
 
 from .._resources import templates_dir
@@ -32,7 +37,7 @@ from .safety import DataOnlyFetcher, RefusedResource
 from .settings import ReportSettings
 
 __all__ = [
-    "DEFAULT_OVERRIDE_DIR",
+    "GENERIC_TEMPLATE",
     "PACKAGE_TEMPLATES",
     "override_directory",
     "render_html",
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 PACKAGE_TEMPLATES = templates_dir()
-DEFAULT_OVERRIDE_DIR = Path("templates")  # relative to the working directory
+GENERIC_TEMPLATE = "report.html"  # any report kind without a template of its own
 
 # What each embedded file is, for the PDF's attachment descriptions.
 ATTACHMENT_DESCRIPTIONS = {
@@ -56,32 +61,39 @@ ATTACHMENT_DESCRIPTIONS = {
 
 
 def override_directory(settings: ReportSettings | None = None) -> Path | None:
-    """The organisation template directory in use: ``template_dir``, else ``./templates`` if present.
+    """The organisation template directory named by ``templates_dir`` (``--templates``), or None.
 
-    A set ``template_dir`` that does not exist is a mistake and raises; the implicit
-    ``./templates`` is only used when it is a directory.
+    Nothing is picked up from the working directory. A named directory that does not exist
+    is a mistake and raises.
     """
     settings = settings or ReportSettings()
-    if settings.template_dir is not None:
-        if not settings.template_dir.is_dir():
-            raise ReportError(
-                f"template directory {settings.template_dir} does not exist; fix the template_dir setting.",
-                path=str(settings.template_dir),
-            )
-        return settings.template_dir
-    default = Path.cwd() / DEFAULT_OVERRIDE_DIR
-    return default if default.is_dir() else None
+    directory = settings.templates_dir
+    if directory is None:
+        return None
+    if not directory.is_dir():
+        raise ReportError(
+            f"template directory {directory} does not exist; fix --templates or the templates_dir setting.",
+            path=str(directory),
+        )
+    return directory
 
 
 def template_environment(settings: ReportSettings | None = None) -> jinja2.Environment:
-    """The Jinja environment: organisation overrides first, autoescape always on."""
+    """The sandboxed Jinja environment: organisation overrides first, autoescape always on."""
+    shipped = jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))
     searchpath = []
     overrides = override_directory(settings)
     if overrides is not None:
         searchpath.append(str(overrides))
     searchpath.append(str(PACKAGE_TEMPLATES))
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(searchpath),
+    return SandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(
+            [
+                # "default:base.html" is always the shipped template, so an override can extend it.
+                jinja2.PrefixLoader({"default": shipped}, delimiter=":"),
+                jinja2.FileSystemLoader(searchpath),
+            ]
+        ),
         autoescape=True,  # every template, whatever its extension
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
@@ -93,9 +105,15 @@ def render_html(model: ReportModel, settings: ReportSettings | None = None) -> s
     """The report as an HTML string (also handy to preview in a notebook)."""
     env = template_environment(settings)
     try:
-        return env.get_template(f"{model.kind}.html").render(model=model)
+        template = env.select_template([f"{model.kind}.html", GENERIC_TEMPLATE])
+        return template.render(model=model)
+    except jinja2.exceptions.SecurityError as exc:
+        raise ReportError(
+            f"the {model.kind} report template tried something templates may not do ({exc}); "
+            "templates format values, they cannot call into Python — fix the template override."
+        ) from None
     except jinja2.TemplateError as exc:
-        raise ReportError(f"the {model.kind} report template failed: {exc}; check your template overrides.") from exc
+        raise ReportError(f"the {model.kind} report template failed: {exc}; check your template overrides.") from None
 
 
 def _stylesheet(settings: ReportSettings | None) -> str:

@@ -18,7 +18,8 @@ from ..errors import ConfigError
 __all__ = ["ReportSettings"]
 
 _TUPLE_FIELDS = ("phi_tags", "phi_channels", "phi_knowledge_bases", "business_days")
-_PATH_FIELDS = ("logo", "template_dir", "customers", "processing_record", "staff")
+_PATH_FIELDS = ("logo", "templates_dir", "customers", "processing_record", "staff")
+_ALIASES = {"template_dir": "templates_dir"}  # the earlier name, still accepted
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,10 @@ class ReportSettings:
     - ``organisation``: shown on the cover and in the PDF metadata (author).
     - ``logo``: an image file (PNG, JPEG or SVG) read once and inlined as a ``data:`` URI;
       the renderer never fetches files.
-    - ``template_dir``: organisation template overrides, searched before the package's.
+    - ``templates_dir`` (also accepted as ``template_dir``): organisation template overrides,
+      searched before the package's; the only place besides ``--templates`` overrides come from.
+    - ``frameworks_dirs``: directories of organisation framework files (``acme.yml`` is the
+      report kind ``acme``), beside the shipped ones; ``--frameworks DIR`` adds more.
     - ``reviewer`` / ``reviewer_role``: pre-filled in the sign-off block (blank lines if unset).
     - ``appendix_cap``: evidence rows printed in the PDF appendix; the rest are only in
       the embedded ``events.csv`` (the PDF says so).
@@ -54,7 +58,8 @@ class ReportSettings:
 
     organisation: str = "Organisation"
     logo: Path | None = None
-    template_dir: Path | None = None
+    templates_dir: Path | None = None
+    frameworks_dirs: tuple[Path, ...] = ()
     reviewer: str | None = None
     reviewer_role: str | None = None
     appendix_cap: int = 10_000
@@ -78,6 +83,7 @@ class ReportSettings:
         """Build settings from a plain mapping (a YAML section, notebook parameters)."""
         if data is None:
             return cls()
+        data = {_ALIASES.get(k, k): v for k, v in data.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -91,6 +97,12 @@ class ReportSettings:
                 values[key] = None
             elif key in _PATH_FIELDS:
                 values[key] = Path(value)
+            elif key == "frameworks_dirs":
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError("report setting frameworks_dirs must be a list of directories.")
+                values[key] = tuple(Path(v) for v in value)
             elif key in _TUPLE_FIELDS:
                 if isinstance(value, str):
                     value = [value]
