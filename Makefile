@@ -6,7 +6,7 @@ export IPYTHONDIR := $(CURDIR)/.ipython
 export JUPYTER_PLATFORM_DIRS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test lint bench lab clean
+.PHONY: setup demo test lint bench lab clean constraints
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -27,6 +27,12 @@ bench: setup
 
 lab: setup
 	$(PY) -m auditreports lab
+
+# Re-pin constraints.txt to what .venv resolved (after changing dependencies in pyproject.toml).
+constraints: setup
+	@{ sed -n '/^#/p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^auditreports'; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages pinned"
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

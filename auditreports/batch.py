@@ -313,6 +313,10 @@ def run_batch(
     for job in jobs:
         try:
             check_parameters(job.kind, dict(job.parameters))
+            if job.kind == "gdpr":  # an unknown subject is refused here, not inside its notebook
+                from .report.gdpr import check_subject_parameters
+
+                check_subject_parameters(dict(job.parameters))
         except AuditReportsError as exc:
             first_error = first_error or exc
             refused.append(JobOutcome(**_outcome(job, "failed", time.perf_counter(), None, error=exc.message)))

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._version import __version__
 from .errors import AuditReportsError
@@ -27,6 +28,7 @@ COMMANDS = (
     "verify_manifest",
     "keygen",
     "detect",
+    "review",
     "report",
     "batch",
     "search",
@@ -48,13 +50,21 @@ def _command_modules() -> list[tuple[str, object]]:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a command-line mistake is one line (what is wrong, where help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="auditreports",
         description="Turn chatbot / helpdesk audit logs into evidence an auditor accepts.",
     )
     parser.add_argument("--version", action="version", version=f"auditreports {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in _command_modules():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
         module.add_arguments(p)  # type: ignore[attr-defined]
@@ -64,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a mistake already said in one line
+        return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return 2

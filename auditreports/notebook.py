@@ -18,13 +18,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._resources import notebooks_dir
-from .errors import NotebookExecutionError, UsageError
+from .errors import NotebookExecutionError, ReviewFileError, ReviewIncompleteError, UsageError
 from .parameters import check_parameters, search_frameworks_dirs
 from .progress import say
 
@@ -97,8 +98,9 @@ def run_report_notebook(
     if pdf.exists():
         pdf.unlink()
     incomplete = out_dir / "report.INCOMPLETE.pdf"
-    if incomplete.exists():
-        incomplete.unlink()
+    # Nor may the logs of an earlier failed run sit beside this run's results.
+    for stale in (incomplete, out_dir / "report.papermill.log", out_dir / "report.stderr.log"):
+        stale.unlink(missing_ok=True)
 
     given = {k: v for k, v in _jsonable(checked).items()}
     given["out_dir"] = str(out_dir)
@@ -134,16 +136,23 @@ def run_report_notebook(
     env["IPYTHONDIR"] = ipython_dir
     env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    say(f"[auditreports] {kind}: executing {source.name} with Papermill → {executed}")
+    say(f"[auditreports] {kind}: parameters checked; starting a kernel for {source.name} (Papermill → {executed})")
     started = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True
     )
+    # Papermill's own stderr is kept for the failure message; the kernel's stderr (the
+    # pipeline's stage lines) streams into report.stderr.log and is relayed as it grows.
+    err_parts: list[str] = []
+    reader = threading.Thread(target=lambda: err_parts.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
+    reader.start()
+    relay = _StageRelay(out_dir / "report.stderr.log", kind)
     try:
-        _, err = proc.communicate(timeout=timeout)
+        _wait(proc, relay, started + timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.wait()
+        _close_stderr(proc, reader)
         _quarantine_pdf(pdf, incomplete)
         raise NotebookExecutionError(
             f"the {kind} report notebook did not finish within {timeout:.0f} s and was stopped; "
@@ -153,6 +162,8 @@ def run_report_notebook(
     finally:
         Path(params_file).unlink(missing_ok=True)
         _remove_scratch_profile(ipython_dir)
+    _close_stderr(proc, reader)
+    err = "".join(err_parts)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         # Papermill's own account (kernel start-up, dead kernel) is kept beside the notebook.
@@ -165,6 +176,7 @@ def run_report_notebook(
                 notebook=str(executed),
             )
         cell, error = _first_error(executed) if executed.exists() else (None, err.strip().splitlines()[-1:])
+        _raise_review_error(str(error))
         where = f"cell In [{cell}]" if cell else "a cell"
         raise NotebookExecutionError(
             f"the {kind} report notebook failed in {where} ({error}); no report.pdf was produced — "
@@ -177,6 +189,62 @@ def run_report_notebook(
             f"the {kind} report notebook ran but wrote no {pdf}; open {executed} to see why", notebook=str(executed)
         )
     return NotebookRun(kind=kind, notebook=executed, pdf=pdf, out_dir=out_dir, seconds=seconds, parameters=checked)
+
+
+class _StageRelay:
+    """Forward the kernel's ``[auditreports] …`` stage lines from report.stderr.log to our stderr."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        self._offset = 0
+        self._partial = b""
+
+    def pump(self) -> None:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except OSError:
+            return  # not created yet
+        self._offset += len(chunk)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("[auditreports] "):
+                say(f"[auditreports] {self.kind}: {line.removeprefix('[auditreports] ')}")
+
+
+def _close_stderr(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
+    reader.join(timeout=30)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _wait(proc: subprocess.Popen[str], relay: _StageRelay, deadline: float) -> None:
+    """Wait for Papermill to exit, relaying stage lines; TimeoutExpired past ``deadline``."""
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(0.5, deadline - time.perf_counter())))
+        except subprocess.TimeoutExpired:
+            relay.pump()
+            if time.perf_counter() >= deadline:
+                raise
+            continue
+        relay.pump()
+        return
+
+
+def _raise_review_error(error: str) -> None:
+    """A review problem found inside the notebook is the user's to fix: its own one-line error and exit code.
+
+    (An unknown finding id can only be seen once findings are detected; --final's
+    refusal is not a crash of the notebook.)
+    """
+    for cls in (ReviewIncompleteError, ReviewFileError):
+        prefix = f"{cls.__name__}: "
+        if error.startswith(prefix):
+            raise cls(error[len(prefix) :])
 
 
 def _remove_scratch_profile(path: str) -> None:

@@ -105,6 +105,34 @@ def _as_positive_int(name: str, value: Any) -> int:
     return number
 
 
+def _as_review_file(name: str, value: Any) -> str | None:
+    """A review file that exists and is valid (syntax, decisions, notes, dates); finding ids are checked by the run."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    if not Path(path).is_file():
+        raise ParameterError(
+            f"parameter {name!r}: review file {path!r} does not exist; write it with "
+            "`auditreports review --store DIR --period P --out review.yml`",
+            parameter=name,
+        )
+    from .review import load_review
+
+    load_review(path)  # ReviewFileError (exit 2): every problem as file:line
+    return path
+
+
+def _as_previous_dir(name: str, value: Any) -> str | None:
+    """The previous report's output folder: its evidence/findings.json (and review.yml, if any) must be readable."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    from .review import load_previous
+
+    load_previous(path)
+    return path
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
@@ -137,6 +165,20 @@ _COMMON = (
     ),
 )
 
+# The review workflow (docs/review.md): every report of the engine ("sections" builder) takes
+# these; a custom builder (the GDPR response to a data subject) does not.
+_REVIEW: tuple[ParameterSpec, ...] = (
+    ParameterSpec(
+        "review_file", _as_review_file, None, "the review file (review.yml) whose decisions the report shows"
+    ),
+    ParameterSpec(
+        "final", _as_bool, False, "a final report: refused while a critical/high finding is undecided, else DRAFT"
+    ),
+    ParameterSpec(
+        "previous_dir", _as_previous_dir, None, "the previous report's output folder: new / recurring / resolved"
+    ),
+)
+
 # Parameters a framework file may ask for (report: parameters: [...]) beside the common ones.
 _OPTIONAL: tuple[ParameterSpec, ...] = (
     ParameterSpec(
@@ -153,7 +195,16 @@ _OPTIONAL: tuple[ParameterSpec, ...] = (
     ParameterSpec("received", _as_date, None, "date the request was received (deadline = one calendar month later)"),
     ParameterSpec("processing_record", _as_optional_str, None, "Art. 30 processing record (YAML)"),
     ParameterSpec("customer_directory", _as_optional_str, None, "CSV mapping customer ids to emails"),
-    ParameterSpec("staff_by_name", _as_bool, False, "show staff by name instead of by role"),
+    ParameterSpec(
+        "staff_by_name", _as_bool, False, "name staff in the internal release record (the response never does)"
+    ),
+    ParameterSpec(
+        "no_data_confirmed",
+        _as_bool,
+        False,
+        "answer deliberately 'no data held' for a subject in no event and not in the customer directory",
+    ),
+    ParameterSpec("extension", _as_optional_str, None, "reason for extending the deadline by two months (Art. 12(3))"),
 )
 OPTIONAL_PARAMETERS = {spec.name: spec for spec in _OPTIONAL}
 
@@ -173,7 +224,11 @@ _EXPLORE = (
         "timeline_of", _as_optional_str, None, "conversation id or actor for the timeline (default: busiest)"
     ),
     ParameterSpec("finding_id", _as_optional_str, None, "finding to open (default: the most severe)"),
+    ParameterSpec(
+        "review_file", _as_review_file, None, "review file (review.yml): list undecided findings, record decisions"
+    ),
     ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
+    ParameterSpec("settings_file", _as_optional_str, None, "YAML settings detect runs with (default: the demo's)"),
 )
 
 EXPLORE_KIND = "explore"
@@ -212,14 +267,17 @@ def declared_parameters(kind: str, frameworks_dirs: Sequence[str] = ()) -> dict[
             parameter="kind",
         )
     kind_spec = ParameterSpec("kind", _as_str, kind, "report kind: a framework file's stem (soc2, hipaa, …)")
-    return {spec.name: spec for spec in (kind_spec, *_COMMON, *(OPTIONAL_PARAMETERS[p] for p in found.parameters))}
+    review = _REVIEW if found.builder == "sections" else ()
+    return {
+        spec.name: spec for spec in (kind_spec, *_COMMON, *review, *(OPTIONAL_PARAMETERS[p] for p in found.parameters))
+    }
 
 
 def generic_notebook_parameters() -> dict[str, ParameterSpec]:
     """What the generic framework notebook declares: the kind, the common parameters and every
     optional one a framework file may ask for (each run checks only its kind's)."""
     kind_spec = ParameterSpec("kind", _as_str, "soc2", "report kind: a framework file's stem (soc2, hipaa, …)")
-    return {spec.name: spec for spec in (kind_spec, *_COMMON, *_OPTIONAL)}
+    return {spec.name: spec for spec in (kind_spec, *_COMMON, *_REVIEW, *_OPTIONAL)}
 
 
 def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,6 +348,18 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
             raise ParameterError(
                 f"parameter 'frameworks_dirs': {value!r} is not a directory", parameter="frameworks_dirs"
             )
+    # The whole settings file (schema, directories it names, staff directory) is checked
+    # here, before a kernel starts: a bad file is one line and exit 2, not a failed cell.
+    from .settings import load_settings
+
+    settings = load_settings(out["settings_file"]) if out["settings_file"] else None
+    if kind == "gdpr":
+        # A subject given by e-mail must be in the customer directory (the parameter's, else
+        # the settings'): an unknown address is a usage error now, not a failed cell later.
+        from .report.gdpr import resolve_subject
+
+        directory = out["customer_directory"] or (settings.organisation.customer_directory if settings else None)
+        resolve_subject(out["subject"], Path(directory) if directory else None)
     return out
 
 

@@ -4,8 +4,9 @@
 
 Each function leaves ``out_dir/report.pdf`` (PDF/A-3b, written atomically) and
 ``out_dir/evidence/`` with findings.json, events.csv, verification.json,
-manifest.json (and subject_data.json/.csv for GDPR); the same bytes are embedded
-in the PDF. Lower-level pieces (``prepare_inputs``, the ``build_*_model``
+manifest.json; the same bytes are embedded in the PDF. GDPR is two documents: the
+response ``report.pdf`` with only the subject's data (``evidence/subject_data.*``),
+and the internal ``release-record.pdf`` with ``release-record-evidence/``. Lower-level pieces (``prepare_inputs``, the ``build_*_model``
 functions, ``ChartExporter``, ``render_pdf``) are public so a notebook can show
 the charts and tables on the way.
 """
@@ -19,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -30,10 +32,11 @@ from .progress import stage
 from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
 from .report.engine import build_report
-from .report.gdpr import build_gdpr_model, resolve_subject
+from .report.gdpr import build_gdpr_model, refuse_unknown_subject, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
+from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .settings import Settings
 
@@ -42,8 +45,10 @@ __all__ = [
     "evidence_files",
     "framework_report",
     "gdpr_subject_access",
+    "gdpr_subject_files",
     "hipaa_phi_access",
     "prepare_inputs",
+    "release_evidence_files",
     "soc2_quarterly",
 ]
 
@@ -58,6 +63,9 @@ class ReportResult:
     model: ReportModel = field(repr=False)
     verdict: str
     findings: int
+    # GDPR only: the internal release record beside the response, and its own evidence.
+    release_record: Path | None = None
+    release_evidence_dir: Path | None = None
 
 
 @dataclass
@@ -173,8 +181,15 @@ def _json(document: Any) -> bytes:
 
 
 def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
-    """The evidence documents, as bytes, exactly as they are written and embedded."""
-    event_ids = set(model.evidence_events.get_column("event_id").to_list())
+    """The evidence documents, as bytes, exactly as they are written and embedded.
+
+    For the GDPR response (kind ``gdpr``) these are only the subject's own data,
+    minimised: ``subject_data.json`` and ``subject_data.csv``. The internal evidence
+    (events with staff columns, findings by id, verification, manifest) belongs to the
+    release record: :func:`release_evidence_files`.
+    """
+    if model.kind == "gdpr":
+        return gdpr_subject_files(model)
     # The findings of the report, by id, exactly as detect returned them (detect --json).
     by_id = {f["finding_id"]: f for f in prepared.findings_doc["findings"]}
     keep = model.findings_frame.get_column("finding_id").to_list()
@@ -182,45 +197,24 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
     missing = [i for i in keep if i not in by_id]
     if missing:  # pragma: no cover - a model is built from these findings
         raise ParameterError(f"the report holds finding(s) {', '.join(missing)} that detection did not return.")
-    if model.kind == "gdpr":
-        # The subject's evidence names findings as the response does (redacted title,
-        # summary and group) and only the subject's own events; matched by id, never by position.
-        views = {v.finding_id: v for v in model.findings}
-        findings = [
-            {
-                **by_id[i],
-                "title": views[i].title,
-                "summary": views[i].summary,
-                "group": views[i].group,
-                "event_ids": [e for e in by_id[i]["event_ids"] if e in event_ids],
-            }
-            for i in by_id
-            if i in wanted
-        ]
-    else:
-        findings = [f for i, f in by_id.items() if i in wanted]
+    findings = [f for i, f in by_id.items() if i in wanted]
     files = {
         "findings.json": _json(
             {"findings": findings, "rules": prepared.findings_doc.get("rules", []), "period": model.period.label}
         ),
         "events.csv": _csv(model.evidence_events),
-        "verification.json": _json(
-            prepared.inputs.verification
-            if model.kind != "gdpr"
-            else _gdpr_verification(prepared.inputs.verification, event_ids)
-        ),
+        "verification.json": _json(prepared.inputs.verification),
     }
-    if model.kind == "gdpr":
-        data = model.extra["subject_data"]
-        files["subject_data.json"] = _json(
-            {
-                "subject": model.extra["subject_facts"][0][1],
-                "received": model.extra["received"],
-                "events": data.to_dicts(),
-            }
-        )
-        files["subject_data.csv"] = _csv(data)
-    manifest = {
+    # The review hook (report.reviewed.apply_review) adds the review file and its manifest keys.
+    files.update(model.extra.get("attachments", {}))
+    manifest = _manifest(model, prepared, files)
+    manifest.update(model.extra.get("manifest", {}))
+    files["manifest.json"] = _json(manifest)
+    return files
+
+
+def _manifest(model: ReportModel, prepared: _Prepared, files: Mapping[str, bytes]) -> dict[str, Any]:
+    return {
         "report": model.kind,
         "period": {"label": model.period.label, "start": model.period.start, "end": model.period.end},
         "generated_at": model.generated_at,
@@ -230,6 +224,53 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
         "rule_pack_sha256": prepared.rule_pack_hash,
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
+
+
+def gdpr_subject_files(model: ReportModel) -> dict[str, bytes]:
+    """The data subject's machine-readable copy (Art. 15(3)): what report.pdf carries, nothing else."""
+    data = model.extra["subject_data"]
+    response = model.extra["response"]
+    document = {
+        "controller": response["organisation"],
+        "data_subject": {"ids": response["subject_ids"], "emails": response["subject_emails"]},
+        "request_received": model.extra["received"],
+        "period": {"start": model.period.start, "end": model.period.end},
+        "events": data.to_dicts(),
+    }
+    return {"subject_data.json": _json(document), "subject_data.csv": _csv(data)}
+
+
+def release_evidence_files(release: ReportModel, prepared: _Prepared, sent: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The release record's own evidence: events with staff columns, findings by id, verification, manifest.
+
+    ``sent`` are the files attached to the response; the manifest records their sha256
+    so the record proves what was released.
+    """
+    subject_events = set(release.evidence_events.get_column("event_id").to_list())
+    by_id = {f["finding_id"]: f for f in prepared.findings_doc["findings"]}
+    findings = []
+    for finding_id in release.findings_frame.get_column("finding_id").to_list():
+        f = by_id.get(finding_id)
+        if f is None:
+            continue
+        ids = list(f.get("event_ids") or [])
+        findings.append({**f, "event_ids": [e for e in ids if e in subject_events], "event_ids_total": len(ids)})
+    files = {
+        "findings.json": _json(
+            {"findings": findings, "rules": prepared.findings_doc.get("rules", []), "period": release.period.label}
+        ),
+        "events.csv": _csv(release.evidence_events),
+        "verification.json": _json(_gdpr_verification(prepared.inputs.verification, subject_events)),
+        "redactions.json": _json(
+            {
+                "redactions": release.extra["redactions"],
+                "gaps": release.extra["gaps"],
+                "subject": release.extra["subject"],
+            }
+        ),
+    }
+    manifest = _manifest(release, prepared, files)
+    manifest["released"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(sent.items())}
     files["manifest.json"] = _json(manifest)
     return files
 
@@ -255,6 +296,7 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     model.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in model.stamp.items]
     model.stamp.items.append(("template overrides", _overrides_used(settings)))
+    model.stamp.items.append(("settings file", settings.settings_source))
     written = {}
     for name, payload in files.items():
         atomic_write(evidence_dir / name, payload)
@@ -295,6 +337,9 @@ def framework_report(
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
     frameworks_dirs: Sequence[str | os.PathLike[str]] = (),
+    review: Any = None,
+    previous: Any = None,
+    final: bool = False,
 ) -> ReportResult:
     """The report of any framework built from sections (soc2, hipaa, an organisation's own).
 
@@ -303,7 +348,11 @@ def framework_report(
     :class:`~auditreports.settings.Settings` (detection and integrity sections apply too), a
     :class:`ReportSettings` or a mapping of report settings. ``triage``: finding id -> status
     shown in the findings table. ``rules_dirs``: organisation rule directories run beside the
-    built-in rules. Leaves report.pdf + evidence/ in ``out_dir``.
+    built-in rules. ``review``: the review file (path or :class:`~auditreports.review.Review`)
+    whose decisions the report shows; ``previous``: the previous report's output folder (new /
+    recurring / resolved); ``final``: refuse while a critical or high finding is undecided, else
+    the report is marked DRAFT (:func:`~auditreports.report.reviewed.apply_review`). Leaves
+    report.pdf + evidence/ in ``out_dir``.
     """
     s, detection, integrity = _settings(settings)
     dirs = [*frameworks_dirs, *s.frameworks_dirs]
@@ -331,6 +380,8 @@ def framework_report(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
     )
+    known = [f["finding_id"] for f in prepared.findings_doc["findings"]]
+    apply_review(model, review, previous, final=final, known_ids=known)
     return _finish(model, prepared, Path(out_dir), s)
 
 
@@ -355,15 +406,25 @@ def gdpr_subject_access(
     notebook_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
+    no_data_confirmed: bool = False,
+    extension: str | None = None,
+    today: date | None = None,
 ) -> ReportResult:
-    """The GDPR Art. 15 subject access report: report.pdf + evidence/ (with subject_data) in ``out_dir``."""
+    """The GDPR Art. 15 answer: ``report.pdf`` for the data subject, ``release-record.pdf`` for the organisation.
+
+    ``out_dir/report.pdf`` carries only the subject's minimised data (``subject_data.json``
+    and ``.csv``, also written to ``out_dir/evidence/``); ``out_dir/release-record.pdf``
+    carries the internal evidence, also written to ``out_dir/release-record-evidence/``.
+    A subject in no event and not in the customer directory is refused unless
+    ``no_data_confirmed``; ``extension`` (a reason) extends the deadline by two months.
+    """
     s, detection, integrity = _settings(settings)
-    if not subject:
-        raise ParameterError("a GDPR report needs --subject: a customer id (cus_…) or an e-mail address.")
     who = resolve_subject(subject, s.customers)
-    prepared = prepare_inputs(
-        store_or_src, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs
-    )
+    # Opened once: the refusal of an unknown subject comes before verify and detect.
+    events, ledger, quarantine = _open(store_or_src)
+    refuse_unknown_subject(events, who, no_data_confirmed=no_data_confirmed)
+    opened = SimpleNamespace(events=events, ledger=ledger, quarantine=quarantine)
+    prepared = prepare_inputs(opened, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
     model = build_gdpr_model(
         prepared.inputs,
         who,
@@ -372,5 +433,39 @@ def gdpr_subject_access(
         parameters=parameters,
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
+        extension=extension,
+        today=today,
     )
-    return _finish(model, prepared, Path(out_dir), s)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if s.charts:
+        with stage("charts"), ChartExporter() as exporter:
+            draw_charts(model.charts, exporter)
+    sent = gdpr_subject_files(model)
+    evidence_dir = out / "evidence"
+    written = {}
+    for name, payload in sent.items():
+        atomic_write(evidence_dir / name, payload)
+        written[name] = evidence_dir / name
+    release: ReportModel = model.extra["release_record"]
+    files = release_evidence_files(release, prepared, sent)
+    manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
+    release.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in release.stamp.items]
+    release.stamp.items.append(("template overrides", _overrides_used(s)))
+    release_dir = out / "release-record-evidence"
+    for name, payload in files.items():
+        atomic_write(release_dir / name, payload)
+    with stage("render PDF"):
+        # The record first: a response is never left without the record of its release.
+        record = render_pdf(release, out / "release-record.pdf", attachments=files, settings=s)
+        pdf = render_pdf(model, out / "report.pdf", attachments=sent, settings=s)
+    return ReportResult(
+        pdf,
+        evidence_dir,
+        written,
+        model,
+        release.completeness.verdict,
+        len(release.findings),
+        release_record=record,
+        release_evidence_dir=release_dir,
+    )

@@ -90,7 +90,7 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "raw": pl.Binary(),  # the record's bytes, exactly as read
 }
 
-# Workspace audit log (DESIGN.md format 1): source action -> canonical event_type.
+# Workspace audit log (docs/formats.md, format 1): source action -> canonical event_type.
 WORKSPACE_ACTIONS: Mapping[str, str] = {
     "auth.login_succeeded": "auth.login.success",
     "auth.login_failed": "auth.login.failure",
@@ -128,7 +128,7 @@ WORKSPACE_CATEGORIES: Mapping[str, str] = {
     "system": "system",
 }
 
-# Conversation audit log (DESIGN.md format 2): event_type -> (canonical event_type, category).
+# Conversation audit log (docs/formats.md, format 2): event_type -> (canonical event_type, category).
 CONVERSATION_EVENT_TYPES: Mapping[str, tuple[str, str]] = {
     **{
         t: (f"conversation.{t}", "conversation")

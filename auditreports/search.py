@@ -13,7 +13,7 @@ skip whole row groups by their min/max statistics when the writer sorts them).
 Filter semantics, chosen for an analyst typing into a terminal:
 
 - ``conversation_id``, ``channel``: exact; several values mean "any of".
-- ``author``: the actor's id (exact), or name or e-mail (case-insensitive, exact).
+- ``author`` (or ``actor``): the actor's id (exact), or name or e-mail (case-insensitive, exact).
 - ``event_type``: an exact canonical type (``auth.login.failure``) or the source's
   own action (``auth.login_failed``); a value ending in ``.`` or ``*`` is a prefix
   (``auth.`` = every authentication event).
@@ -236,14 +236,19 @@ def search(
     subject: str | None = None,
     text: str | None = None,
     limit: int | None = None,
+    actor: str | None = None,
 ) -> pl.LazyFrame:
     """Events of ``store`` matching every given filter, ordered by (timestamp, event_id).
 
     ``store`` is a store directory (fast path: partition pruning and Parquet
     predicates), an object with ``.root``/``.path`` and ``.events`` (a
     ``open_store`` result), or an events frame. See the module docstring for
-    the meaning of each filter.
+    the meaning of each filter. ``actor`` is another name for ``author`` (the
+    notebooks' and the CLI's ``--actor``).
     """
+    if actor is not None and author is not None and actor != author:
+        raise UsageError(f"actor {actor!r} and author {author!r} are the same filter; give one of them")
+    author = author if author is not None else actor
     filters = SearchFilters.build(
         conversation_id=conversation_id,
         author=author,

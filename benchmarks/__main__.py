@@ -7,6 +7,7 @@ same run.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import pkgutil
@@ -14,9 +15,25 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def available() -> list[str]:
     here = Path(__file__).parent
-    names = argv or sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+
+
+def main(argv: list[str]) -> int:
+    known = available()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run the benchmarks (all, or the ones named); each prints its own table.",
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(known)}"
+    )
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    names = args.names or known
     for name in names:
         print(f"\n=== benchmark: {name} ===", flush=True)
         module = importlib.import_module(f"benchmarks.{name}")

@@ -4,7 +4,7 @@ Writes ``--events`` workspace-log events as NDJSON (default 1M, ~0.5 GB) with a 
 inline generator (or reuses ``--file``), then times, in one run:
 
 - ``polars.read_ndjson`` with an explicit schema: bare parsing, no mapping, no checks;
-- ``polars.read_ndjson`` with schema inference (what a naive script does; DESIGN.md's
+- ``polars.read_ndjson`` with schema inference (what a naive script does; the classic
   pitfall: it silently drops fields that first appear after line 100);
 - ``auditreports.sources.load`` (fast path: parse, map to the canonical event, validate,
   normalise timestamps, canonical JSON for before/after, account for every line, de-dupe);

@@ -10,7 +10,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # --- system packages -------------------------------------------------------
 # WeasyPrint needs Pango; Plotly's kaleido exports charts through Chromium;
 # pdftoppm (poppler-utils) turns reports into PNG for review; fonts for PDFs.
-SYSTEM_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium fonts-dejavu-core fonts-liberation poppler-utils)
+# Names and notes come from anywhere in the world: the Noto fonts are the report's
+# fallbacks for scripts DejaVu lacks (fonts-noto-core: Arabic, Devanagari, Hebrew, Thai, …;
+# fonts-noto-cjk: Chinese, Japanese, Korean; fonts-noto-color-emoji: emoji).
+SYSTEM_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium fonts-dejavu-core fonts-liberation
+  fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${SYSTEM_PACKAGES[@]}"; do
@@ -26,7 +30,7 @@ if ((${#missing[@]})); then
   else
     say "missing system packages: ${missing[*]}"
     say "install them with: sudo apt-get install ${missing[*]}"
-    say "(PDF reports need Pango; chart export needs Chromium). Continuing without them."
+    say "(PDF reports need Pango and the Noto fonts; chart export needs Chromium). Continuing without them."
   fi
 fi
 
@@ -41,9 +45,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.auditreports-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+# constraints.txt pins every package to the version the evidence was tested with,
+# so two machines (and next year's re-render) resolve the same rendering stack.
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || constraints.txt -nt $stamp ]]; then
   say "installing auditreports and its dependencies into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi

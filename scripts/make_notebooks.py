@@ -138,10 +138,26 @@ stamp_parameters = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, 
 
 def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
-    extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
+    extra = (
+        '    subject=params["subject"],\n    received=params["received"],\n'
+        '    no_data_confirmed=params["no_data_confirmed"],\n    extension=params["extension"],\n'
+        if kind == "gdpr"
+        else ""
+    )
     if kind == "framework":
-        extra = '    frameworks_dirs=params["frameworks_dirs"],\n'
+        # The review file's decisions, the previous report to compare with, and final vs DRAFT.
+        extra = (
+            '    frameworks_dirs=params["frameworks_dirs"],\n'
+            '    review=params["review_file"],\n    previous=params["previous_dir"],\n    final=params["final"],\n'
+        )
     first = '    params["kind"],\n' if kind == "framework" else ""
+    release = (
+        "# The response to the data subject is result.pdf (no findings, staff by role). What follows is the\n"
+        "# internal release record: integrity, findings touching the subject with staff named, redactions.\n"
+        'response = model\nmodel = response.extra["release_record"]\nmodel.charts.update(response.charts)\n'
+        if kind == "gdpr"
+        else ""
+    )
     return f'''
 from auditreports.pipeline import {function}
 
@@ -155,7 +171,7 @@ result = {function}(
     parameters=stamp_parameters,
 )
 model = result.model
-'''
+{release}'''
 
 
 _SUMMARY = """
@@ -197,11 +213,13 @@ with pl.Config(tbl_rows=100, fmt_str_lengths=100, tbl_hide_dataframe_shape=True)
 
 _CHARTS = """
 import plotly.express as px
-import plotly.io as pio
+
+from auditreports.report.charts import use_static_images
 
 # The Plotly mimetype renders natively in JupyterLab and VS Code and keeps the executed
-# notebook small (no plotly.js copied into every output).
-pio.renderers.default = "plotly_mimetype"
+# notebook small (no plotly.js copied into every output); a static SVG of every figure
+# sits beside it for viewers without Plotly's JavaScript (nbconvert HTML, GitHub).
+use_static_images()
 for chart in model.charts.values():
     if chart.figure is not None:
         chart.figure.show()
@@ -226,6 +244,10 @@ pages = len(PdfReader(result.pdf).pages)
 print(f"report:   {result.pdf} ({pages} pages, {result.pdf.stat().st_size:,} bytes)")
 for name, path in sorted(result.evidence.items()):
     print(f"evidence: {path} ({path.stat().st_size:,} bytes)")
+if result.release_record is not None:
+    # GDPR: the internal release record and its evidence, never sent to the data subject.
+    print(f"release record (internal): {result.release_record}")
+    print(f"release evidence (internal): {result.release_evidence_dir}")
 """
 
 
@@ -276,16 +298,18 @@ _EXPLORE_SETUP = '''
 from pathlib import Path
 
 import plotly.express as px
-import plotly.io as pio
 import polars as pl
 from IPython.display import display
 
 from auditreports.errors import UsageError
 from auditreports.parameters import check_parameters, declared_parameters
+from auditreports.report.charts import use_static_images
 from auditreports.search import search
+from auditreports.settings import load_settings
 from auditreports.store import open_store
 
-pio.renderers.default = "plotly_mimetype"
+# Plotly figures: interactive in JupyterLab, plus a static SVG beside each for other viewers.
+use_static_images()
 pl.Config(tbl_rows=25, fmt_str_lengths=80, tbl_hide_dataframe_shape=True)
 
 params = check_parameters("explore", {name: globals()[name] for name in declared_parameters("explore")})
@@ -294,6 +318,15 @@ store_dir = params["store"] or next((str(p) for p in (Path("out/store"), Path(".
 if store_dir is None:
     raise UsageError("no store to explore: set the store parameter, or run `make demo` (it writes out/store)")
 store = open_store(store_dir)
+# The settings detect runs with (staff time zones for off-hours rules, thresholds), as the
+# reports use them: the parameter, else the sample workspace's settings when exploring the
+# demo's store (`make demo` built it with data_samples/settings.yml).
+settings_file = params["settings_file"]
+if settings_file is None and params["store"] is None:
+    found_settings = (Path("data_samples/settings.yml"), Path("../data_samples/settings.yml"))
+    settings_file = next((str(p) for p in found_settings if p.is_file()), None)
+settings = load_settings(settings_file)
+print(f"settings: {settings.path or 'built-in defaults'}")
 
 
 def hover_safe(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -323,7 +356,7 @@ display(overview)
 
 _EXPLORE_FILTER = """
 filters = {
-    "author": params["actor"],
+    "actor": params["actor"],
     "event_type": params["event_type"] or None,
     "since": params["since"],
     "until": params["until"],
@@ -388,7 +421,7 @@ if who is not None:
     timeline = search(store_dir, conversation_id=who).collect()
     kind = "conversation"
     if timeline.is_empty():
-        timeline = search(store_dir, author=who).collect()
+        timeline = search(store_dir, actor=who).collect()
         kind = "actor"
     print(f"timeline of {kind} {who}: {timeline.height:,} events")
 if timeline.height:
@@ -410,7 +443,7 @@ if timeline.height:
 _EXPLORE_FINDINGS = """
 from auditreports.detect import detect
 
-found = detect(store.events)
+found = detect(store.events, settings=settings.detection)
 print(f"{len(found)} finding(s) over {found.events_scanned:,} events")
 display(found.frame.select("finding_id", "severity", "rule_name", "title", "window_start", "window_end", "count"))
 """
@@ -440,6 +473,37 @@ if chosen.height:
 """
 
 
+_EXPLORE_REVIEW = """
+# The review file (review_file parameter; write it with `auditreports review --store DIR --period P --out review.yml`):
+# which of its findings are still undecided, and plain calls that record a decision in it.
+from auditreports.review import DECISIONS, load_review, record_decision, undecided
+
+if params["review_file"]:
+    review = load_review(params["review_file"])
+    listed = found.frame.filter(pl.col("finding_id").is_in(list(review.entries)))
+    to_decide = undecided(listed, review)
+    print(f"{review.path}: {len(review.decisions)} decided, {to_decide.height} undecided of {listed.height} listed")
+    display(to_decide.select("finding_id", "severity", "rule_name", "title", "window_start", "count"))
+else:
+    print("no review_file given: set it above to list undecided findings and record decisions")
+
+
+def decide(finding_id: str, decision: str, note: str | None = None, by: str | None = None) -> None:
+    \"\"\"Record one decision in the review file (validated first); decision is one of DECISIONS.\"\"\"
+    if not params["review_file"]:
+        raise UsageError("set the review_file parameter first")
+    entry = record_decision(
+        params["review_file"], finding_id, decision, note=note, by=by, finding_ids=found.frame["finding_id"]
+    )
+    print(f"{entry.finding}: {entry.describe()}")
+
+
+# For example:
+# decide("<finding id>", "incident", note="INC-2291: password reset, IP blocked", by="Dana Lee")
+print("decisions:", ", ".join(DECISIONS))
+"""
+
+
 def explore_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -463,6 +527,11 @@ def explore_notebook() -> nbformat.NotebookNode:
         _md("## Findings, and from a finding to its events"),
         _code(_EXPLORE_FINDINGS),
         _code(_EXPLORE_FINDING_EVENTS),
+        _md(
+            "## Review: decide on findings\n\nThe review file lists every finding of the period; a report run with "
+            "`--review review.yml` shows each decision, and `--final` needs one on every critical and high finding."
+        ),
+        _code(_EXPLORE_REVIEW),
     ]
     return _finish(nb, "explore")
 

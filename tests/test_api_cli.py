@@ -92,13 +92,19 @@ def _kill_and_resume(url: str, tmp_path: Path) -> None:
         return 0
 
     outputs: list[str] = []
-    for extra_delay in (0.0, 0.3, 0.6):  # kill right after a checkpoint, and at arbitrary moments after
-        before = pages_checkpointed()
+    # Kill on an observable event, not after a guessed delay: as soon as this run's 1st, 2nd or
+    # 3rd checkpoint appears (the run is then somewhere inside its next write, unsynchronised).
+    for writes in (1, 2, 3):
+        seen = pages_checkpointed()
         proc = subprocess.Popen(args, env=env(AUDITREPORTS_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while pages_checkpointed() <= before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(extra_delay)
+        observed = 0
+        while observed < writes and proc.poll() is None and time.monotonic() < deadline:
+            now = pages_checkpointed()
+            if now != seen:
+                observed, seen = observed + 1, now
+            else:
+                time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "the fetch finished before it could be killed; slow the server"

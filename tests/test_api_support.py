@@ -1,6 +1,6 @@
 """Shared helpers of the API tests: a small conversation-log export written into tmp_path.
 
-The export follows DESIGN.md format 2 field for field and deliberately holds what
+The export follows docs/formats.md, format 2 field for field and deliberately holds what
 real exports hold: several files (JSON array gzip, NDJSON plain), events sharing a
 timestamp (ordered by event_id), an identical duplicate across two files, and one
 record whose timestamp cannot be read (quarantined by the loaders).

@@ -242,7 +242,9 @@ def test_batch_gdpr_on_a_real_scheduler_and_worker(dask_cluster, batch_store, da
         assert job["out_dir"] == str(folder.resolve())
         # The same folder a single `auditreports report gdpr` run leaves.
         assert (folder / "report.pdf").is_file() and (folder / "report.ipynb").is_file()
-        assert (folder / "evidence" / "manifest.json").is_file()
+        assert (folder / "evidence" / "subject_data.json").is_file()
+        assert (folder / "release-record.pdf").is_file()
+        assert (folder / "release-record-evidence" / "manifest.json").is_file()
         text = _pdf_text(folder / "report.pdf")
         other = "cus_1002" if subject == "cus_1001" else "cus_1001"
         assert subject in text and other not in text

@@ -11,7 +11,7 @@ from auditreports.cli import main
 
 
 def workspace_log(path: Path, failures: int) -> Path:
-    """A workspace audit log (DESIGN.md format 1) with a burst of failed logins."""
+    """A workspace audit log (docs/formats.md, format 1) with a burst of failed logins."""
     lines = []
     for i in range(failures):
         lines.append(
@@ -134,3 +134,17 @@ def test_settings_file_is_checked_whole(tmp_path: Path, capsys: pytest.CaptureFi
     config.write_text("detection: {}\nreport:\n  organisaton: Acme\n", encoding="utf-8")
     assert main(["detect", str(src), "--settings", str(config)]) == 2
     assert "organisaton" in capsys.readouterr().err
+
+
+def test_period_keeps_the_findings_that_overlap_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = workspace_log(tmp_path / "ws.ndjson", 10)  # a burst on 2026-07-21
+    assert main(["detect", str(src), "--period", "2026-07", "--json"]) == 0
+    inside = json.loads(capsys.readouterr().out)
+    assert [f["rule_name"] for f in inside["findings"]] == ["brute_force_login"]
+    assert inside["period"] == {"label": "2026-07", "start": "2026-07-01", "end": "2026-07-31"}
+    assert main(["detect", str(src), "--from", "2026-08-01", "--to", "2026-08-31", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert main(["detect", str(src), "--period", "2026-Q9"]) == 2
+    assert main(["detect", str(src), "--period", "2026-07", "--from", "2026-07-01"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("auditreports: error: ")]
+    assert len(errors) == 2 and "2026-Q9" in errors[0] and "not both" in errors[1]

@@ -191,9 +191,9 @@ def test_staff_directory_gives_each_actor_their_own_zone(tmp_path: Path) -> None
     (tmp_path / "settings.yml").write_text(
         "detection:\n  actors_csv: staff.csv\n  actors:\n    usr_2: {timezone: Europe/London}\n", encoding="utf-8"
     )
-    from auditreports.detect import load_detection_settings
+    from auditreports.settings import load_settings
 
-    settings = load_detection_settings(tmp_path / "settings.yml")
+    settings = load_settings(tmp_path / "settings.yml").detection
     assert {k: v.timezone for k, v in settings.actors.items()} == {"usr_1": "Asia/Manila", "usr_2": "Europe/London"}
     # 02:00 UTC on a Wednesday is 10:00 in Manila: business hours for usr_1, not for anyone in UTC
     events = fixture_events(
@@ -204,14 +204,14 @@ def test_staff_directory_gives_each_actor_their_own_zone(tmp_path: Path) -> None
     )
     findings = detect(events, rules=["off_hours_config_change"], settings=settings)
     assert findings.frame.get_column("event_ids").to_list() == [["b"]]
-    with pytest.raises(ConfigError, match="needs an actor_id"):
+    with pytest.raises(ConfigError, match=r"needs a staff_id \(or actor_id\) column"):
         DetectionSettings.from_mapping({"actors_csv": str(tmp_path / "settings.yml")})
 
 
 def test_settings_example_loads_and_documents_every_rules_defaults(repo_root: Path) -> None:
-    from auditreports.detect import load_detection_settings
+    from auditreports.settings import load_settings
 
-    settings = load_detection_settings(repo_root / "docs" / "settings.example.yml")
+    settings = load_settings(repo_root / "docs" / "settings.example.yml").detection
     defaults = {r.name: dict(r.parameters) for r in load_rules() if r.parameters}
     assert {name: dict(values) for name, values in settings.rules.items()} == defaults
     assert DetectionSettings.from_mapping(settings.to_dict()).to_dict() == settings.to_dict()  # round trip

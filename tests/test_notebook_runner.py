@@ -108,3 +108,31 @@ def test_scratch_profile_removal_failure_is_reported_not_hidden(tmp_path, capsys
     assert not profile.exists()
     _remove_scratch_profile(str(tmp_path / "never-created"))
     assert "could not remove the temporary IPython profile" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_stage_lines_are_relayed_and_a_failed_runs_log_goes_with_the_next_success(tmp_path, capfd):
+    out = tmp_path / "out"
+    fails = _notebook(tmp_path / "fails.ipynb", "import sys\nsys.exit(3)")
+    with pytest.raises(NotebookExecutionError):
+        run_report_notebook("soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=fails)
+    assert (out / "report.papermill.log").is_file()
+
+    works = _notebook(
+        tmp_path / "works.ipynb",
+        "from pathlib import Path\n"
+        "from auditreports.progress import stage\n"
+        "with stage('render PDF'):\n"
+        "    Path(out_dir, 'report.pdf').write_bytes(b'%PDF-1.7 fine')",
+    )
+    capfd.readouterr()
+    run = run_report_notebook(
+        "soc2", {"store": str(tmp_path), "period": "2026-Q3", "out_dir": str(out)}, notebook=works
+    )
+    err = capfd.readouterr().err
+    assert run.pdf.read_bytes() == b"%PDF-1.7 fine"
+    # The kernel's stage lines reach the caller's stderr, named by report kind, while it runs.
+    assert "[auditreports] soc2: render PDF …" in err
+    assert "[auditreports] soc2: render PDF: done in" in err
+    assert not (out / "report.papermill.log").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["report.ipynb", "report.pdf", "report.stderr.log"]

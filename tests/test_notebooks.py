@@ -24,9 +24,12 @@ import papermill
 import pytest
 from pypdf import PdfReader
 
+from auditreports.detect import detect
 from auditreports.notebook import NotebookRun, run_report_notebook
 from auditreports.parameters import declared_parameters, generic_notebook_parameters
 from auditreports.report.registry import GENERIC_NOTEBOOK, report_kinds
+from auditreports.settings import load_settings
+from auditreports.store import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -155,6 +158,15 @@ def _outputs(path: Path) -> list[dict]:
     return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
 
 
+def assert_static_image_beside_every_figure(outputs: list[dict]) -> None:
+    """Outside JupyterLab (nbconvert, GitHub) only the SVG shows: each Plotly output carries one."""
+    figures = [o["data"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert figures
+    for data in figures:
+        svg = "".join(data.get("image/svg+xml", ""))
+        assert svg.lstrip().startswith("<svg") and "</svg>" in svg, sorted(data)
+
+
 def _stdout(outputs: list[dict]) -> str:
     return "".join("".join(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout")
 
@@ -166,11 +178,16 @@ def test_report_notebook_leaves_pdf_notebook_and_evidence(report_runs, kind):
     assert run.pdf == run.out_dir / "report.pdf" and run.pdf.read_bytes()[:5] == b"%PDF-"
     assert run.notebook == run.out_dir / "report.ipynb"
     evidence = run.out_dir / "evidence"
+    if kind == "gdpr":  # the response carries the subject's data; the audit evidence is the release record's
+        assert {p.name for p in evidence.iterdir()} == {"subject_data.json", "subject_data.csv"}
+        assert (run.out_dir / "release-record.pdf").read_bytes()[:5] == b"%PDF-"
+        evidence = run.out_dir / "release-record-evidence"
     assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= {p.name for p in evidence.iterdir()}
     outputs = _outputs(run.notebook)
     assert not [o for o in outputs if o["output_type"] == "error"]
     # The analyst sees interactive charts and the findings table, and the run honoured the overrides.
     assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 2
+    assert_static_image_beside_every_figure(outputs)
     assert any("finding_id" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     text = _stdout(outputs)
     assert "integrity verdict:" in text and "appendix cap: 150 rows" in text and "Acme Health Ltd" in text
@@ -244,6 +261,7 @@ def test_explore_notebook_filters_timeline_and_finding(sample_store, data_sample
             "since": snooper["window_start"][:10],
             "until": snooper["window_end"][:10],
             "text": None,
+            "settings_file": str(data_samples / "settings.yml"),
         },
         kernel_name="python3",
         progress_bar=False,
@@ -260,6 +278,13 @@ def test_explore_notebook_filters_timeline_and_finding(sample_store, data_sample
     found, of = text.split(" evidence events found")[0].split()[-3::2]
     assert found == of
     assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 4
+    assert_static_image_beside_every_figure(outputs)
+    # detect ran with the settings (staff time zones for off-hours), as the reports do.
+    settings = load_settings(data_samples / "settings.yml")
+    expected = detect(open_store(sample_store).events, settings=settings.detection)
+    assert f"settings: {settings.path}" in text
+    assert f"{len(expected)} finding(s) over " in text
+    assert len(expected) != len(detect(open_store(sample_store).events)), "the settings should change the findings"
 
 
 def _free_port() -> int:

@@ -55,3 +55,16 @@ def test_secrets_are_never_parameters(tmp_path, name):
 def test_missing_store_directory(tmp_path):
     with pytest.raises(ParameterError, match="auditreports ingest"):
         check_parameters("soc2", _base(tmp_path, store=str(tmp_path / "nope")))
+
+
+def test_a_gdpr_subject_email_not_in_the_customer_directory_is_refused_before_the_kernel(tmp_path):
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,email\ncus_1,alice@example.org\n", encoding="utf-8")
+    settings = tmp_path / "s.yml"
+    settings.write_text("organisation:\n  customer_directory: customers.csv\n", encoding="utf-8")
+    base = _base(tmp_path, received="2026-10-05", settings_file=str(settings))
+    assert check_parameters("gdpr", {**base, "subject": "ALICE@example.org"})["subject"] == "ALICE@example.org"
+    with pytest.raises(ParameterError, match=r"no customer with e-mail 'bob@example\.org'"):
+        check_parameters("gdpr", {**base, "subject": "bob@example.org"})
+    with pytest.raises(ParameterError, match="no customer directory is set"):
+        check_parameters("gdpr", {**_base(tmp_path, received="2026-10-05"), "subject": "bob@example.org"})

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def gdpr(store: Path, settings: Settings, tmp_path_factory: pytest.TempPathFacto
         settings=settings.with_report(charts=False),
         subject=SUBJECT,
         received=RECEIVED,
+        today=date(2026, 11, 20),  # generated after the deadline (2026-11-05): the release record says OVERDUE
     )
 
 
@@ -154,40 +156,79 @@ def test_hipaa_names_phi_access_incidents(hipaa: ReportResult, truth: dict[str, 
 # ---------------------------------------------------------------- GDPR
 
 
-def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[str]]:
+def _other_identifiers(data_samples: Path, subject: str) -> tuple[set[str], set[str], set[str]]:
     with (data_samples / "customers.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     me = next(r for r in rows if r["customer_id"] == subject)
     ids = {r["customer_id"] for r in rows if r["customer_id"] != subject}
     emails = {r["email"].lower() for r in rows if r["email"] and r["email"].lower() != me["email"].lower()}
-    return ids, emails
+    names = {r["name"] for r in rows if r["name"] and r["name"] != me["name"]}
+    return ids, emails, names
+
+
+def _response_documents(gdpr: ReportResult) -> dict[str, str]:
+    """The response's text and every attachment: everything the data subject receives."""
+    documents = {"report.pdf (text)": _text(gdpr.pdf)}
+    documents.update({name: data[0].decode("utf-8") for name, data in PdfReader(gdpr.pdf).attachments.items()})
+    return documents
 
 
 def test_gdpr_holds_no_other_customers_identifiers(gdpr: ReportResult, data_samples: Path) -> None:
-    other_ids, other_emails = _other_identifiers(data_samples, SUBJECT)
+    other_ids, other_emails, other_names = _other_identifiers(data_samples, SUBJECT)
     id_pattern = re.compile(r"cus_\d+")
     email_pattern = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-    documents = {"report.pdf (text)": _text(gdpr.pdf)}
-    documents.update({name: data[0].decode("utf-8") for name, data in PdfReader(gdpr.pdf).attachments.items()})
-    assert set(documents) >= {"report.pdf (text)", "subject_data.json", "subject_data.csv", "events.csv"}
+    documents = _response_documents(gdpr)
+    # Only the subject's own data travels with the response; the audit evidence stays internal.
+    assert set(documents) == {"report.pdf (text)", "subject_data.json", "subject_data.csv"}
     for name, text in documents.items():
         leaked_ids = set(id_pattern.findall(text)) & other_ids
         leaked_emails = {e.lower() for e in email_pattern.findall(text)} & other_emails
         assert not leaked_ids, f"{name} names other customers: {sorted(leaked_ids)[:5]}"
         assert not leaked_emails, f"{name} holds other customers' e-mails: {sorted(leaked_emails)[:5]}"
+        flat = " ".join(text.split())
+        leaked_names = {n for n in other_names if n in flat}
+        assert not leaked_names, f"{name} names other customers: {sorted(leaked_names)[:5]}"
     assert SUBJECT in documents["report.pdf (text)"]
 
 
-def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
+def test_gdpr_response_names_no_staff_member(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
+    """Art. 15(4): no staff name, e-mail, id or IP address in the response or any attachment."""
+    with (data_samples / "staff.csv").open(encoding="utf-8", newline="") as fh:
+        staff = list(csv.DictReader(fh))
+    # Staff who are in the log but not (or no longer) in the directory count too.
+    logged = (
+        open_store(store)
+        .events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+        .select("actor_id", "actor_name", "actor_email", "ip")
+        .unique()
+        .collect()
+    )
+    forbidden = {r[k] for r in staff for k in ("staff_id", "name", "email") if r[k]}
+    for column in ("actor_id", "actor_name", "actor_email", "ip"):
+        forbidden |= {v for v in logged[column].drop_nulls().to_list() if v != "Removed user"}
+    for name, text in _response_documents(gdpr).items():
+        flat = " ".join(text.split()).lower()
+        leaked = sorted(v for v in forbidden if v.lower() in flat)
+        assert not leaked, f"{name} discloses staff: {leaked[:5]}"
+        assert not re.search(r"\b(?:\d{1,3}\.){3}\d{1,3}\b", text), f"{name} holds an IP address"
+        for jargon in ("sha256", "integrity verdict", "finding"):
+            assert jargon not in flat, f"{name} holds audit jargon {jargon!r}"
+        assert not re.search(r"\b(?:PARTIAL|VERIFIED|FAILED)\b", text), f"{name} holds an integrity verdict"
+
+
+def test_gdpr_answers_art15_with_recipients_and_data(gdpr: ReportResult, data_samples: Path, store: Path) -> None:
     flat = " ".join(_text(gdpr.pdf).split())
-    assert "answer due by 2026-11-05" in flat.lower()
+    assert "request of 2026-10-05" in flat
     for letter in "abcdefgh":
         assert f"Art. 15(1)({letter})" in flat
-    assert "Not stated in the record of processing" not in flat  # every section filled from processing_record.yml
     assert "Acme Health Ltd" in flat and "dpo@acme.example" in flat
-    # One of the subject's conversations was opened by the snooping agent: the finding is theirs to see.
-    assert "Agent opening many conversations not assigned to them" in flat
+    # Recipients by name from the record of processing, not "integration (API key)".
+    assert "CRM vendor (processor)" in flat and "Zapier (processor)" in flat
+    assert "API key" not in flat and "role not recorded" not in flat
+    # Art. 77: the supervisory authority named in the record of processing.
+    assert "Information Commissioner's Office (ICO)" in flat
     data = json.loads((gdpr.evidence_dir / "subject_data.json").read_text(encoding="utf-8"))
+    assert data["data_subject"]["ids"] == [SUBJECT] and data["controller"] == "Acme Health Ltd"
     assert data["events"], "the machine-readable copy is empty"
     conversations = {e["conversation_id"] for e in data["events"] if e["conversation_id"]}
     theirs = (
@@ -199,10 +240,26 @@ def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samp
         .to_list()
     )
     assert conversations == set(theirs) and len(theirs) >= 5  # every one of their conversations, no other
-    # Staff are shown by role, never by name.
-    with (data_samples / "staff.csv").open(encoding="utf-8", newline="") as fh:
-        staff = {r["name"] for r in csv.DictReader(fh)}
-    assert not [n for n in staff if n and n in flat]
+    assert {e["performed_by"] for e in data["events"]} >= {"staff (agent)", "support assistant (automated)"}
+
+
+def test_gdpr_release_record_carries_what_the_response_leaves_out(gdpr: ReportResult) -> None:
+    assert gdpr.release_record is not None and gdpr.release_record.parent == gdpr.pdf.parent
+    assert gdpr.release_evidence_dir is not None
+    flat = " ".join(_text(gdpr.release_record).split())
+    assert "Answer due by 2026-11-05" in flat and "Integrity verdict" in flat
+    assert "OVERDUE" in flat
+    # The snooping agent's finding on the subject's conversation, with the staff member named.
+    assert "Agent opening many conversations not assigned to them" in flat
+    assert "(agent)" in flat and "What was redacted from the response" in flat
+    attached = set(PdfReader(gdpr.release_record).attachments)
+    assert attached == {"events.csv", "findings.json", "verification.json", "manifest.json", "redactions.json"}
+    manifest = json.loads((gdpr.release_evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+    for name, digest in manifest["released"].items():
+        assert hashlib.sha256((gdpr.evidence_dir / name).read_bytes()).hexdigest() == digest
+    findings = json.loads((gdpr.release_evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    events = (gdpr.release_evidence_dir / "events.csv").read_text(encoding="utf-8")
+    assert findings and all(e in events for f in findings for e in f["event_ids"])
 
 
 # ---------------------------------------------------------------- attachments = evidence files
@@ -211,8 +268,13 @@ def test_gdpr_answers_art15_with_deadline_and_data(gdpr: ReportResult, data_samp
 @pytest.mark.parametrize("kind", ["soc2", "hipaa", "gdpr"])
 def test_attachments_are_the_evidence_files(kind: str, request: pytest.FixtureRequest) -> None:
     result: ReportResult = request.getfixturevalue(kind)
-    attached = {name: data[0] for name, data in PdfReader(result.pdf).attachments.items()}
-    on_disk = {p.name: p.read_bytes() for p in result.evidence_dir.iterdir()}
+    pdf, evidence_dir = result.pdf, result.evidence_dir
+    if kind == "gdpr":  # the internal evidence is the release record's; the response carries only subject_data
+        assert result.release_record is not None and result.release_evidence_dir is not None
+        assert {p.name for p in evidence_dir.iterdir()} == {"subject_data.json", "subject_data.csv"}
+        pdf, evidence_dir = result.release_record, result.release_evidence_dir
+    attached = {name: data[0] for name, data in PdfReader(pdf).attachments.items()}
+    on_disk = {p.name: p.read_bytes() for p in evidence_dir.iterdir()}
     assert attached == on_disk
     assert {"findings.json", "events.csv", "verification.json", "manifest.json"} <= set(on_disk)
     manifest = json.loads(on_disk["manifest.json"])
@@ -252,21 +314,21 @@ def test_evidence_findings_are_the_findings_detect_returns(
 
 
 def test_gdpr_evidence_findings_are_matched_by_id(gdpr: ReportResult, detected: dict[str, dict[str, Any]]) -> None:
-    """The GDPR evidence redacts a finding's text like the PDF does, but never pairs one finding with
-    another's title, summary or group (they were once zipped in different orders)."""
-    evidence = json.loads((gdpr.evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
-    views = {v.finding_id: v for v in gdpr.model.findings}
+    """The release record's findings.json pairs each finding with its own title, summary and group
+    (they were once zipped in different orders), keeping only the subject's events."""
+    assert gdpr.release_evidence_dir is not None
+    evidence = json.loads((gdpr.release_evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
+    release = gdpr.model.extra["release_record"]
+    views = {v.finding_id: v for v in release.findings}
     assert len(evidence) == len(views) >= 2  # several findings, so a positional pairing would show
     for finding in evidence:
         same = detected[finding["finding_id"]]
         view = views[finding["finding_id"]]
-        assert (finding["rule_id"], finding["severity"], finding["window_start"]) == (
-            same["rule_id"],
-            same["severity"],
-            same["window_start"],
-        )
-        assert (finding["title"], finding["summary"], finding["group"]) == (view.title, view.summary, view.group)
-        assert set(finding["event_ids"]) <= set(same["event_ids"])
+        for key in ("rule_id", "severity", "window_start", "title", "summary", "group"):
+            assert finding[key] == same[key], (finding["finding_id"], key)
+        assert (finding["title"], finding["rule_name"]) == (view.title, view.rule_name)
+        assert set(finding["event_ids"]) <= set(same["event_ids"]) and finding["event_ids"]
+        assert finding["event_ids_total"] == len(same["event_ids"])
 
 
 def test_detection_settings_reach_the_report(soc2: ReportResult, truth: dict[str, Any]) -> None:
@@ -306,3 +368,21 @@ def test_organisation_rules_run_in_the_report_and_change_the_stamp(tmp_path: Pat
         label: dict(r.model.stamp.items)["rule-pack hash (sha256)"] for label, r in (("plain", plain), ("org", org))
     }
     assert stamp["plain"] != stamp["org"]
+
+
+def test_the_stamp_names_the_settings_file_and_its_hash(hipaa: ReportResult, data_samples: Path) -> None:
+    file = data_samples / "settings.yml"
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    assert dict(hipaa.model.stamp.items)["settings file"] == f"{file} (sha256 {digest})"
+    text = "".join(page.extract_text() or "" for page in PdfReader(hipaa.pdf).pages)
+    assert digest[:16] in re.sub(r"\s+", "", text)
+
+
+def test_hipaa_counts_the_phi_conversations_detection_counts(
+    hipaa: ReportResult, store: Path, settings: Settings
+) -> None:
+    from auditreports.organisation import phi_conversations
+
+    expected = phi_conversations(open_store(store).events, settings.organisation).collect().height
+    facts = dict(fact for section in hipaa.model.sections for fact in section.facts)
+    assert expected > 0 and facts["PHI conversations"] == str(expected)

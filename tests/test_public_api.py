@@ -91,3 +91,18 @@ def test_no_module_imports_the_package_itself():
     """The package __init__ is the public face; modules import the module that defines a name."""
     importers = sorted(name for name, edges in _module_imports().items() if "auditreports" in edges)
     assert importers == []
+
+
+def test_section_settings_never_import_the_settings_file_reader():
+    """settings.py composes the sections; a section importing it back (even inside a function) is a cycle."""
+    import ast
+    from pathlib import Path
+
+    root = Path(auditreports.__file__).parent
+    sections = ["detect/settings.py", "report/settings.py", "integrity/settings.py", "api/_settings.py"]
+    offenders = []
+    for rel in sections:
+        for node in ast.walk(ast.parse((root / rel).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module == "settings":
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []

@@ -201,7 +201,7 @@ def test_settings_reject_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ConfigError):
         ReportSettings.from_mapping({"business_hours": [18, 8]})
     s = ReportSettings.from_mapping({"phi_tags": "phi", "business_hours": [7, 19], "logo": "x.png"})
-    assert s.phi_tags == ("phi",) and s.business_hours == (7, 19) and s.logo is not None
+    assert s.phi_tags == ("phi",) and s.business_hours == "07:00-19:00" and s.logo is not None  # old form read as HH:MM
 
 
 def test_soc2_model_covers_access_auth_changes_exports_and_completeness() -> None:

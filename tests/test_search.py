@@ -226,3 +226,15 @@ def test_cli_json_is_one_document_and_table_is_readable(store: Path, capsys: pyt
     out = capsys.readouterr().out
     assert "auth.login.failure" in out and "Dana Lee" in out
     assert main(["search", "--store", os.fspath(store), "--from", "junk"]) == 2
+
+
+def test_actor_is_the_cli_and_notebook_name_of_the_author_filter(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "--store", os.fspath(store), "--actor", "Dana Lee", "--json"]) == 0
+    by_actor = capsys.readouterr().out
+    assert main(["search", "--store", os.fspath(store), "--author", "Dana Lee", "--json"]) == 0
+    assert capsys.readouterr().out == by_actor and "Dana Lee" in by_actor
+    assert search(store, actor="Dana Lee").collect().equals(search(store, author="Dana Lee").collect())
+    with pytest.raises(UsageError, match="same filter"):
+        search(store, actor="Dana Lee", author="usr_9")

@@ -4,7 +4,7 @@ Why it exists: the fetch client must be proven against real HTTP, including the
 faults real APIs have (rate limits, outage bursts, dropped connections, pages
 repeated across boundaries, a corrupt page). This server takes any directory of
 conversation-log exports (JSON array or NDJSON, plain or gzip) and serves it as
-``GET /v1/audit-log`` exactly as DESIGN.md format 2 describes, token-checked, with
+``GET /v1/audit-log`` exactly as docs/formats.md, format 2 describes, token-checked, with
 switches that inject those faults deterministically from a seed.
 
 It is a test and demonstration server (stdlib ``http.server``, files parsed with

@@ -6,7 +6,7 @@ request (time window, filters, page size), the largest page the API allows, the
 pagination strategy, and the record format whose field map turns the API's records
 into canonical events.
 
-- ``conversation`` — our platform (DESIGN.md format 2): ``since``/``until``/
+- ``conversation`` — our platform (docs/formats.md, format 2): ``since``/``until``/
   ``conversation_id``/``event_type``/``author``/``limit``, body cursor or Link.
 - ``okta`` — Okta System Log (``GET /api/v1/logs``): ``since``/``until``/``limit``
   (≤ 1000), ``filter`` (SCIM expression built from the event-type and actor

@@ -11,6 +11,7 @@ from typing import Any
 from ..batch import JobOutcome, gdpr_request_jobs, run_batch, workspace_jobs
 from ..errors import UsageError
 from ..progress import say
+from ..settings import discover_settings, load_settings
 
 HELP = "Run many reports on Dask: every subject of a GDPR requests CSV, or one report kind over many stores."
 
@@ -28,7 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--period", help="reporting period: 2026-Q3, 2026-07 or 2026")
     p.add_argument("--from", dest="date_from", metavar="DATE", help="first day of the period (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", metavar="DATE", help="last day of the period, inclusive")
-    p.add_argument("--settings", dest="settings_file", help="settings YAML file used by every job")
+    p.add_argument(
+        "--settings",
+        dest="settings_file",
+        help="settings YAML file used by every job (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml)",
+    )
     p.add_argument(
         "--frameworks",
         dest="frameworks_dirs",
@@ -55,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     extra: dict[str, Any] = {}
-    if args.settings_file:
-        extra["settings_file"] = args.settings_file
+    # --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml: found and checked once
+    # here, before any worker starts, and given to every job as an absolute path.
+    source = discover_settings(args.settings_file)
+    say(f"[auditreports] settings: {source.describe()}")
+    if source.path is not None:
+        load_settings(source.path)
+        extra["settings_file"] = str(source.path.resolve())
     if args.frameworks_dirs:
         extra["frameworks_dirs"] = list(args.frameworks_dirs)
     if args.templates_dir:

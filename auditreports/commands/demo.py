@@ -59,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="report notebooks run side by side (default: one per core, at most 3)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit per report notebook, seconds")
+    p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
 
 
 def choose_demo_subject(events: pl.LazyFrame, findings: pl.DataFrame) -> str:
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     # The sample workspace's settings: staff time zones (off-hours rules, HIPAA after-hours),
     # organisation, customer directory and processing record.
     settings_file = data / "settings.yml" if (data / "settings.yml").is_file() else None
+    say(f"[auditreports] settings: {settings_file or 'built-in defaults'} (the sample workspace's)")
     settings = load_settings(settings_file)
 
     with stage("verify: hash chain, sequence, coverage, continuity"):
@@ -193,6 +195,36 @@ def run(args: argparse.Namespace) -> int:
     }
     (out / "demo_timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
     say(f"[auditreports] demo finished in {timings['total_seconds']:.0f} s")
+    if args.json:
+        from .report import run_record
+
+        print(
+            json.dumps(
+                {
+                    "ok": not failures,
+                    "written": {label: str(path) for label, path in written},
+                    "verdict": verification.verdict,
+                    "findings": len(findings),
+                    "gdpr_subject": subject if "gdpr" in kinds else None,
+                    "reports": {kind: run_record(runs[kind]) for kind in kinds if kind in runs},
+                    "failed": {kind: exc.message for kind, exc in failures},
+                    "timings": timings,
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_written(written, kinds, runs)
+    if failures:
+        names = ", ".join(kind for kind, _ in failures)
+        first = failures[0][1]
+        raise NotebookExecutionError(
+            f"{len(failures)} report(s) failed ({names}); the first: {first}", reports=[k for k, _ in failures]
+        )
+    return 0
+
+
+def _print_written(written: list[tuple[str, Path]], kinds: list[str], runs: dict[str, Any]) -> None:
     print("written:")
     for label, path in written:
         print(f"  {label:15} {path}")
@@ -202,10 +234,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {kind + ' report':15} {r.pdf}  ({r.seconds:.0f} s)")
             print(f"  {kind + ' notebook':15} {r.notebook}")
             print(f"  {kind + ' evidence':15} {r.out_dir / 'evidence'}")
-    if failures:
-        names = ", ".join(kind for kind, _ in failures)
-        first = failures[0][1]
-        raise NotebookExecutionError(
-            f"{len(failures)} report(s) failed ({names}); the first: {first}", reports=[k for k, _ in failures]
-        )
-    return 0

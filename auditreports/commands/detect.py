@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -29,13 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         dest="config",
         metavar="FILE",
-        help="settings YAML; its 'detection:' section tunes the rules",
+        help="settings YAML (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml); "
+        "its 'organisation:' and 'detection:' sections tune the rules",
     )
     parser.add_argument(
         "--framework",
         metavar="NAME|FILE",
         help="run only the rules this framework cites (soc2, hipaa, gdpr or a framework file) and show its requirements",
     )
+    parser.add_argument(
+        "--period", metavar="PERIOD", help="only findings overlapping this period: 2026-Q3, 2026-08 or 2026 (UTC)"
+    )
+    parser.add_argument("--from", dest="date_from", metavar="DATE", help="first day of the period (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="date_to", metavar="DATE", help="last day of the period, inclusive")
     parser.add_argument(
         "--sensitivity",
         metavar="RULE",
@@ -65,6 +72,20 @@ def _events(args: argparse.Namespace) -> pl.LazyFrame:
     return result.events
 
 
+def _period(args: argparse.Namespace) -> Any:
+    if args.period is None and args.date_from is None and args.date_to is None:
+        return None
+    from ..report.period import parse_period
+
+    if args.period is not None:
+        if args.date_from or args.date_to:
+            raise UsageError("give --period or --from/--to, not both.")
+        return parse_period(args.period)
+    if not (args.date_from and args.date_to):
+        raise UsageError("--from and --to go together (the first and last day of the period).")
+    return parse_period(start=args.date_from, end=args.date_to)
+
+
 def _sensitivity_values(text: str) -> list[Any]:
     values: list[Any] = []
     for part in text.split(","):
@@ -84,10 +105,11 @@ def _sensitivity_values(text: str) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..detect import detect, load_detection_settings, load_framework, sensitivity
+    from ..detect import detect, load_framework, sensitivity
+    from ..settings import resolve_settings
 
     try:
-        settings = load_detection_settings(args.config)
+        settings = resolve_settings(args.config).detection
         framework = load_framework(args.framework, rules_dirs=args.rules) if args.framework else None
         rules: list[str] | None = list(args.rule) or None
         if framework is not None:
@@ -105,8 +127,19 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_table(table)
             return 0
+        period = _period(args)
         with stage("detecting"):
+            # The rules see the whole log (baselines need the history before the period);
+            # the period chooses which findings are reported, as the reports do.
             findings = detect(events, rules=rules, settings=settings, rules_dirs=args.rules)
+        if period is not None:
+            findings = dataclasses.replace(
+                findings,
+                frame=findings.frame.filter(
+                    (pl.col("window_end") >= pl.lit(period.start_utc))
+                    & (pl.col("window_start").fill_null(pl.col("window_end")) < pl.lit(period.end_utc_exclusive))
+                ),
+            )
     except RuleError as exc:
         print("auditreports: error: the rule files have problems:", file=sys.stderr)
         for file, line, message in exc.errors:
@@ -123,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         document = json.loads(findings.to_json(indent=None))
+        if period is not None:
+            document["period"] = {"label": period.label, "start": str(period.start), "end": str(period.end)}
         if framework is not None:
             document["framework"] = framework.name
             for item in document["findings"]:
@@ -150,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{r['rule_name']} {r['findings']}" for r in by_rule.iter_rows(named=True))
     say(
         f"{len(findings)} finding(s) from {len(findings.rules)} rule(s) over {findings.events_scanned} event(s)"
+        + (f" in {period.label}" if period is not None else "")
         + (f": {counts}" if counts else "")
     )
     return 0

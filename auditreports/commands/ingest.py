@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UsageError
 from ..ingest import DEFAULT_BATCH_BYTES, ingest
 from ..progress import say
-from ..settings import load_settings
+from ..settings import discover_settings, load_settings
 from ..sources.vendors import register_field_maps
 
 HELP = "load audit-log files, directories or globs into a Parquet store (nothing lost: bad lines are quarantined)"
@@ -64,7 +64,11 @@ def _file_line(entry: dict[str, Any]) -> str:
 
 def load_organisation_maps(maps: list[str], settings_file: str | None) -> list[str]:
     """Register the field maps of ``sources.maps_dirs`` and ``--maps``; the formats they add."""
-    dirs = list(load_settings(settings_file).sources.maps_dirs) if settings_file else []
+    # --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml (named on stderr when one is used).
+    source = discover_settings(settings_file)
+    if source.path is not None:
+        say(f"[auditreports] settings: {source.describe()}")
+    dirs = list(load_settings(source.path).sources.maps_dirs) if source.path is not None else []
     dirs += list(maps or [])
     return [m.format for m in register_field_maps(dirs)] if dirs else []
 

@@ -1,13 +1,20 @@
-"""``auditreports lab``: open JupyterLab on the project's notebooks with the project's kernel."""
+"""``auditreports lab``: open JupyterLab on the project's notebooks with the project's kernel.
+
+The command *becomes* JupyterLab (``os.execvp``): there is no parent process left to
+swallow Ctrl-C or SIGTERM, so stopping ``auditreports lab`` stops the server itself.
+JupyterLab is the ``[lab]`` extra; without it the command says which extra to install.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import subprocess
 import sys
 
+from ..errors import DependencyError
 from ..notebook import notebooks_dir
+from ..progress import say
 
 HELP = "Open JupyterLab on the report and explore notebooks, with this environment's kernel."
 
@@ -19,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="the lab's login token (default: a random one, printed in the URL)")
 
 
-def run(args: argparse.Namespace) -> int:
+def lab_command(args: argparse.Namespace) -> list[str]:
+    """The JupyterLab command line ``auditreports lab`` replaces itself with."""
     cmd = [
         sys.executable,
         "-m",
@@ -34,7 +42,20 @@ def run(args: argparse.Namespace) -> int:
         cmd.append("--allow-root")  # containers and CI often run as root; Jupyter refuses without it
     if args.token:
         cmd.append(f"--IdentityProvider.token={args.token}")
-    env = dict(os.environ)
-    env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise DependencyError(
+            "JupyterLab is not installed: it is the [lab] extra; install it with "
+            "`pip install 'auditreports[lab]'` (from a clone: `pip install -e '.[lab]'`)"
+        )
+    cmd = lab_command(args)
+    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    say(f"[auditreports] lab: starting JupyterLab on {notebooks_dir()} (http://{args.ip}:{args.port}/lab)")
+    sys.stdout.flush()
+    sys.stderr.flush()
     # The notebooks' kernel is "python3", which jupyter_client resolves to this interpreter.
-    return subprocess.call(cmd, env=env)
+    os.execv(sys.executable, cmd)  # never returns; the server is this process from here on
+    return 0  # pragma: no cover

@@ -7,13 +7,15 @@ own from ``--frameworks DIR`` / ``report.frameworks_dirs`` (``auditreports.repor
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..notebook import run_report_notebook
-from ..parameters import declared_parameters, search_frameworks_dirs
+from ..notebook import NotebookRun, run_report_notebook
+from ..parameters import check_parameters, declared_parameters, search_frameworks_dirs
 from ..progress import say
 from ..report.registry import report_kind
+from ..settings import discover_settings
 
 HELP = (
     "Build a report (soc2, hipaa, gdpr or an organisation framework): runs the report notebook, "
@@ -34,9 +36,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processing-record", help="GDPR: Art. 30 processing record (YAML)")
     p.add_argument("--customers", dest="customer_directory", help="GDPR: CSV of customer ids and emails")
     p.add_argument(
+        "--no-data-confirmed",
+        action="store_true",
+        help="GDPR: answer 'no data held' for a subject in no event and not in the customer directory (else refused)",
+    )
+    p.add_argument("--extension", metavar="REASON", help="GDPR: deadline extended by two months (Art. 12(3)), why")
+    p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
-    p.add_argument("--settings", dest="settings_file", help="settings YAML file")
+    p.add_argument(
+        "--settings",
+        dest="settings_file",
+        help="settings YAML file (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml, else built-in defaults)",
+    )
     p.add_argument("--rules", dest="rules_dir", help="extra directory of organisation rules")
     p.add_argument(
         "--frameworks",
@@ -52,9 +64,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
     p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
+    p.add_argument(
+        "--review", dest="review_file", metavar="FILE", help="SOC 2 / HIPAA: the review file whose decisions to show"
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="SOC 2 / HIPAA: a final report; refused (exit 1) while a critical/high finding is undecided",
+    )
+    p.add_argument(
+        "--previous",
+        dest="previous_dir",
+        metavar="DIR",
+        help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
+    p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
     p.add_argument(
         "-p",
         "--parameter",
@@ -97,13 +124,28 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         ("processing_record", "--processing-record"),
         ("customer_directory", "--customers"),
         ("phi_tags", "--phi-tag"),
+        ("extension", "--extension"),
+        ("no_data_confirmed", "--no-data-confirmed"),
     ):
         value = getattr(args, name, None)
-        if value is None or value == []:
+        if value is None or value == [] or value is False:
             continue
         if name not in declared:
             raise UsageError(f"{flag} is not an option of {args.kind} reports")
         params[name] = value
+    review_given = [
+        flag
+        for flag, on in (("--review", args.review_file), ("--final", args.final), ("--previous", args.previous_dir))
+        if on
+    ]
+    if review_given and "review_file" not in declared:
+        raise UsageError(f"{', '.join(review_given)} are for framework reports (soc2, hipaa, …), not {args.kind}")
+    if args.review_file:
+        params["review_file"] = args.review_file
+    if args.final:
+        params["final"] = True
+    if args.previous_dir:
+        params["previous_dir"] = args.previous_dir
     for item in args.parameter:
         if "=" not in item:
             raise UsageError(f"-p expects NAME=VALUE, got {item!r}")
@@ -112,10 +154,47 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def run_record(result: NotebookRun) -> dict[str, object]:
+    """What one report run wrote, JSON-ready (``report --json`` and ``demo --json``)."""
+    evidence = result.out_dir / "evidence"
+    record: dict[str, object] = {
+        "kind": result.kind,
+        "report": str(result.pdf),
+        "notebook": str(result.notebook),
+        "evidence": str(evidence),
+        "evidence_files": sorted(p.name for p in evidence.iterdir()) if evidence.is_dir() else [],
+        "seconds": round(result.seconds, 1),
+    }
+    release = result.out_dir / "release-record.pdf"
+    if release.is_file():  # GDPR: the organisation's internal record beside the response
+        record["release_record"] = str(release)
+        record["release_evidence"] = str(result.out_dir / "release-record-evidence")
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
-    result = run_report_notebook(args.kind, parameters_from_args(args), notebook=args.notebook, timeout=args.timeout)
+    params = parameters_from_args(args)
+    # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
+    # notebook is given the file found (absolute), and check_parameters validates it before a
+    # kernel starts.
+    source = discover_settings(args.settings_file)
+    if source.path is not None:
+        params["settings_file"] = str(source.path.resolve())
+    check_parameters(args.kind, params)  # a bad parameter or settings file is the only line on stderr
+    say(f"[auditreports] settings: {source.describe()}")
+    if args.kind == "gdpr":
+        from ..report.gdpr import check_subject_parameters
+
+        check_subject_parameters(params)
+    result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
+    if args.json:
+        print(json.dumps(run_record(result), indent=2))
+        return 0
     print(f"report:   {result.pdf}")
     print(f"notebook: {result.notebook}")
     print(f"evidence: {result.out_dir / 'evidence'}")
+    if args.kind == "gdpr":
+        print(f"release record (internal): {result.out_dir / 'release-record.pdf'}")
+        print(f"release evidence (internal): {result.out_dir / 'release-record-evidence'}")
     return 0

@@ -29,7 +29,13 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """The filters shared by ``search`` and ``export``."""
     parser.add_argument("--store", required=True, metavar="DIR", help="the Parquet store to search")
     parser.add_argument("--conversation-id", metavar="ID", help="exact conversation id (comma-separated for several)")
-    parser.add_argument("--author", metavar="WHO", help="actor id, name or e-mail (name and e-mail case-insensitive)")
+    parser.add_argument(
+        "--actor",
+        "--author",
+        dest="author",
+        metavar="WHO",
+        help="actor id, name or e-mail (name and e-mail case-insensitive); --author is the same filter",
+    )
     parser.add_argument(
         "--event-type", metavar="TYPE", help="exact event type or source action, or a prefix ending in '.' like 'auth.'"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sign-key", metavar="FILE", help="Ed25519 private key (from keygen) to sign the manifest")
     parser.add_argument(
         "--retention-days", type=int, metavar="N", help="the platform's audit-log retention (default 365; HIPAA 2190)"
+    )
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="settings YAML whose integrity: section applies (default: $AUDITREPORTS_SETTINGS, else ./auditreports.yml)",
     )
     parser.add_argument("--as-of", metavar="DATE", help="measure the retention window from this day (default today)")
     parser.epilog = "Exit 0 VERIFIED, 1 FAILED, 3 PARTIAL, 2 for a usage or input error."
@@ -86,9 +92,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], list[dic
 
 def run(args: argparse.Namespace) -> int:
     period = parse_period(args.period, start=args.date_from, end=args.date_to)
-    settings = (
-        IntegritySettings() if args.retention_days is None else IntegritySettings(retention_days=args.retention_days)
-    )
+    from ..settings import resolve_settings
+
+    settings: IntegritySettings = resolve_settings(args.settings).integrity
+    if args.retention_days is not None:
+        settings = dataclasses.replace(settings, retention_days=args.retention_days)
     sign_key = load_private_key(args.sign_key) if args.sign_key else None
     if sign_key is not None and not args.manifest_out:
         raise UsageError("--sign-key signs the manifest; give --manifest-out FILE as well")

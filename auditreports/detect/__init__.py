@@ -16,7 +16,7 @@ from .engine import FINDINGS_SCHEMA, Findings, detect, sensitivity
 from .frameworks import INTEGRITY_CHECKS, Framework, Requirement, builtin_frameworks, load_framework
 from .functions import DerivedFields, derived_fields, register_function
 from .rules import SEVERITIES, Rule, builtin_rules_dir, load_rules
-from .settings import ActorHours, DetectionSettings, load_detection_settings
+from .settings import ActorHours, DetectionSettings
 
 __all__ = [
     "FINDINGS_SCHEMA",
@@ -34,7 +34,6 @@ __all__ = [
     "builtin_rules_dir",
     "derived_fields",
     "detect",
-    "load_detection_settings",
     "load_framework",
     "load_rules",
     "register_function",

@@ -16,7 +16,8 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError
-from .settings import WEEKDAYS, DetectionSettings
+from ..organisation import local_time_expr, off_hours_expr, phi_conversations, phi_marker_expr, phi_tag_state
+from .settings import DetectionSettings
 
 __all__ = ["DerivedFields", "derived_fields", "register_function"]
 
@@ -77,15 +78,6 @@ def _json_field(column: str, key: str) -> pl.Expr:
 # --------------------------------------------------------------------------- working time
 
 
-def _off_hours_expr(timezone: str, minutes: tuple[int, int], days: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
-    local = pl.col("timestamp").dt.convert_time_zone(timezone)
-    minute_of_day = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
-    day_numbers = [WEEKDAYS.index(d) + 1 for d in days]
-    working = local.dt.weekday().is_in(day_numbers) & (minute_of_day >= minutes[0]) & (minute_of_day < minutes[1])
-    text = pl.concat_str([local.dt.strftime("%a %Y-%m-%d %H:%M"), pl.lit(f" {timezone}")])
-    return ~working, text
-
-
 @register_function(
     "local_time",
     columns={"off_hours": pl.Boolean(), "local_time": pl.String()},
@@ -94,21 +86,12 @@ def _off_hours_expr(timezone: str, minutes: tuple[int, int], days: tuple[str, ..
 def local_time(
     rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
 ) -> pl.LazyFrame:
-    """``off_hours``: outside the actor's business hours/days in their own zone; ``local_time``: that local time."""
-    default_off, default_text = _off_hours_expr(settings.timezone, settings.business_minutes, settings.business_days)
-    profiles: dict[tuple[str, tuple[int, int], tuple[str, ...]], list[str]] = {}
-    for actor_id, hours in settings.actors.items():
-        profiles.setdefault((hours.timezone, hours.minutes, hours.business_days), []).append(actor_id)
-    off: Any = None
-    text: Any = None
-    for (tz, minutes, days), actor_ids in profiles.items():
-        p_off, p_text = _off_hours_expr(tz, minutes, days)
-        cond = pl.col("actor_id").is_in(actor_ids)
-        off = pl.when(cond).then(p_off) if off is None else off.when(cond).then(p_off)
-        text = pl.when(cond).then(p_text) if text is None else text.when(cond).then(p_text)
-    off_expr = default_off if off is None else off.otherwise(default_off)
-    text_expr = default_text if text is None else text.otherwise(default_text)
-    return rows.with_columns(off_hours=off_expr, local_time=text_expr)
+    """``off_hours``: outside the actor's business hours/days in their own zone; ``local_time``: that local time.
+
+    The working-time expression is the organisation's (:func:`auditreports.organisation.off_hours_expr`),
+    the same one the HIPAA report's after-hours access uses.
+    """
+    return rows.with_columns(off_hours=off_hours_expr(settings.org), local_time=local_time_expr(settings.org))
 
 
 # --------------------------------------------------------------------------- roles
@@ -238,60 +221,64 @@ def assignment(
 
 # --------------------------------------------------------------------------- PHI tags
 
-_TAG_TYPES = ["conversation.tag_applied", "conversation.tag_removed"]
-
-
 _PHI_SCOPES = ("at_time", "conversation")
 
 
 @register_function(
-    "phi_tags", columns={"conversation_phi": pl.Boolean()}, settings_keys=("phi_tags",), parameters=("phi_scope",)
+    "phi_tags",
+    columns={"conversation_phi": pl.Boolean()},
+    settings_keys=("phi_tags", "phi_channels", "phi_knowledge_bases"),
+    parameters=("phi_scope",),
 )
 def phi_tags(
     rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
 ) -> pl.LazyFrame:
-    """``conversation_phi``: the conversation is tagged as holding PHI.
+    """``conversation_phi``: the conversation holds PHI (:func:`auditreports.organisation.phi_conversations`).
 
-    With ``phi_scope: at_time`` the tag must be in force at the event's time: tag
-    events carry the whole tag set after the change (``after.tags``), so the state at
-    any moment is the latest tag event before it, found by an as-of join. With
-    ``phi_scope: conversation`` a PHI tag at any time marks every event of the
-    conversation (the PHI was there before someone tagged it).
+    With ``phi_scope: conversation`` every event of a conversation that holds PHI at any
+    time is marked: exactly the conversations the HIPAA report counts. With
+    ``phi_scope: at_time`` a *tag* must be in force at the event's time: tag events
+    carry the whole tag set after the change (``after.tags``), so the state at any
+    moment is the latest tag event before it, found by an as-of join; conversations
+    marked by a PHI channel or knowledge base hold PHI throughout.
     """
     scope = params["phi_scope"]
     if scope not in _PHI_SCOPES:
         raise ConfigError(f"phi_scope must be one of {', '.join(_PHI_SCOPES)}, not {scope!r}; fix the settings.")
-    tags = list(settings.phi_tags)
-    state = events.filter(pl.col("event_type").is_in(_TAG_TYPES) & pl.col("conversation_id").is_not_null()).select(
-        pl.col("conversation_id").alias("_t_conv"),
-        pl.col("timestamp").alias("_t_ts"),
-        _json_field("after", "tags")
-        .str.json_decode(pl.List(pl.String))
-        .list.eval(pl.element().str.to_lowercase().is_in(tags))
-        .list.any()
-        .fill_null(False)
-        .alias("_t_phi"),
-    )
+    org = settings.org
     if scope == "conversation":
-        ever = state.group_by("_t_conv").agg(pl.col("_t_phi").any())
+        held = phi_conversations(events, org).with_columns(_t_phi=pl.lit(True))
         return (
-            rows.join(ever, left_on="conversation_id", right_on="_t_conv", how="left")
+            rows.join(held, on="conversation_id", how="left", nulls_equal=False)
             .with_columns(conversation_phi=pl.col("_t_phi").fill_null(False))
             .drop("_t_phi")
         )
+    state = phi_tag_state(events, org).select(
+        pl.col("conversation_id").alias("_t_key"), pl.col("timestamp").alias("_t_ts"), pl.col("phi").alias("_t_phi")
+    )
+    marked = (
+        events.filter(pl.col("conversation_id").is_not_null() & phi_marker_expr(org))
+        .select(pl.col("conversation_id").alias("_t_marked"))
+        .unique()
+        .with_columns(_t_any=pl.lit(True))
+    )
     return (
         rows.with_columns(pl.col("conversation_id").fill_null("").alias("_t_key"))
         .sort("timestamp")
         .join_asof(
-            state.sort("_t_ts").with_columns(pl.col("_t_conv").alias("_t_key")),
+            state.sort("_t_ts"),
             left_on="timestamp",
             right_on="_t_ts",
             by="_t_key",
             strategy="backward",
             check_sortedness=False,
         )
-        .with_columns(conversation_phi=pl.col("_t_phi").fill_null(False) & pl.col("conversation_id").is_not_null())
-        .drop("_t_key", "_t_conv", "_t_ts", "_t_phi")
+        .join(marked, left_on="conversation_id", right_on="_t_marked", how="left")
+        .with_columns(
+            conversation_phi=(pl.col("_t_phi").fill_null(False) | pl.col("_t_any").fill_null(False))
+            & pl.col("conversation_id").is_not_null()
+        )
+        .drop("_t_key", "_t_ts", "_t_phi", "_t_any")
     )
 
 

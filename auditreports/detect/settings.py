@@ -8,9 +8,8 @@ produced with, so a reviewer can tell which thresholds and hours were in force.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import re
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +17,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError
+from ..organisation import (
+    WEEKDAYS,
+    ActorHours,
+    Organisation,
+    check_business_days,
+    check_timezone,
+    load_staff_directory,
+    parse_business_hours,
+)
 
 __all__ = [
     "DEFAULT_ROLE_RANKS",
@@ -25,10 +33,7 @@ __all__ = [
     "ActorHours",
     "DetectionSettings",
     "SeverityOverride",
-    "load_detection_settings",
 ]
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Rank of a role: a permission change to a higher rank is an escalation.
 DEFAULT_ROLE_RANKS: Mapping[str, int] = MappingProxyType(
@@ -46,43 +51,17 @@ DEFAULT_ROLE_RANKS: Mapping[str, int] = MappingProxyType(
     }
 )
 
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-
 
 def _parse_hours(value: object, where: str) -> tuple[int, int]:
-    """``"08:00-18:00"`` -> (480, 1080) minutes after midnight."""
-    match = _HOURS.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ConfigError(
-            f"{where} must look like '08:00-18:00' (24-hour HH:MM-HH:MM), not {value!r}; fix the settings."
-        )
-    start = int(match.group(1)) * 60 + int(match.group(2))
-    end = int(match.group(3)) * 60 + int(match.group(4))
-    if end <= start or end > 24 * 60:
-        raise ConfigError(f"{where} {value!r} must end after it starts, within one day; fix the settings.")
-    return start, end
+    return parse_business_hours(value, where)
 
 
 def _check_timezone(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where} must be an IANA time zone name such as 'Europe/Berlin', not {value!r}.")
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(
-            f"{where} {value!r} is not a known IANA time zone; use a name such as 'Europe/Berlin'."
-        ) from exc
-    return value
+    return check_timezone(value, where)
 
 
 def _check_days(value: object, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not value:
-        raise ConfigError(f"{where} must be a non-empty list of weekdays ({', '.join(WEEKDAYS)}).")
-    days = tuple(str(d).lower()[:3] for d in value)
-    bad = [d for d in value if str(d).lower()[:3] not in WEEKDAYS]
-    if bad:
-        raise ConfigError(f"{where} has unknown weekday(s) {bad}; use {', '.join(WEEKDAYS)}.")
-    return days
+    return check_business_days(value, where)
 
 
 def _str_tuple(value: object, where: str) -> tuple[str, ...]:
@@ -95,19 +74,6 @@ def _reject_unknown(mapping: Mapping[str, Any], known: set[str], where: str) -> 
     unknown = sorted(set(mapping) - known)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(sorted(known))}.")
-
-
-@dataclass(frozen=True)
-class ActorHours:
-    """One staff member's own working hours (they work in their own time zone)."""
-
-    timezone: str
-    business_hours: str
-    business_days: tuple[str, ...]
-
-    @property
-    def minutes(self) -> tuple[int, int]:
-        return _parse_hours(self.business_hours, "business_hours")
 
 
 _LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -182,7 +148,12 @@ class DetectionSettings:
       rules that honour allow-lists (rules for changes and revoked credentials do not).
     - ``role_ranks``: rank of each role name; a change to a higher rank is an escalation.
       Unknown roles have no rank, and a change to an unknown role is reported too.
-    - ``phi_tags``: conversation tags that mark a conversation as holding PHI.
+    - ``phi_tags`` / ``phi_channels`` / ``phi_knowledge_bases``: what marks a conversation
+      as holding PHI (see :func:`auditreports.organisation.phi_conversations`).
+
+    The working-time, staff and PHI fields are the organisation's
+    (``organisation:`` in the settings file); :attr:`org` gives them as one
+    :class:`~auditreports.organisation.Organisation`, the object reports read too.
     - ``actors_csv``: a staff directory CSV (columns ``actor_id`` or ``staff_id``, and
       ``time_zone`` or ``timezone``, optionally ``business_hours``) read into ``actors``;
       entries under ``actors`` win over the file's.
@@ -194,7 +165,7 @@ class DetectionSettings:
       ``by_actor`` is short for ``by_actor_id``). A ``by_`` entry wins over ``default``,
       which wins over the rule's own (content-aware) severity.
     - ``retention_required_days``: the organisation's required audit-log retention, for
-      ``retention_below_required`` (until the ``organisation:`` section carries it).
+      ``retention_below_required`` (``organisation.retention_required_days`` in the file).
     """
 
     timezone: str = "UTC"
@@ -209,6 +180,8 @@ class DetectionSettings:
     actors_csv: str | None = None
     disabled_rules: tuple[str, ...] = ()
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    phi_channels: tuple[str, ...] = ()
+    phi_knowledge_bases: tuple[str, ...] = ()
     severity: Mapping[str, SeverityOverride] = field(default_factory=lambda: MappingProxyType({}))
     retention_required_days: int | None = None
 
@@ -229,6 +202,25 @@ class DetectionSettings:
         """Global business hours as minutes after local midnight, ``[start, end)``."""
         return _parse_hours(self.business_hours, "detection.business_hours")
 
+    @functools.cached_property
+    def org(self) -> Organisation:
+        """The organisation vocabulary these settings carry (working time, staff hours, PHI markers).
+
+        Built from the settings file's ``organisation:`` section by
+        :class:`auditreports.settings.Settings`, so it equals ``Settings.organisation``.
+        """
+        return Organisation(
+            timezone=self.timezone,
+            business_hours=self.business_hours,
+            business_days=self.business_days,
+            staff_directory=Path(self.actors_csv) if self.actors_csv else None,
+            staff_hours=self.actors,
+            phi_tags=self.phi_tags,
+            phi_channels=self.phi_channels,
+            phi_knowledge_bases=self.phi_knowledge_bases,
+            retention_required_days=self.retention_required_days,
+        )
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> DetectionSettings:
         """Build settings from the ``detection:`` section; unknown keys are a ConfigError."""
@@ -244,7 +236,15 @@ class DetectionSettings:
                 kwargs[key] = data[key]
         if "business_days" in data:
             kwargs["business_days"] = _check_days(data["business_days"], "detection.business_days")
-        for key in ("allow_ips", "service_accounts", "allow_api_keys", "phi_tags", "disabled_rules"):
+        for key in (
+            "allow_ips",
+            "service_accounts",
+            "allow_api_keys",
+            "phi_tags",
+            "phi_channels",
+            "phi_knowledge_bases",
+            "disabled_rules",
+        ):
             if key in data:
                 kwargs[key] = _str_tuple(data[key], f"detection.{key}")
         if "phi_tags" in kwargs:
@@ -279,7 +279,17 @@ class DetectionSettings:
             if not isinstance(data["actors_csv"], str | Path):
                 raise ConfigError("detection.actors_csv must be the path of a staff directory CSV.")
             kwargs["actors_csv"] = str(data["actors_csv"])
-            actors.update(_actor_hours(_read_actor_csv(Path(data["actors_csv"])), data))
+            actors.update(
+                load_staff_directory(
+                    Path(data["actors_csv"]),
+                    key="detection.actors_csv",
+                    timezone=_check_timezone(data.get("timezone", "UTC"), "detection.timezone"),
+                    business_hours=data.get("business_hours", "08:00-18:00"),
+                    business_days=_check_days(
+                        data.get("business_days", ["mon", "tue", "wed", "thu", "fri"]), "detection.business_days"
+                    ),
+                )
+            )
         if "actors" in data:
             actors.update(_actor_hours(data["actors"], data))
         if actors:
@@ -304,6 +314,8 @@ class DetectionSettings:
             "actors_csv": self.actors_csv,
             "disabled_rules": list(self.disabled_rules),
             "rules": {k: dict(v) for k, v in self.rules.items()},
+            "phi_channels": list(self.phi_channels),
+            "phi_knowledge_bases": list(self.phi_knowledge_bases),
             "severity": {k: v.to_dict() for k, v in self.severity.items()},
             "retention_required_days": self.retention_required_days,
         }
@@ -328,42 +340,3 @@ def _actor_hours(actors: object, data: Mapping[str, Any]) -> dict[str, ActorHour
             tz, bh, _check_days(spec.get("business_days", days), f"{where}.business_days")
         )
     return result
-
-
-def _read_actor_csv(path: Path) -> dict[str, dict[str, str]]:
-    """Per-actor zones (and hours) from a staff directory CSV."""
-    import csv
-
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise ConfigError(f"cannot read detection.actors_csv {path}: {exc.strerror}; check the path.") from exc
-    columns = set(rows[0]) if rows else set()
-    id_col = next((c for c in ("actor_id", "staff_id", "id") if c in columns), None)
-    tz_col = next((c for c in ("time_zone", "timezone", "tz") if c in columns), None)
-    if id_col is None or tz_col is None:
-        raise ConfigError(
-            f"detection.actors_csv {path} needs an actor_id (or staff_id) column and a time_zone column; it has {sorted(columns)}."
-        )
-    result: dict[str, dict[str, str]] = {}
-    for row in rows:
-        if not row.get(id_col):
-            continue
-        spec = {"timezone": (row.get(tz_col) or "").strip()}
-        if row.get("business_hours"):
-            spec["business_hours"] = row["business_hours"].strip()
-        result[row[id_col].strip()] = spec
-    return result
-
-
-def load_detection_settings(path: str | Path | None) -> DetectionSettings:
-    """The ``detection:`` section of a settings YAML file.
-
-    The whole file is read and checked by :func:`auditreports.settings.load_settings`
-    (unknown sections, secrets, paths relative to the file), so ``detect --settings``
-    and ``report --settings`` accept exactly the same files.
-    """
-    from ..settings import load_settings
-
-    return load_settings(path).detection

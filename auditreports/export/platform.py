@@ -1,7 +1,7 @@
 """Events back in their source platform's own format, so an export can be ingested again.
 
 Which platform an event came from is read from its ``source`` column: values
-starting with ``workspace`` are the workspace audit log (DESIGN.md format 1),
+starting with ``workspace`` are the workspace audit log (docs/formats.md, format 1),
 ``conversation`` the conversation audit log (format 2); anything else is a
 vendor log. JSON records are the original bytes (``raw``) whenever ``raw`` is a
 JSON object (byte-exact, so hash chains still verify); events ingested from CSV

@@ -159,7 +159,7 @@ class Verification:
         return VERIFIED
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``verify --json`` document (DESIGN.md keys first, then the detail)."""
+        """The ``verify --json`` document (the documented keys first, then the detail; docs/integrity.md)."""
         return {
             "verdict": self.verdict,
             "events_checked": self.events_checked,

@@ -10,26 +10,36 @@ flag here: choreographer adds ``--no-sandbox`` itself when the user is root.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
+from plotly.io.base_renderers import MimetypeRenderer
 
 from ..errors import DependencyError, ReportError
+from ..progress import say
 from .safety import data_uri
 
 __all__ = [
     "ChartExporter",
+    "StaticImageRenderer",
     "draw_charts",
     "events_over_time_figure",
     "exports_figure",
     "failed_logins_figure",
     "phi_access_figure",
     "subject_activity_figure",
+    "use_static_images",
 ]
 
 _LAYOUT = {
@@ -142,12 +152,31 @@ class ChartExporter:
 
     ``svg(fig)`` returns the figure as SVG bytes; ``data_uri(fig)`` as an inline
     ``data:image/svg+xml`` URI the PDF renderer may load.
+
+    Kaleido runs in a thread of its own here (not kaleido's global "sync server"):
+    when Chromium cannot start, kaleido raises inside its background thread and its
+    synchronous calls wait forever. Here the start-up is awaited for at most
+    ``start_timeout`` seconds and each chart for at most ``figure_timeout``; either
+    failure raises :class:`DependencyError` (what failed and what to do).
     """
 
-    def __init__(self, width: int = 900, height: int = 320) -> None:
+    def __init__(
+        self,
+        width: int = 900,
+        height: int = 320,
+        *,
+        start_timeout: float | None = None,
+        figure_timeout: float = 120.0,
+    ) -> None:
         self.width = width
         self.height = height
-        self._started = False
+        self.start_timeout = start_timeout if start_timeout is not None else _default_start_timeout()
+        self.figure_timeout = figure_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kaleido: Any = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     def __enter__(self) -> ChartExporter:
         try:
@@ -159,35 +188,163 @@ class ChartExporter:
                 if candidate and os.path.exists(candidate):
                     os.environ["BROWSER_PATH"] = candidate
                     break
-        try:
-            kaleido.start_sync_server(silence_warnings=True)
-        except Exception as exc:
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._task = asyncio.current_task()
+            try:
+                k = kaleido.Kaleido(n=1, timeout=self.figure_timeout)
+                try:
+                    await k.__aenter__()
+                except BaseException:
+                    _kill_browser(k)  # a browser that hung or died in start-up is not left behind
+                    raise
+                try:
+                    self._kaleido = k
+                    started.set()
+                    await self._stop.wait()
+                finally:
+                    self._kaleido = None
+                    await k.__aexit__(None, None, None)
+            except BaseException as exc:  # Chromium missing, failing or killed: told to the caller
+                failure.append(exc)
+            finally:
+                started.set()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(serve(),), name="auditreports-kaleido", daemon=True)
+        self._thread.start()
+        ready = started.wait(self.start_timeout)
+        if failure or not ready or self._kaleido is None:
+            self._shutdown(wait=5.0)
+            if not ready:
+                reason = f"it did not start within {self.start_timeout:.0f} s"
+            else:
+                reason = _one_line(failure[0]) if failure else "the export server stopped during start-up"
             raise DependencyError(
-                f"charts need Chromium for kaleido and it could not start ({exc}); install chromium or set BROWSER_PATH, "
-                "or turn charts off in the report settings."
-            ) from None
-        self._started = True
+                f"charts need Chromium for kaleido and it could not start ({reason}); install chromium or set "
+                "BROWSER_PATH to a working Chrome/Chromium, or turn charts off in the report settings "
+                "(report: charts: false)."
+            )
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._started:
-            import kaleido
+        self._shutdown(wait=30.0)
 
-            kaleido.stop_sync_server(silence_warnings=True)
-            self._started = False
+    def _shutdown(self, wait: float) -> None:
+        loop, stop, thread, task = self._loop, self._stop, self._thread, self._task
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended already
+                if self._kaleido is not None:
+                    loop.call_soon_threadsafe(stop.set)  # a clean close of the running browser
+                elif task is not None:
+                    loop.call_soon_threadsafe(task.cancel)  # still starting: give up on it
+        if thread is not None:
+            thread.join(wait)
+        self._thread = self._loop = self._stop = self._task = None
 
-    def svg(self, fig: go.Figure) -> bytes:
-        if not self._started:
+    def svg(self, fig: go.Figure | Mapping[str, Any]) -> bytes:
+        k, loop = self._kaleido, self._loop
+        if k is None or loop is None:
             raise ReportError("ChartExporter is not started; use it as `with ChartExporter() as charts:`.")
-        import kaleido
-
-        out = kaleido.calc_fig_sync(fig, opts={"format": "svg", "width": self.width, "height": self.height})
+        opts = {"format": "svg", "width": self.width, "height": self.height}
+        future = asyncio.run_coroutine_threadsafe(k.calc_fig(fig, opts=opts), loop)
+        try:
+            out = future.result(timeout=self.figure_timeout + 5)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise DependencyError(
+                f"Chromium did not export a chart within {self.figure_timeout:.0f} s; check that chromium works "
+                "(BROWSER_PATH), or turn charts off in the report settings (report: charts: false)."
+            ) from None
+        except Exception as exc:
+            raise DependencyError(f"Chromium could not export a chart ({_one_line(exc)}).") from None
         return out if isinstance(out, bytes) else bytes(out)
 
     def data_uri(self, fig: go.Figure) -> str:
         return data_uri(self.svg(fig), "image/svg+xml")
+
+
+def _default_start_timeout() -> float:
+    """Seconds to wait for Chromium to start: AUDITREPORTS_CHART_START_TIMEOUT, else 60."""
+    raw = os.environ.get("AUDITREPORTS_CHART_START_TIMEOUT", "")
+    try:
+        return float(raw) if raw.strip() else 60.0
+    except ValueError:
+        raise DependencyError(f"AUDITREPORTS_CHART_START_TIMEOUT must be a number of seconds, not {raw!r}") from None
+
+
+def _kill_browser(k: Any) -> None:
+    """Kill the browser process group kaleido started, if it is still running."""
+    proc = getattr(k, "subprocess", None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # choreographer starts the browser in its own group
+    except OSError:
+        proc.kill()
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=10)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(part) for part in exc.args) if exc.args else type(exc).__name__
+    return f"{type(exc).__name__}: {' '.join(text.split())}"[:400]
+
+
+class StaticImageRenderer(MimetypeRenderer):
+    """A Plotly renderer that adds the figure as SVG (``image/svg+xml``) to its display bundle.
+
+    Combined with ``plotly_mimetype`` (see :func:`use_static_images`), an executed notebook
+    keeps each figure twice: interactive for JupyterLab and VS Code, and a static picture
+    for every viewer without Plotly's JavaScript (nbconvert HTML, GitHub, an auditor's
+    viewer). One Chromium serves all figures of a kernel and is stopped when it exits.
+    When Chromium cannot start, the figures stay interactive-only and stderr says why.
+    """
+
+    def __init__(self, width: int = 900, height: int = 450) -> None:
+        self.width = width
+        self.height = height
+        self._exporter: ChartExporter | None = None
+        self._unavailable: str | None = None
+
+    def to_mimebundle(self, fig_dict: Any) -> dict[str, Any]:
+        if self._unavailable is not None:
+            return {}
+        layout = fig_dict.get("layout", {}) if isinstance(fig_dict, Mapping) else {}
+        try:
+            if self._exporter is None:
+                self._exporter = ChartExporter(self.width, self.height).__enter__()
+                atexit.register(self.close)
+            self._exporter.width = int(layout.get("width") or self.width)
+            self._exporter.height = int(layout.get("height") or self.height)
+            svg = self._exporter.svg(fig_dict)
+        except DependencyError as exc:
+            self._unavailable = exc.message
+            say(f"[auditreports] warning: figures are shown without a static image: {exc.message}")
+            return {}
+        return {"image/svg+xml": svg.decode("utf-8")}
+
+    def close(self) -> None:
+        if self._exporter is not None:
+            self._exporter.__exit__(None, None, None)
+            self._exporter = None
+
+
+STATIC_RENDERER = "auditreports_svg"
+
+
+def use_static_images() -> None:
+    """Show Plotly figures in this notebook interactively *and* as a static SVG beside them."""
+    import plotly.io as pio
+
+    if STATIC_RENDERER not in pio.renderers:
+        pio.renderers[STATIC_RENDERER] = StaticImageRenderer()
+    pio.renderers.default = f"plotly_mimetype+{STATIC_RENDERER}"
 
 
 def draw_charts(charts: Mapping[str, Any], exporter: ChartExporter) -> None:

@@ -1,18 +1,29 @@
-"""GDPR Art. 15 subject access: everything the platform did with one subject's data.
+"""GDPR Art. 15 subject access: a response the data subject can read, and a release record.
 
-Minimisation is built in, not bolted on: the subject's events are selected first,
-then every text column is redacted of other subjects' ids and foreign e-mail
-addresses, ``subject_ids`` lists are cut down to the subject, and staff appear by
-role only (unless ``ReportSettings.staff_names``). Only findings that involve the
-subject's events are shown, redacted the same way.
+Two documents come out of one request:
+
+- the **response** (``report.pdf``, model kind ``gdpr``), written to the data subject in
+  the organisation's name: what the log holds about them, what happened to it, to whom it
+  was disclosed, Art. 15(1)(a)-(h) from the record of processing, and a machine-readable
+  copy of *their* data. Staff appear by role only, integrations by the recipient's name
+  from the record of processing; no staff name, e-mail, id or IP address, no other data
+  subject's id, e-mail or name, no hashes, verdicts or findings (Art. 15(4), CJEU C-579/21).
+- the **release record** (``release-record.pdf``, model kind ``gdpr_release``), internal:
+  deadline and status, the identity as searched, integrity, findings that touch the
+  subject with staff named, what was redacted and why, and the reviewer's sign-off.
+
+Minimisation is built in, not bolted on: :class:`Minimiser` is one set of Polars
+expressions applied to every text column of everything the response prints or attaches.
 """
 
 from __future__ import annotations
 
+import calendar
 import copy
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +33,63 @@ import yaml
 from ..errors import ConfigError, ParameterError
 from .charts import subject_activity_figure
 from .common import ReportInputs, assemble
-from .model import Chart, ReportModel, Section, actor_expr, table_from_frame
-from .period import gdpr_deadline, parse_date
+from .model import Chart, ReportModel, Section, Table, actor_expr, now_utc, table_from_frame
+from .period import parse_date
 from .redact import redact_frame, redact_text_expr
 from .settings import ReportSettings
 
-__all__ = ["ART15_SECTIONS", "Subject", "build_gdpr_model", "load_processing_record", "resolve_subject", "subject_data"]
+__all__ = [
+    "ART15_SECTIONS",
+    "NO_DATA_FLAG",
+    "Deadline",
+    "Minimiser",
+    "Subject",
+    "build_gdpr_model",
+    "check_subject_parameters",
+    "gdpr_deadline_status",
+    "load_processing_record",
+    "load_staff_directory",
+    "recipients_from_record",
+    "refuse_unknown_subject",
+    "resolve_subject",
+    "subject_data",
+    "subject_events",
+]
+
+NO_DATA_FLAG = "--no-data-confirmed"
 
 # Art. 15(1) letter -> (heading, keys accepted in the processing record).
 # Every key found is shown (in this order); dotted keys reach into nested mappings.
 ART15_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("a", "Purposes of the processing and their legal bases", ("purposes", "legal_bases")),
-    ("b", "Categories of personal data", ("categories", "data_categories", "categories_of_personal_data")),
+    ("a", "Why we process your data (purposes and legal bases)", ("purposes", "legal_bases")),
+    ("b", "Which kinds of personal data", ("categories", "data_categories", "categories_of_personal_data.customers")),
     (
         "c",
-        "Recipients or categories of recipients, including in third countries",
-        ("recipients", "transfers_to_third_countries"),
+        "Who receives it, including outside the EU/EEA",
+        ("transfers_to_third_countries",),
     ),
-    ("d", "Retention period", ("retention",)),
-    ("e", "Your rights: rectification, erasure, restriction, objection", ("rights", "data_subject_rights")),
+    ("d", "How long we keep it", ("retention",)),
     (
-        "f",
-        "Right to lodge a complaint with a supervisory authority",
-        ("complaint", "supervisory_authority", "data_subject_rights.complaint"),
+        "e",
+        "Your rights: correction, erasure, restriction, objection",
+        ("rights", "data_subject_rights"),
     ),
-    ("g", "Source of the data", ("source", "sources", "source_of_data")),
+    ("f", "Your right to complain to a supervisory authority", ("complaint", "data_subject_rights.complaint")),
+    ("g", "Where the data came from", ("source", "sources", "source_of_data")),
     (
         "h",
-        "Automated decision-making, including profiling",
+        "Automated decisions, including profiling",
         ("automated_decision_making", "automated_decisions", "profiling"),
     ),
 )
+# The machine-readable copy: what each column means is in docs/reports.md.
 SUBJECT_COLUMNS = (
     "event_id",
     "timestamp",
     "event_type",
     "category",
     "outcome",
-    "actor",
+    "performed_by",
     "channel",
     "conversation_id",
     "resource_type",
@@ -71,6 +101,13 @@ SUBJECT_COLUMNS = (
     "after",
     "record_count",
 )
+STAFF = "[staff member]"
+IP = "[IP address]"
+OTHER_NAME = "[other person]"
+IPV4_PATTERN = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+IPV6_PATTERN = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4})?\b"
+STAFF_ID_PATTERN = r"\busr_[A-Za-z0-9_\-]+"
+API_KEY_PATTERN = r"\bkey_[A-Za-z0-9_\-]+"
 
 
 @dataclass(frozen=True)
@@ -80,23 +117,15 @@ class Subject:
     ids: tuple[str, ...]
     emails: tuple[str, ...]
     given: str
+    names: tuple[str, ...] = ()
+    in_directory: bool = False
 
     @property
     def label(self) -> str:
         return self.ids[0] if self.ids else self.given
 
 
-def resolve_subject(subject: str, customers: Path | None) -> Subject:
-    """A customer id or e-mail -> every id and e-mail of that subject in the directory."""
-    given = subject.strip()
-    if not given:
-        raise ParameterError("a subject access report needs a subject: a customer id (cus_…) or an e-mail address.")
-    if customers is None:
-        if "@" in given:
-            raise ParameterError(
-                f"subject {given!r} is an e-mail address but no customer directory is set; set the customers setting to a CSV with customer_id and email."
-            )
-        return Subject((given,), (), given)
+def _read_directory(customers: Path) -> tuple[pl.DataFrame, str]:
     try:
         directory = pl.read_csv(customers, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -106,7 +135,24 @@ def resolve_subject(subject: str, customers: Path | None) -> Subject:
     id_col = next((c for c in ("customer_id", "id", "subject_id") if c in directory.columns), None)
     if id_col is None or "email" not in directory.columns:
         raise ConfigError(f"customer directory {customers} needs customer_id and email columns.", path=str(customers))
-    match = directory.filter((pl.col(id_col) == given) | (pl.col("email").str.to_lowercase() == given.lower()))
+    return directory, id_col
+
+
+def resolve_subject(subject: str, customers: Path | None) -> Subject:
+    """A customer id or e-mail -> every id, e-mail and name of that subject in the directory."""
+    given = (subject or "").strip()
+    if not given:
+        raise ParameterError("a subject access report needs a subject: a customer id (cus_…) or an e-mail address.")
+    if customers is None:
+        if "@" in given:
+            raise ParameterError(
+                f"subject {given!r} is an e-mail address but no customer directory is set; set the customers setting to a CSV with customer_id and email."
+            )
+        return Subject((given,), (), given)
+    directory, id_col = _read_directory(customers)
+    match = directory.filter(
+        (pl.col(id_col) == given) | (pl.col("email").str.to_lowercase().str.strip_chars() == given.lower())
+    )
     if match.height == 0:
         if "@" in given:
             raise ParameterError(
@@ -115,7 +161,56 @@ def resolve_subject(subject: str, customers: Path | None) -> Subject:
         return Subject((given,), (), given)
     ids = tuple(sorted(set(match[id_col].drop_nulls().to_list())))
     emails = tuple(sorted({e.lower() for e in match["email"].drop_nulls().to_list()}))
-    return Subject(ids, emails, given)
+    names = tuple(sorted(set(match["name"].drop_nulls().to_list()))) if "name" in match.columns else ()
+    return Subject(ids, emails, given, names, True)
+
+
+def _subject_filter(ids: Sequence[str]) -> pl.Expr:
+    ids = list(ids)
+    return pl.col("subject_id").is_in(ids) | pl.col("subject_ids").list.eval(pl.element().is_in(ids)).list.any()
+
+
+def refuse_unknown_subject(events: pl.LazyFrame | pl.DataFrame, subject: Subject, *, no_data_confirmed: bool) -> int:
+    """How many events name the subject; a subject in no event and no directory is refused.
+
+    A typo in a customer id would otherwise become a formal "we hold no data about you"
+    answer. That answer is only written when the caller says so (``no_data_confirmed``).
+    """
+    from ..schema import conform
+
+    found = int(conform(events.lazy()).filter(_subject_filter(subject.ids)).select(pl.len()).collect().item())
+    if found == 0 and not subject.in_directory and not no_data_confirmed:
+        raise ParameterError(
+            f"subject {subject.given!r} is in no event of the log and not in the customer directory; check the id, "
+            f"or give {NO_DATA_FLAG} to answer deliberately that no data is held."
+        )
+    return found
+
+
+def check_subject_parameters(params: Mapping[str, Any]) -> Subject:
+    """Notebook parameters of a GDPR run -> the subject, refused if unknown: before any kernel starts.
+
+    Used by ``auditreports report gdpr`` and ``auditreports batch gdpr``: the customer
+    directory is the ``customer_directory`` parameter, else the settings file's
+    ``customers``; the events are the ``store`` (scanned lazily) or the ``src`` files.
+    """
+    from ..parameters import check_parameters
+    from ..settings import load_settings
+
+    checked = check_parameters("gdpr", params)
+    settings = load_settings(checked["settings_file"]).report
+    customers = Path(checked["customer_directory"]) if checked["customer_directory"] else settings.customers
+    subject = resolve_subject(checked["subject"], customers)
+    if checked["store"]:
+        from ..store import open_store
+
+        events = open_store(checked["store"]).events
+    else:
+        from ..sources import load
+
+        events = load(checked["src"], format=checked["source_format"]).events
+    refuse_unknown_subject(events, subject, no_data_confirmed=checked["no_data_confirmed"])
+    return subject
 
 
 def load_processing_record(path: Path | None) -> dict[str, Any]:
@@ -133,6 +228,53 @@ def load_processing_record(path: Path | None) -> dict[str, Any]:
     return data
 
 
+def load_staff_directory(path: Path | None) -> pl.DataFrame:
+    """The staff directory as ``staff_id, name, email, role`` (empty when unset)."""
+    schema = {"staff_id": pl.String, "name": pl.String, "email": pl.String, "role": pl.String}
+    if path is None:
+        return pl.DataFrame(schema=schema)
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"staff directory {path} cannot be read ({exc}); check the staff setting.") from None
+    id_col = next((c for c in ("staff_id", "actor_id", "id") if c in frame.columns), None)
+    if id_col is None:
+        raise ConfigError(f"staff directory {path} needs a staff_id column.", path=str(path))
+    return frame.select(
+        pl.col(id_col).alias("staff_id"),
+        *[(pl.col(c) if c in frame.columns else pl.lit(None, pl.String)).alias(c) for c in ("name", "email", "role")],
+    )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient from the record of processing: name, purpose and the API keys it acts through."""
+
+    name: str
+    purpose: str = ""
+    api_keys: tuple[str, ...] = ()
+    location: str = ""
+
+
+def recipients_from_record(record: Mapping[str, Any]) -> list[Recipient]:
+    """``recipients:`` entries: a mapping (name, purpose, api_keys, location) or a plain line."""
+    out = []
+    for entry in record.get("recipients") or []:
+        if isinstance(entry, Mapping):
+            keys = entry.get("api_keys") or []
+            out.append(
+                Recipient(
+                    str(entry.get("name") or "unnamed recipient"),
+                    str(entry.get("purpose") or ""),
+                    tuple(str(k) for k in ([keys] if isinstance(keys, str) else keys)),
+                    str(entry.get("location") or ""),
+                )
+            )
+        elif entry:
+            out.append(Recipient(str(entry)))
+    return out
+
+
 def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
@@ -140,20 +282,6 @@ def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
             return None
         value = value[part]
     return value
-
-
-def _controller_facts(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Who answers the request: controller, contact and DPO from the record of processing."""
-    controller = record.get("controller")
-    if not isinstance(controller, Mapping):
-        return []
-    labels = (
-        ("name", "Controller"),
-        ("contact", "Privacy contact"),
-        ("data_protection_officer", "Data protection officer"),
-        ("representative_in_eu", "EU representative"),
-    )
-    return [(label, str(controller[k])) for k, label in labels if controller.get(k)]
 
 
 def _as_text(value: Any) -> str | list[str]:
@@ -182,20 +310,229 @@ def _as_line(value: Any) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------- deadline
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or that month's last day if it is shorter (31 Jan + 1 -> 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Art. 12(3): one month from receipt, extendable by two further months (reason noted)."""
+
+    received: date
+    due: date
+    extended: bool
+    extension_reason: str
+    checked_on: date
+
+    @property
+    def overdue(self) -> bool:
+        return self.checked_on > self.due
+
+    @property
+    def status(self) -> str:
+        if self.overdue:
+            return (
+                f"OVERDUE by {(self.checked_on - self.due).days} day(s): the answer was due on {self.due.isoformat()}"
+            )
+        left = (self.due - self.checked_on).days
+        return f"on time: {left} day(s) left until {self.due.isoformat()}"
+
+
+def gdpr_deadline_status(received: str | date, *, extension: str | None = None, today: date | None = None) -> Deadline:
+    """The answer deadline and whether ``today`` (default: the UTC date now) is past it."""
+    first = parse_date(received, name="received")
+    reason = (extension or "").strip()
+    due = add_months(first, 3 if reason else 1)
+    return Deadline(first, due, bool(reason), reason, today or now_utc().date())
+
+
+# ---------------------------------------------------------------- minimisation
+
+
+def _alternation(values: Sequence[str]) -> str | None:
+    cleaned = sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    return r"(?i)\b(?:" + "|".join(re.escape(v) for v in cleaned) + r")\b"
+
+
+@dataclass
+class Minimiser:
+    """Everything the response may not disclose, and the expressions that remove it.
+
+    - other data subjects' ids, e-mails and (directory) names;
+    - staff names, e-mails, ids (directory and log) and API key ids;
+    - every IP address (in this log they are staff's and integrations').
+    The subject's own ids, e-mails and names are kept.
+    """
+
+    subject: Subject
+    staff_names: tuple[str, ...] = ()
+    staff_ids: tuple[str, ...] = ()
+    staff_emails: tuple[str, ...] = ()
+    other_names: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, subject: Subject, events: pl.DataFrame, staff: pl.DataFrame, customers: Path | None) -> Minimiser:
+        people = (
+            events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+            .select("actor_id", "actor_name", "actor_email")
+            .unique()
+        )
+        names = set(staff["name"].drop_nulls().to_list()) | set(people["actor_name"].drop_nulls().to_list())
+        ids = set(staff["staff_id"].drop_nulls().to_list()) | set(people["actor_id"].drop_nulls().to_list())
+        emails = set(staff["email"].drop_nulls().to_list()) | set(people["actor_email"].drop_nulls().to_list())
+        other_names: set[str] = set()
+        if customers is not None:
+            directory, id_col = _read_directory(customers)
+            if "name" in directory.columns:
+                other_names = set(
+                    directory.filter(~pl.col(id_col).is_in(list(subject.ids)))["name"].drop_nulls().to_list()
+                )
+        own = {n.lower() for n in subject.names}
+        names -= {"Removed user"}
+        return cls(
+            subject,
+            tuple(sorted(n for n in names if n.lower() not in own)),
+            tuple(sorted(ids)),
+            tuple(sorted(emails)),
+            tuple(sorted(n for n in other_names if n.lower() not in own)),
+        )
+
+    def text(self, expr: pl.Expr) -> pl.Expr:
+        """A String expression with everything the subject may not see replaced by a placeholder."""
+        ids, emails = list(self.subject.ids), list(self.subject.emails)
+        out = redact_text_expr(expr, ids, emails)  # other subjects' ids, every foreign e-mail
+        for pattern, placeholder in (
+            (_alternation(self.staff_ids), STAFF),
+            (STAFF_ID_PATTERN, STAFF),
+            (API_KEY_PATTERN, "[integration key]"),
+            (_alternation(self.staff_names), STAFF),
+            (_alternation(self.other_names), OTHER_NAME),
+            (IPV4_PATTERN, IP),
+            (IPV6_PATTERN, IP),
+        ):
+            if pattern:
+                out = out.str.replace_all(pattern, placeholder)
+        return out
+
+    def frame(self, frame: pl.DataFrame, *, keep: Sequence[str] = ()) -> pl.DataFrame:
+        """Every String column but ``keep`` through :meth:`text`; ``subject_ids`` lists cut to the subject."""
+        exprs = []
+        for name, dtype in frame.schema.items():
+            if name in keep:
+                exprs.append(pl.col(name))
+            elif dtype == pl.String:
+                exprs.append(self.text(pl.col(name)).alias(name))
+            elif dtype == pl.List(pl.String) and name == "subject_ids":
+                exprs.append(
+                    pl.col(name).list.eval(pl.element().filter(pl.element().is_in(list(self.subject.ids)))).alias(name)
+                )
+            else:
+                exprs.append(pl.col(name))
+        return frame.select(exprs)
+
+    def redactions(self, frame: pl.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """What was replaced in ``columns`` of ``frame`` and why: one row per placeholder kind."""
+        reasons = {
+            "[other data subject]": "another data subject's id (Art. 15(4): rights of others)",
+            "[redacted e-mail]": "an e-mail address that is not the subject's (staff or other person)",
+            STAFF: "a staff member's name or id: staff are named by role only (Art. 15(4), CJEU C-579/21)",
+            "[integration key]": "an API key id: integrations are named by recipient",
+            OTHER_NAME: "another customer's name from the customer directory",
+            IP: "an IP address (staff and integrations act from them; none is the subject's)",
+        }
+        text_cols = [c for c in columns if c in frame.columns and frame.schema[c] == pl.String]
+        if not text_cols or frame.height == 0:
+            return [{"placeholder": k, "reason": v, "replaced": 0} for k, v in reasons.items()]
+        minimised = self.frame(frame.select(text_cols))
+        joined = pl.concat_str([pl.col(c).fill_null("") for c in text_cols], separator="\n")
+        counts = minimised.select(
+            [joined.str.count_matches(re.escape(k), literal=False).sum().alias(k) for k in reasons]
+        ).row(0, named=True)
+        return [{"placeholder": k, "reason": v, "replaced": int(counts[k] or 0)} for k, v in reasons.items()]
+
+
+# ---------------------------------------------------------------- selection
+
+
 def subject_events(events: pl.DataFrame, subject: Subject) -> pl.DataFrame:
     """Every event that touched the subject's data: theirs, their conversations, exports of them."""
-    ids = list(subject.ids)
-    direct = pl.col("subject_id").is_in(ids) | pl.col("subject_ids").list.eval(pl.element().is_in(ids)).list.any()
+    direct = _subject_filter(subject.ids)
     conversations = (
         events.filter(direct & pl.col("conversation_id").is_not_null()).get_column("conversation_id").unique()
     )
     return events.filter(direct | pl.col("conversation_id").is_in(conversations.implode()))
 
 
-def subject_data(events: pl.DataFrame, subject: Subject, *, staff_names: bool = False) -> pl.DataFrame:
-    """The subject's events, minimised and redacted: the machine-readable copy (Art. 15(3))."""
-    selected = events.with_columns(actor_expr(by_role=not staff_names)).select(SUBJECT_COLUMNS)
-    return redact_frame(selected.lazy(), list(subject.ids), list(subject.emails)).collect()
+def _with_roles(events: pl.DataFrame, staff: pl.DataFrame) -> pl.DataFrame:
+    """``actor_role`` filled from the staff directory where the log did not record it."""
+    if staff.height == 0:
+        return events
+    roles = staff.select(pl.col("staff_id").alias("actor_id"), pl.col("role").alias("_directory_role")).unique(
+        "actor_id", keep="first"
+    )
+    return (
+        events.join(roles, on="actor_id", how="left")
+        .with_columns(pl.coalesce(pl.col("actor_role"), pl.col("_directory_role")).alias("actor_role"))
+        .drop("_directory_role")
+    )
+
+
+def performed_by_expr(recipients: Sequence[Recipient]) -> pl.Expr:
+    """Who did it, as the data subject may learn it: a role, a named recipient, the assistant, the platform."""
+    key_names = {k: r.name for r in recipients for k in r.api_keys}
+    kind = pl.col("actor_type").cast(pl.String)
+    recipient = pl.col("actor_id").replace_strict(
+        list(key_names), list(key_names.values()), default=None, return_dtype=pl.String
+    )
+    return (
+        pl.when(kind == "api_key")
+        .then(pl.coalesce(recipient, pl.lit("an integration not named in our record of processing")))
+        .when(kind == "user")
+        .then(
+            pl.concat_str(
+                [pl.lit("staff ("), pl.coalesce(pl.col("actor_role"), pl.lit("role not recorded")), pl.lit(")")]
+            )
+        )
+        .when(kind == "bot")
+        .then(pl.lit("support assistant (automated)"))
+        .when(kind == "system")
+        .then(pl.lit("the platform (automated)"))
+        .otherwise(pl.lit("not recorded"))
+        .alias("performed_by")
+    )
+
+
+def subject_data(
+    events: pl.DataFrame,
+    subject: Subject,
+    *,
+    staff_names: bool = False,
+    minimiser: Minimiser | None = None,
+    recipients: Sequence[Recipient] = (),
+) -> pl.DataFrame:
+    """The subject's events, minimised: the machine-readable copy (Art. 15(3)).
+
+    Staff by role, integrations by recipient name; no IP address, user agent, staff id or
+    raw record. ``staff_names`` is accepted for compatibility and ignored: the response
+    never names staff (the release record does).
+    """
+    del staff_names
+    minimiser = minimiser or Minimiser(subject)
+    # performed_by is built from trusted parts only: the role (itself minimised, it comes from
+    # the log), the recipient names of the record of processing and fixed words. Minimising it
+    # afterwards could turn a recipient that shares a word with a staff name into a placeholder.
+    roles = events.with_columns(minimiser.text(pl.col("actor_role")).alias("actor_role"))
+    selected = roles.with_columns(performed_by_expr(recipients)).select(SUBJECT_COLUMNS)
+    return minimiser.frame(selected, keep=("performed_by",))
 
 
 def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -> ReportInputs:
@@ -217,6 +554,46 @@ def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -
     return out
 
 
+# ---------------------------------------------------------------- the response
+
+TIME = "%Y-%m-%d %H:%M UTC"
+
+
+def _rows(frame: pl.DataFrame, columns: Mapping[str, pl.Expr]) -> list[dict[str, Any]]:
+    """Plain rows for the response template (it words them; see templates/gdpr.html)."""
+    if frame.height == 0:
+        return []
+    return frame.select([e.alias(k) for k, e in columns.items()]).to_dicts()
+
+
+def _art15(record: Mapping[str, Any]) -> list[tuple[str, str, str | list[str]]]:
+    out: list[tuple[str, str, str | list[str]]] = []
+    for letter, heading, keys in ART15_SECTIONS:
+        lines: list[str] = []
+        for key in keys:
+            value = _lookup(record, key)
+            if letter == "e" and isinstance(value, Mapping):  # the complaint has its own letter, (f)
+                value = {k: v for k, v in value.items() if k != "complaint"}
+            if value in (None, "", [], {}):
+                continue
+            text = _as_text(value)
+            lines.extend([text] if isinstance(text, str) else text)
+        out.append((letter, heading, lines if len(lines) != 1 else lines[0]) if lines else (letter, heading, ""))
+    return out
+
+
+def _authority(record: Mapping[str, Any]) -> dict[str, str]:
+    """The Art. 77 supervisory authority of the organisation's member state, from the record."""
+    value = record.get("supervisory_authority")
+    if isinstance(value, Mapping) and value.get("name"):
+        given = {str(k): str(v) for k, v in value.items() if v not in (None, "")}
+    elif value and not isinstance(value, Mapping):
+        given = {"name": str(value)}
+    else:
+        return {}
+    return {k: given.get(k, "") for k in ("name", "member_state", "address", "website", "note")}
+
+
 def build_gdpr_model(
     inputs: ReportInputs,
     subject: Subject,
@@ -227,43 +604,41 @@ def build_gdpr_model(
     notebook_name: str | None = None,
     rule_pack_hash: str | None = None,
     manifest_hash: str | None = None,
+    extension: str | None = None,
+    today: date | None = None,
 ) -> ReportModel:
-    """The Art. 15 subject access model from plain data (see :class:`ReportInputs`)."""
+    """The response to the data subject (kind ``gdpr``); its release record is ``extra["release_record"]``."""
     settings = settings or ReportSettings()
-    received_date = parse_date(received, name="received")
+    deadline = gdpr_deadline_status(received, extension=extension, today=today)
+    record = load_processing_record(settings.processing_record)
+    recipients = recipients_from_record(record)
+    staff = load_staff_directory(settings.staff)
     ids, emails = list(subject.ids), list(subject.emails)
+    full = inputs
     inputs = _minimised_inputs(inputs, ids, emails)
-    raw = subject_events(inputs.events, subject)
-    # Everything printed or embedded is redacted, including free text, raw records and states.
-    redacted = redact_frame(raw.lazy(), ids, emails).collect()
-    by_role = not settings.staff_names
-    actor = actor_expr(by_role=by_role)
-    data = subject_data(raw, subject, staff_names=settings.staff_names)
+    raw = _with_roles(subject_events(inputs.events, subject), staff).sort("timestamp", "event_id")
+    # Every staff member and key owner in the log, not only those who touched the subject:
+    # a note may name a colleague who never opened the conversation.
+    minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers)
+    data = subject_data(raw, subject, minimiser=minimiser, recipients=recipients)
+    ts = pl.col("timestamp").dt.convert_time_zone("UTC").dt.strftime(TIME)
 
-    event_ids = raw.get_column("event_id").implode()
-    findings = inputs.findings.filter(pl.col("event_ids").list.eval(pl.element().is_in(event_ids)).list.any())
-    findings = findings.with_columns(
-        pl.col("event_ids").list.eval(pl.element().filter(pl.element().is_in(event_ids))),
-        *[redact_text_expr(pl.col(c), ids, emails).alias(c) for c in ("title", "summary", "group", "rule_name")],
-    )
     conversations = (
-        redacted.filter(pl.col("conversation_id").is_not_null())
+        data.filter(pl.col("conversation_id").is_not_null())
         .group_by("conversation_id")
         .agg(
             pl.col("channel").drop_nulls().first(),
             pl.len().alias("events"),
-            (pl.col("category") == "bot").sum().alias("bot_events"),
+            (pl.col("event_type").str.starts_with("bot.") & pl.col("event_type").str.contains("message"))
+            .sum()
+            .alias("answers"),
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
         .sort("first")
     )
-    bot = redacted.filter(pl.col("category") == "bot").with_columns(
-        actor,
+    bot = data.filter(pl.col("category") == "bot").with_columns(
         pl.coalesce(
-            pl.col("reason"),
-            # What the bot did: the skill it ran, the knowledge base and articles it read.
-            pl.concat_str([pl.lit("skill "), pl.col("after").str.json_path_match("$.skill")]),
             pl.concat_str(
                 [
                     pl.col("after").str.json_path_match("$.knowledge_base"),
@@ -274,159 +649,331 @@ def build_gdpr_model(
                     .str.replace_all('"', "", literal=True),
                 ]
             ),
-            pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(
-                pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=": ", ignore_nulls=True)
-            ),
-        ).alias("detail"),
+            pl.col("after").str.json_path_match("$.knowledge_base"),
+            pl.col("after").str.json_path_match("$.skill"),
+            pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(pl.col("resource_id")),
+        ).alias("detail")
     )
-    exports = redacted.filter(pl.col("event_type") == "data.export").with_columns(actor)
-    staff = redacted.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"])).with_columns(actor)
-    access = (
-        staff.group_by("actor")
+    exports = data.filter(
+        pl.col("event_type").str.starts_with("data.export") | (pl.col("event_type") == "data.conversations.exported")
+    )
+    people = data.filter(pl.col("performed_by").str.starts_with("staff ("))
+    machine_keys = raw.filter(pl.col("actor_type").cast(pl.String) == "api_key").get_column("event_id").implode()
+    disclosures = data.filter(
+        pl.col("event_id").is_in(machine_keys) | (pl.col("category") == "integration")
+    ).with_columns(
+        pl.when(pl.col("performed_by").is_in(["the platform (automated)", "not recorded"]))
+        .then(
+            pl.coalesce(
+                pl.col("after").str.json_path_match("$.purpose"),
+                pl.lit("an integration not named in our record of processing"),
+            )
+        )
+        .otherwise(pl.col("performed_by"))
+        .alias("recipient")
+    )
+    purpose_of = {r.name: r.purpose for r in recipients}
+    first, last = (data["timestamp"].min(), data["timestamp"].max()) if data.height else (None, None)
+    controller = record.get("controller") if isinstance(record.get("controller"), Mapping) else {}
+    assert isinstance(controller, Mapping)
+    response = {
+        "organisation": str(controller.get("name") or settings.organisation),
+        "address": str(controller.get("address") or ""),
+        "contact": str(controller.get("contact") or ""),
+        "dpo": str(controller.get("data_protection_officer") or ""),
+        "representative": str(controller.get("representative_in_eu") or ""),
+        "subject_ids": ids,
+        "subject_emails": emails,
+        "subject_names": list(subject.names),
+        "received": deadline.received.isoformat(),
+        "answered": (today or now_utc().date()).isoformat(),
+        "held": data.height > 0,
+        "first": first.strftime("%Y-%m-%d") if isinstance(first, datetime) else "",
+        "last": last.strftime("%Y-%m-%d") if isinstance(last, datetime) else "",
+        "counts": {
+            "events": data.height,
+            "conversations": conversations.height,
+            "bot": bot.height,
+            "exports": exports.height,
+            "consultations": people.height,
+            "disclosures": disclosures.height,
+        },
+        "conversations": _rows(
+            conversations,
+            {
+                "conversation": pl.col("conversation_id"),
+                "channel": pl.col("channel").fill_null("—"),
+                "first": pl.col("first").dt.convert_time_zone("UTC").dt.strftime(TIME),
+                "last": pl.col("last").dt.convert_time_zone("UTC").dt.strftime(TIME),
+                "events": pl.col("events"),
+                "answers": pl.col("answers"),
+            },
+        ),
+        "bot": _rows(
+            bot,
+            {
+                "time": ts,
+                "event_type": pl.col("event_type"),
+                "conversation": pl.col("conversation_id").fill_null("—"),
+                "detail": pl.col("detail").fill_null(""),
+            },
+        ),
+        "exports": _rows(
+            exports,
+            {
+                "time": ts,
+                "by": pl.col("performed_by"),
+                "records": pl.col("record_count").cast(pl.String).fill_null("—"),
+                "reason": pl.col("reason").fill_null(""),
+            },
+        ),
+        "consultations": _rows(
+            people,
+            {
+                "time": ts,
+                "role": pl.col("performed_by"),
+                "event_type": pl.col("event_type"),
+                "conversation": pl.coalesce(pl.col("conversation_id"), pl.col("resource_id")).fill_null("—"),
+                "reason": pl.col("reason").fill_null(""),
+            },
+        ),
+        "disclosures": _rows(
+            disclosures,
+            {
+                "time": ts,
+                "recipient": pl.col("recipient"),
+                "event_type": pl.col("event_type"),
+                "conversation": pl.col("conversation_id").fill_null("—"),
+            },
+        ),
+        "recipients": [
+            {
+                "name": r.name,
+                "purpose": r.purpose,
+                "location": r.location,
+                "used": r.name in set(disclosures["recipient"].to_list()),
+            }
+            for r in recipients
+        ],
+        "recipient_purposes": purpose_of,
+        "art15": _art15(record),
+        "authority": _authority(record),
+        "attachments": ["subject_data.json", "subject_data.csv"],
+    }
+    model = assemble(
+        kind="gdpr",
+        title="Your personal data: our answer to your access request",
+        subtitle="Art. 15 GDPR",
+        inputs=inputs,
+        settings=settings,
+        sections=[],
+        charts={
+            "subject_activity": Chart(
+                "subject_activity", "Activity about you per week", figure=subject_activity_figure(raw)
+            )
+        },
+        evidence=data,
+        appendix_events=raw.clear(),
+        signoff_statement="",
+        keywords=["GDPR", "Art. 15", "subject access request"],
+        parameters=None,
+        notebook_name=None,
+        by_role=True,
+        findings=inputs.findings.clear(),
+        events_for_findings=raw.clear(),
+        extra={
+            "response": response,
+            "received": deadline.received.isoformat(),
+            "deadline": deadline.due.isoformat(),
+            "subject_data": data,
+            "subject": {"ids": ids, "emails": emails},
+        },
+    )
+    model.extra["release_record"] = _release_record(
+        full,
+        subject,
+        deadline,
+        settings,
+        raw=raw,
+        data=data,
+        minimiser=minimiser,
+        recipients=recipients,
+        record=record,
+        response=response,
+        parameters=parameters,
+        notebook_name=notebook_name,
+        rule_pack_hash=rule_pack_hash,
+        manifest_hash=manifest_hash,
+    )
+    return model
+
+
+# ---------------------------------------------------------------- the release record
+
+
+def _release_record(
+    inputs: ReportInputs,
+    subject: Subject,
+    deadline: Deadline,
+    settings: ReportSettings,
+    *,
+    raw: pl.DataFrame,
+    data: pl.DataFrame,
+    minimiser: Minimiser,
+    recipients: Sequence[Recipient],
+    record: Mapping[str, Any],
+    response: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None,
+    notebook_name: str | None,
+    rule_pack_hash: str | None,
+    manifest_hash: str | None,
+) -> ReportModel:
+    """The internal record of what was searched, found, withheld and released, staff named."""
+    event_ids = raw.get_column("event_id").implode()
+    # Only the findings that touch the subject, shown with the subject's events among theirs.
+    findings = inputs.findings.filter(
+        pl.col("event_ids").list.eval(pl.element().is_in(event_ids)).list.any()
+    ).with_columns(pl.col("event_ids").list.eval(pl.element().filter(pl.element().is_in(event_ids))))
+    # The card counts the subject's events (its title still says the finding's whole size).
+    findings = findings.with_columns(pl.col("event_ids").list.len().cast(pl.Int64).alias("count"))
+    named = actor_expr(by_role=False)
+    staff_access = (
+        raw.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
+        .with_columns(named)
+        .group_by("actor")
         .agg(
             pl.len().alias("events"),
             pl.col("event_type").unique().sort().str.join(", ").alias("what"),
+            pl.col("ip").drop_nulls().unique().sort().str.join(", ").alias("ips"),
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
         )
         .sort("events", descending=True)
     )
-    record = load_processing_record(settings.processing_record)
-    art15: list[tuple[str, str, str | list[str]]] = []
-    for letter, heading, keys in ART15_SECTIONS:
-        lines: list[str] = []
-        for key in keys:
-            value = _lookup(record, key)
-            if value in (None, "", [], {}):
-                continue
-            text = _as_text(value)
-            lines.extend([text] if isinstance(text, str) else text)
-        art15.append(
-            (
-                letter,
-                heading,
-                lines if len(lines) != 1 else lines[0],
-            )
-            if lines
-            else (letter, heading, "Not stated in the record of processing; ask the data protection officer.")
+    key_names = {k for r in recipients for k in r.api_keys}
+    unnamed_keys = (
+        raw.filter((pl.col("actor_type").cast(pl.String) == "api_key") & ~pl.col("actor_id").is_in(list(key_names)))
+        .get_column("actor_id")
+        .drop_nulls()
+        .unique()
+        .sort()
+        .to_list()
+    )
+    no_role = raw.filter((pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_role").is_null()).height
+    redactions = minimiser.redactions(
+        raw.with_columns(performed_by_expr(recipients)), ["reason", "before", "after", "resource_id", "conversation_id"]
+    )
+    withheld = [
+        {"what": "staff names, e-mails, ids", "why": "Art. 15(4): staff are named by role; listed here for the DPO"},
+        {"what": "IP addresses and user agents", "why": "they belong to staff and integrations, not to the subject"},
+        {"what": "raw records, hashes, integrity verdict, findings", "why": "internal audit evidence (this record)"},
+    ]
+    gaps = []
+    if unnamed_keys:
+        gaps.append(
+            f"API key(s) {', '.join(unnamed_keys)} are in no recipient of the record of processing: the response "
+            "calls them 'an integration not named in our record of processing'. Add them to recipients."
         )
-    deadline = gdpr_deadline(received_date)
+    if no_role:
+        gaps.append(f"{no_role} staff event(s) have no role in the log or the staff directory.")
+    if not response["authority"]:
+        gaps.append("The record of processing names no supervisory_authority (Art. 77); the response cannot name it.")
+    request_facts = [
+        ("Request received", deadline.received.isoformat()),
+        (
+            "Answer due by",
+            deadline.due.isoformat()
+            + (
+                f" (extended by two months, Art. 12(3): {deadline.extension_reason})"
+                if deadline.extended
+                else " (one month, Art. 12(3))"
+            ),
+        ),
+        ("Status on " + deadline.checked_on.isoformat(), deadline.status),
+        ("Subject as given", subject.given),
+        ("Searched for ids", ", ".join(subject.ids) or "—"),
+        ("Searched for e-mails", ", ".join(subject.emails) or "— (not in the customer directory)"),
+        ("Found in customer directory", "yes" if subject.in_directory else "NO"),
+        ("Events about the subject", str(raw.height)),
+        ("Machine-readable copy", f"{data.height} event(s) in subject_data.json / subject_data.csv"),
+    ]
+    if raw.height == 0:
+        request_facts.append(("No-data answer", f"given deliberately ({NO_DATA_FLAG})"))
     sections = [
         Section(
-            "conversations",
-            "Your conversations",
-            "Every conversation that involved you, with its channel and how many events it had.",
-            charts=["subject_activity"],
+            "staff-access",
+            "Who handled the subject's data (staff named)",
+            "Staff and integrations that acted on the subject's events, by name, with their IP addresses. "
+            "The response names them by role (staff) or recipient (integrations) only.",
             tables=[
                 table_from_frame(
-                    conversations,
+                    staff_access,
                     {
-                        "conversation": "conversation_id",
-                        "channel": "channel",
+                        "staff / key": "actor",
                         "events": "events",
-                        "bot events": "bot_events",
+                        "what": "what",
+                        "IP": "ips",
                         "first": "first",
                         "last": "last",
                     },
-                    "Conversations",
-                    empty="No conversation involved you.",
+                    "Access by staff and integrations",
+                    empty="No staff member or integration acted on the subject's data.",
+                    widths=["20%", "7%", "33%", "14%", "13%", "13%"],
                 )
             ],
         ),
         Section(
-            "bot",
-            "Bot messages and knowledge retrievals",
-            "What the assistant did in your conversations: messages it sent, skills it ran, knowledge it retrieved.",
+            "redactions",
+            "What was redacted from the response, and why",
+            "Every text the response prints or attaches went through the same minimisation; these are the "
+            "replacements made in the subject's events.",
             tables=[
-                table_from_frame(
-                    bot,
-                    {
-                        "time": "timestamp",
-                        "event": "event_type",
-                        "conversation": "conversation_id",
-                        "detail (skill, knowledge article)": "detail",
-                    },
-                    "Bot events",
-                    empty="No bot event involved you.",
-                )
-            ],
-        ),
-        Section(
-            "exports",
-            "Exports that included your data",
-            "Exports of conversation data that listed you among their data subjects.",
-            tables=[
-                table_from_frame(
-                    exports,
-                    {
-                        "time": "timestamp",
-                        "by": "actor",
-                        "records": "record_count",
-                        "resource": "resource_id",
-                        "reason": "reason",
-                    },
-                    "Exports",
-                    empty="No export included your data.",
-                )
-            ],
-        ),
-        Section(
-            "access",
-            "Who accessed your data",
-            "Staff are shown by role" + (" and name." if not by_role else ", not by name (data minimisation)."),
-            tables=[
-                table_from_frame(
-                    access,
-                    {"staff": "actor", "events": "events", "what they did": "what", "first": "first", "last": "last"},
-                    "Access by staff",
-                    empty="No staff member accessed your data.",
-                    widths=["20%", "8%", "40%", "16%", "16%"],
-                )
+                Table(
+                    "Replacements in free text and states",
+                    ["placeholder", "replaced", "why"],
+                    [[r["placeholder"], str(r["replaced"]), r["reason"]] for r in redactions],
+                    widths=["20%", "10%", "70%"],
+                ),
+                Table(
+                    "Withheld entirely",
+                    ["what", "why"],
+                    [[w["what"], w["why"]] for w in withheld],
+                    widths=["35%", "65%"],
+                ),
             ],
         ),
     ]
-    subject_facts = [
-        *_controller_facts(record),
-        ("Data subject", ", ".join(ids)),
-        ("E-mail on file", ", ".join(emails) or "—"),
-        ("Request received", received_date.isoformat()),
-        ("Answer due by", deadline.isoformat()),
-        ("Events about you in the period", str(redacted.height)),
-        ("Machine-readable copy", "subject_data.json and subject_data.csv, embedded in this PDF"),
-    ]
-    return assemble(
-        kind="gdpr",
-        title="Subject access report (Art. 15 GDPR)",
-        subtitle=f"Everything the platform recorded about data subject {subject.label} in the period",
+    model = assemble(
+        kind="gdpr_release",
+        title="Release record: subject access request (Art. 15 GDPR)",
+        subtitle=f"Internal — not for the data subject. Subject {subject.label}",
         inputs=inputs,
         settings=settings,
         sections=sections,
-        charts={
-            "subject_activity": Chart(
-                "subject_activity", "Events about you per week", figure=subject_activity_figure(redacted)
-            )
-        },
-        evidence=redacted,
+        charts={},
+        evidence=raw,
         signoff_statement=(
-            "I checked that this report and its attachments hold every event about the data subject in the period and "
-            "no other data subject's identifiers, and approved it for release."
+            "I checked that the response and its attachments hold every event about the data subject in the period, "
+            "no other data subject's identifiers and no staff identity, and approved it for release."
         ),
-        keywords=["GDPR", "Art. 15", "subject access request", subject.label, inputs.period.label],
+        keywords=["GDPR", "Art. 15", "release record", subject.label, inputs.period.label],
         parameters=parameters,
         notebook_name=notebook_name,
         rule_pack_hash=rule_pack_hash,
         manifest_hash=manifest_hash,
-        by_role=by_role,
+        by_role=False,
         findings=findings,
-        events_for_findings=redacted,
+        events_for_findings=raw,
         extra={
-            "received": received_date.isoformat(),
-            "deadline": deadline.isoformat(),
-            "subject_facts": subject_facts,
-            "art15": art15,
-            "subject_intro": "Under Art. 15 GDPR you may obtain confirmation that we process your personal data, a copy "
-            "of it, and the information below. Staff are identified by role.",
-            "cover_facts": [("Data subject", subject.label), ("Answer due by", deadline.isoformat())],
-            "subject_data": data,
+            "received": deadline.received.isoformat(),
+            "deadline": deadline.due.isoformat(),
+            "overdue": deadline.overdue,
+            "status": deadline.status,
+            "request_facts": request_facts,
+            "gaps": gaps,
+            "redactions": redactions,
+            "cover_facts": [("Data subject", subject.label), ("Answer due by", deadline.due.isoformat())],
+            "subject": {"ids": list(subject.ids), "emails": list(subject.emails), "given": subject.given},
         },
     )
+    return model

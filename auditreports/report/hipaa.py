@@ -10,12 +10,10 @@ Which conversations hold PHI is configurable (``ReportSettings.phi_tags``,
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import polars as pl
 
-from ..errors import ConfigError
+from ..organisation import off_hours_expr
+from ..organisation import phi_conversations as organisation_phi_conversations
 from .charts import phi_access_figure
 from .engine import QueryContext, chart, query
 from .model import actor_expr
@@ -28,79 +26,21 @@ DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered", "integration
 
 
 def phi_conversations(events: pl.DataFrame, settings: ReportSettings) -> pl.Series:
-    """Conversation ids that hold PHI under the configured tags, channels and knowledge bases."""
-    tags = list(settings.phi_tags)
-    quoted = [json.dumps(t) for t in tags]
-    tagged = (
-        (pl.col("event_type") == "conversation.tag_applied")
-        & (
-            pl.col("after").str.json_path_match("$.tag").is_in(tags)
-            | pl.col("after").str.contains_any(quoted, ascii_case_insensitive=True)
-            | pl.col("after").is_in(tags)
-        )
-        if tags
-        else pl.lit(False)
-    )
-    channel = pl.col("channel").is_in(list(settings.phi_channels))
-    kbs = list(settings.phi_knowledge_bases)
-    kb = (
-        (pl.col("event_type") == "bot.knowledge.retrieved")
-        & (pl.col("resource_id").is_in(kbs) | pl.col("after").fill_null("").str.contains_any(kbs))
-        if kbs
-        else pl.lit(False)
-    )
-    return (
-        events.filter(pl.col("conversation_id").is_not_null() & (tagged | channel | kb))
-        .get_column("conversation_id")
-        .unique()
-        .sort()
-    )
-
-
-def staff_time_zones(path: Path | None) -> dict[str, str]:
-    """staff id -> IANA time zone, from the staff directory CSV (empty when none is set)."""
-    if path is None:
-        return {}
-    try:
-        directory = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise ConfigError(f"staff directory {path} cannot be read ({exc}); check the staff setting.") from None
-    id_col = next((c for c in ("staff_id", "actor_id", "id") if c in directory.columns), None)
-    tz_col = next((c for c in ("time_zone", "timezone", "tz") if c in directory.columns), None)
-    if id_col is None or tz_col is None:
-        raise ConfigError(f"staff directory {path} needs staff_id and time_zone columns.", path=str(path))
-    return {k: v for k, v in directory.select(id_col, tz_col).drop_nulls().rows()}
+    """Conversation ids that hold PHI: :func:`auditreports.organisation.phi_conversations`, as detection counts them."""
+    return organisation_phi_conversations(events, settings.org).collect().get_column("conversation_id")
 
 
 def mark_after_hours(frame: pl.DataFrame, settings: ReportSettings) -> pl.DataFrame:
-    """Add ``after_hours``: judged in each staff member's own time zone when the directory has it.
-
-    Time-zone conversion needs one zone per expression, so the frame is split per zone
-    (a handful) and each part converted at once.
-    """
-    zones = staff_time_zones(settings.staff)
-    if not zones or frame.height == 0:
-        return frame.with_columns(after_hours_expr(settings))
-    tagged = frame.with_columns(
-        pl.col("actor_id").replace_strict(zones, default=settings.timezone, return_dtype=pl.String).alias("_tz")
-    )
-    parts = [
-        part.with_columns(after_hours_expr(settings, tz))
-        for (tz,), part in tagged.partition_by("_tz", as_dict=True).items()
-    ]
-    return pl.concat(parts).drop("_tz").sort("timestamp", "event_id")
+    """Add ``after_hours``: judged in each staff member's own zone and hours (the staff directory)."""
+    return frame.with_columns(after_hours_expr(settings))
 
 
-def after_hours_expr(settings: ReportSettings, timezone: str | None = None) -> pl.Expr:
-    """True when a person acts outside business hours in ``timezone`` (default: the organisation's).
+def after_hours_expr(settings: ReportSettings) -> pl.Expr:
+    """True when a person acts outside working time: the organisation's expression, as detection uses it.
 
     Only people (``actor_type == "user"``) can be after hours: integrations run around the clock.
     """
-    local = pl.col("timestamp").dt.convert_time_zone(timezone or settings.timezone)
-    start, end = settings.business_hours
-    weekday = local.dt.weekday() - 1  # Polars: Monday = 1
-    outside = (local.dt.hour() < start) | (local.dt.hour() >= end) | ~weekday.is_in(list(settings.business_days))
-    return (outside & (pl.col("actor_type").cast(pl.String) == "user")).alias("after_hours")
+    return (off_hours_expr(settings.org) & (pl.col("actor_type").cast(pl.String) == "user")).alias("after_hours")
 
 
 def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSettings) -> pl.DataFrame:

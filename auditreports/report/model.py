@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from .._version import __version__
+from .._versions import rendering_stack
 from ..period import Period
 from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA
 from .settings import ReportSettings
@@ -131,6 +132,7 @@ class FindingView:
     summary: str
     evidence: Table
     triage: str = "open — awaiting review"
+    review: Any = None  # a report.reviewed.FindingReview once a review file is applied
 
     @property
     def rule(self) -> str:
@@ -149,6 +151,7 @@ class SignOff:
     reviewer: str
     reviewer_role: str
     decisions: Table
+    date: str = ""  # the review's latest decision date, once a review file is applied
 
 
 @dataclass
@@ -682,6 +685,7 @@ def build_stamp(
         ("period", f"{period.label} ({period.start} to {period.end}, UTC)"),
         ("generated at", generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("tool", f"auditreports {__version__}"),
+        ("rendering stack", rendering_stack()),
         ("notebook", notebook_name or "not run from a notebook"),
         ("rule-pack hash (sha256)", rule_pack_hash or "not recorded"),
         ("manifest hash (sha256)", manifest_hash or "not recorded"),

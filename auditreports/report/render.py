@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+import markupsafe
 from jinja2.sandbox import SandboxedEnvironment
 from weasyprint import CSS, HTML, Attachment
 
@@ -57,7 +59,26 @@ ATTACHMENT_DESCRIPTIONS = {
     "manifest.json": "Manifest of the inputs (sha256 per file) and of the store",
     "subject_data.json": "The data subject's data, machine-readable (JSON)",
     "subject_data.csv": "The data subject's data, machine-readable (CSV)",
+    "redactions.json": "What the subject access response withheld or replaced, and why",
+    "review.yml": "The review file: the reviewer's decision on each finding (its sha256 is in the manifest)",
 }
+
+# Bidirectional controls and invisible characters in untrusted text would be obeyed by the
+# PDF's text layout ("invoice\u202egpj.exe" reads "invoiceexe.jpg"): every value a template
+# prints shows them as visible <U+XXXX> marks instead (the template_environment finalize).
+# Zero-width (non-)joiners are kept only between two non-ASCII, non-space characters, where
+# Devanagari, Arabic and emoji sequences (👩‍💻) need them; anywhere else they are marked too.
+_INVISIBLE = re.compile(
+    "[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+    "|(?<![^\\x00-\\x7f\\s])[\u200c\u200d]|[\u200c\u200d](?![^\\x00-\\x7f\\s])"
+)
+
+
+def visible_controls(value: object) -> object:
+    """A printed value with bidi controls and zero-width characters shown as ``<U+202E>``."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup) and _INVISIBLE.search(value):
+        return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
+    return value
 
 
 def override_directory(settings: ReportSettings | None = None) -> Path | None:
@@ -98,6 +119,7 @@ def template_environment(settings: ReportSettings | None = None) -> jinja2.Envir
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=visible_controls,
     )
 
 

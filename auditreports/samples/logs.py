@@ -105,7 +105,7 @@ CATEGORY_OF = {
 
 @dataclass
 class WorkspaceLog:
-    """Workspace audit log (DESIGN format 1) under construction."""
+    """Workspace audit log (docs/formats.md, format 1) under construction."""
 
     rng: random.Random
     events: list[tuple[int, int, Event]] = field(default_factory=list)
@@ -197,7 +197,7 @@ class WorkspaceLog:
 
 @dataclass
 class ConversationLog:
-    """Conversation audit log (DESIGN format 2) under construction."""
+    """Conversation audit log (docs/formats.md, format 2) under construction."""
 
     rng: random.Random
     events: list[tuple[int, int, Event]] = field(default_factory=list)

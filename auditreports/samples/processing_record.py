@@ -43,11 +43,28 @@ categories_of_personal_data:
   staff:
     - Name, work email, role, time zone
     - Login records, IP address, user agent, actions in the workspace
+# Each recipient by name and purpose; api_keys are the integration keys it acts through in
+# the audit log, so a subject access response can name the recipient of each disclosure.
 recipients:
-  - Acme Health support staff, by role (agent, admin, owner)
-  - Processor - helpdesk platform vendor (DPA 2025-11, hosting in the EU)
-  - Processor - LLM provider for the support assistant (DPA 2026-02, zero data retention)
-  - Processor - Zapier (webhook automation) and CRM vendor (customer sync)
+  - name: Acme Health support staff
+    purpose: Answer and resolve your support requests (staff are named by role only)
+  - name: Helpdesk platform vendor (processor)
+    purpose: Hosts the support workspace and its conversations (DPA 2025-11, hosting in the EU)
+  - name: LLM provider (processor)
+    purpose: Generates the support assistant's answers (DPA 2026-02, zero data retention)
+    location: United States
+  - name: CRM vendor (processor)
+    purpose: Keeps your customer profile in step with the support workspace (customer sync)
+    api_keys: [key_crm_sync]
+  - name: Zapier (processor)
+    purpose: Webhook automation that forwards conversation updates to our internal tools
+    api_keys: [key_zapier]
+  - name: E-mail bridge (processor)
+    purpose: Delivers support conversations held by e-mail into the workspace
+    api_keys: [key_email_bridge]
+  - name: Analytics provider (processor)
+    purpose: Service statistics (response times, volumes) for quality assurance
+    api_keys: [key_analytics, key_analytics_v2]
 transfers_to_third_countries:
   - recipient: LLM provider (United States)
     safeguard: EU-US Data Privacy Framework certification; SCCs 2021/914 module 3 as fallback
@@ -71,6 +88,13 @@ data_subject_rights:
   portability: Art. 20 JSON export of the customer's conversations
   objection: Art. 21 to quality-assurance processing
   complaint: to the ICO (UK) or the lead supervisory authority
+# Art. 77: the supervisory authority of the controller's state, named in every access response.
+supervisory_authority:
+  name: Information Commissioner's Office (ICO)
+  member_state: United Kingdom
+  address: Wycliffe House, Water Lane, Wilmslow, Cheshire SK9 5AF, United Kingdom
+  website: https://ico.org.uk/make-a-complaint/
+  note: You may also complain to the supervisory authority of the EU/EEA country where you live or work.
 automated_decision_making:
   present: false
   description: >-
@@ -93,8 +117,8 @@ Everything here is generated, deterministically, by
 
 (the same seed always gives byte-identical files). Every person, address and key is
 fictitious: staff mail at `@acme.example`, customers at `@example.net`, IP addresses
-from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
-("The formats we target"); `docs/samples.md` explains how the data is made.
+from the RFC 5737 documentation ranges. The formats are those of `docs/formats.md`
+(the platform formats); `docs/samples.md` explains how the data is made.
 
 | path | what |
 |---|---|
@@ -108,6 +132,7 @@ from the RFC 5737 documentation ranges. The formats are those of `DESIGN.md`
 | `settings.yml` | this workspace's auditreports settings (staff time zones, organisation, customer directory, processing record); used by `auditreports demo` |
 | `tampered/{modified,deleted,swapped,inserted}/workspace-audit-2026-Q3-0001.ndjson.gz` | copies of the first workspace file with one record edited, removed, swapped with its neighbour, or forged in |
 | `ground_truth.json` | what was planted: incidents with their exact event ids, the logging gap, each tampered copy's expected break, and the sha256 of every file's content |
+| `tampered/.auditreports-skip`, `exports/.auditreports-skip` | keep these two folders out of a walk: `auditreports ingest data_samples` loads the quarter (workspace + conversations) once, not the tampered copies or the exports repeating its events; name a folder to load it (`auditreports verify data_samples/tampered/modified`) |
 
 ## What a correct analysis finds
 

@@ -43,14 +43,17 @@ CSV_WEEK = ("2026-07-06", "2026-07-13")
 SAMPLE_SETTINGS = """\
 # Settings for the sample workspace (Acme Health Ltd, 2026-Q3).
 # Paths are relative to this file. Every key and its default: docs/settings.md.
-detection:
-  # Staff work in London, New York and Manila: off-hours rules read each actor's zone.
-  actors_csv: staff.csv
-report:
-  organisation: Acme Health Ltd
-  customers: customers.csv
+organisation:
+  name: Acme Health Ltd
+  timezone: UTC                    # for anyone not in the staff directory
+  business_hours: "08:00-18:00"
+  business_days: [mon, tue, wed, thu, fri]
+  # Staff work in London, New York and Manila: off-hours rules and the HIPAA report's
+  # after-hours access judge each person in their own zone.
+  staff_directory: staff.csv
+  phi_tags: [phi]
+  customer_directory: customers.csv
   processing_record: processing_record.yml
-  staff: staff.csv               # after-hours PHI access judged in each person's zone
 """
 
 
@@ -142,6 +145,16 @@ class _Writer:
         self.written.append(rel)
 
 
+SKIP_TAMPERED = (
+    "tampered copies of the first workspace file, for the integrity checks; "
+    "verify one with `auditreports verify data_samples/tampered/modified`\n"
+)
+SKIP_EXPORTS = (
+    "other layouts (CSV, a conversation export) repeating events of the full logs; "
+    "load them with `auditreports ingest data_samples/exports`\n"
+)
+
+
 def _clear_previous(root: Path) -> None:
     """Remove files an earlier generation wrote (only our own names), so none go stale."""
     patterns = (
@@ -221,6 +234,11 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
     w.put("processing_record.yml", PROCESSING_RECORD.encode("utf-8"))
     w.put("settings.yml", SAMPLE_SETTINGS.encode("utf-8"))
     w.put("README.md", README.replace("{seed}", str(seed)).replace("{scale}", str(scale)).encode("utf-8"))
+
+    # `auditreports ingest data_samples` loads the quarter, not these copies: a walk does not
+    # enter a folder with a .auditreports-skip file (naming the folder still loads it).
+    w.put("tampered/.auditreports-skip", SKIP_TAMPERED.encode("utf-8"))
+    w.put("exports/.auditreports-skip", SKIP_EXPORTS.encode("utf-8"))
 
     first = ws_lines[:FILE_EVENTS]
     tampered = []

@@ -97,6 +97,12 @@ def resolve_inputs(
     found: list[tuple[str, bool]] = []
     for item in items:
         text = os.fspath(item)
+        if os.path.isdir(text) and os.path.isfile(os.path.join(text, "ledger.json")):
+            raise InputError(
+                f"{text} is a store written by `auditreports ingest`, not a folder of audit logs; "
+                f"pass it as --store {text}",
+                path=text,
+            )
         if os.path.isdir(text):
             found.extend((p, False) for p in _walk(text, skipped))
         elif os.path.isfile(text):
@@ -132,6 +138,16 @@ def _not_a_file(path: str) -> str:
     return "not a regular file (a device, pipe or socket)"
 
 
+# A directory holding this file is not walked into: its first line is the reason the load
+# summary gives (the sample data's tampered copies and exports); naming it still loads it.
+SKIP_MARKER = ".auditreports-skip"
+
+
+def _skip_reason(marker: str) -> str:
+    lines = Path(marker).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return (lines[0] if lines else f"it holds {SKIP_MARKER}") + "; name it explicitly to read it"
+
+
 def _walk(directory: str, skipped: list[dict[str, str]]) -> list[str]:
     """The audit-log files under ``directory``, sorted; every other path goes to ``skipped`` with why."""
     out = []
@@ -141,6 +157,8 @@ def _walk(directory: str, skipped: list[dict[str, str]]) -> list[str]:
             path = os.path.join(root, name)
             if name.startswith("."):
                 skipped.append({"path": path, "reason": "a hidden directory; name it explicitly to read it"})
+            elif os.path.isfile(os.path.join(path, SKIP_MARKER)):
+                skipped.append({"path": path, "reason": _skip_reason(os.path.join(path, SKIP_MARKER))})
             elif os.path.islink(path):
                 skipped.append(
                     {

@@ -370,7 +370,7 @@ def _array_scan_records(lines: _Lines) -> _Records:
     return scan.records
 
 
-# The body of one page of our platform's audit-log API (DESIGN.md), saved to a file.
+# The body of one page of our platform's audit-log API (docs/api.md), saved to a file.
 PAGE_KEYS = ("data", "has_more", "next_cursor")
 _PAGE_START = re.compile(r'^\{?\s*"(?:' + "|".join(PAGE_KEYS) + r')"\s*:')
 

@@ -1,4 +1,4 @@
-"""Conversation audit log (DESIGN.md format 2): who did what to which customer conversation.
+"""Conversation audit log (docs/formats.md, format 2): who did what to which customer conversation.
 
 Helpdesk-style events (claimed, reassigned, note_added, ...) and bot events
 (skill_fired, message_sent, knowledge_retrieved). Every event concerns one

@@ -1,4 +1,4 @@
-"""Workspace audit log (DESIGN.md format 1): admin, configuration, data-access,
+"""Workspace audit log (docs/formats.md, format 1): admin, configuration, data-access,
 authentication, integration and system events, with a sequence number and a hash chain.
 
 The fields are mapped to the canonical event here, once, as Polars expressions;
