@@ -157,7 +157,7 @@ def run_size(events: int, work: Path, stages: list[str], period: str) -> list[di
     if "verify" in stages:
         add("verify", _stage([*cli, "verify", "--store", str(store), "--period", period], work / "verify.log"))
     if "detect" in stages:
-        add("detect", _stage([*cli, "detect", "--store", str(store), *extra], work / "detect.log"))
+        add("detect", _stage([*cli, "detect", "--store", str(store), "--period", period, *extra], work / "detect.log"))
     if "report" in stages:
         out = work / "soc2"
         shutil.rmtree(out, ignore_errors=True)
