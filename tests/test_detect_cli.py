@@ -66,7 +66,7 @@ def test_table_shows_severity_rule_group_window_count_summary(
     for column in ("severity", "rule", "group", "window (UTC)", "count", "summary"):
         assert column in header
     assert "actor_id=usr_104" in out and "10 failed logins for usr_104" in out
-    assert "1 finding(s) from 14 rule(s) over 10 event(s)" in err
+    assert "1 finding(s) from 17 rule(s) over 10 event(s)" in err
 
 
 def test_config_file_tunes_the_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,14 @@ from auditreports.errors import ConfigError, UsageError
 
 EXPECTED = {
     "soc2": ["CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC6.8", "CC7.2", "CC7.3", "CC8.1"],
-    "hipaa": ["164.308(a)(1)(ii)(D)", "164.312(b)", "164.312(c)(1)"],
+    "hipaa": [
+        "164.308(a)(1)(ii)(D)",
+        "164.312(b)",
+        "164.312(c)(1)",
+        "164.308(a)(3)(ii)(C)",
+        "164.312(d)",
+        "164.316(b)(2)",
+    ],
     "gdpr": ["Art. 5(1)(f)", "Art. 15", "Art. 30", "Art. 32", "Art. 33"],
 }
 
@@ -82,3 +89,23 @@ def test_bad_framework_files_list_every_problem(tmp_path: Path) -> None:
 def test_unknown_framework_name_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="neither a shipped framework"):
         load_framework("pci")
+
+
+def test_a_framework_can_state_its_own_retention_minimum() -> None:
+    hipaa = load_framework("hipaa")
+    assert hipaa.retention_minimum_days == 2190 and "164.316(b)(2)" in hipaa.retention_minimum_citation
+    assert load_framework("soc2").retention_minimum_days is None
+    assert hipaa.requirements_for_rule("retention_below_required") == ("164.316(b)(2)",)
+    assert set(load_framework("soc2").requirements_for_rule("retention_below_required")) == {"CC7.2", "CC8.1"}
+
+
+def test_a_bad_retention_minimum_is_an_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "fw.yml"
+    path.write_text(
+        "framework: mine\ntitle: Mine\nretention_minimum: {days: six years}\nrequirements:\n"
+        "  - {id: R1, title: T, description: D, rules: [config_change], integrity_checks: []}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_framework(path)
+    assert any(line == 3 and "retention_minimum" in message for _, line, message in caught.value.errors)

@@ -28,6 +28,8 @@ logic:
   group_by: [actor_id]
   window: 1h
   threshold: $threshold
+why_it_matters: Bulk exports move customer data out of the platform.
+what_to_check: The ticket behind each export.
 """
 
 
@@ -37,7 +39,7 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_builtin_rules_load_with_unique_ids_and_the_fourteen_names() -> None:
+def test_builtin_rules_load_with_unique_ids_and_the_seventeen_names() -> None:
     rules = load_rules()
     assert {r.name for r in rules} == {
         "brute_force_login",
@@ -54,6 +56,9 @@ def test_builtin_rules_load_with_unique_ids_and_the_fourteen_names() -> None:
         "audit_logging_change",
         "conversation_snooping",
         "phi_bot_retrieval",
+        "mfa_disabled_privileged",
+        "retention_below_required",
+        "orphaned_api_key",
     }
     assert len({r.id for r in rules}) == len(rules)
     assert {r.kind for r in rules} == {"match", "threshold", "distinct", "sequence", "baseline"}
@@ -99,7 +104,7 @@ def test_every_problem_is_reported_at_once_with_file_and_line(tmp_path: Path) ->
     ) in problems
     assert ("bad.yml", 13, "unknown field 'event_typ'") in problems
     assert ("bad.yml", 15, "'window' must be a duration like 30s, 10m, 1h, 7d or 2w, not 'an hour'") in problems
-    assert any(f == "bad.yml" and line == 17 and "unknown key 'colour'" in m for f, line, m in problems)
+    assert any(f == "bad.yml" and line == 19 and "unknown key 'colour'" in m for f, line, m in problems)
     assert any(f == "kind.yml" and line == 11 and "unknown logic kind 'regression'" in m for f, line, m in problems)
     assert "bad.yml:5:" in caught.value.message
 
@@ -210,3 +215,32 @@ def test_settings_example_loads_and_documents_every_rules_defaults(repo_root: Pa
     defaults = {r.name: dict(r.parameters) for r in load_rules() if r.parameters}
     assert {name: dict(values) for name, values in settings.rules.items()} == defaults
     assert DetectionSettings.from_mapping(settings.to_dict()).to_dict() == settings.to_dict()  # round trip
+
+
+def test_every_rule_says_why_it_matters_and_what_to_check(tmp_path: Path) -> None:
+    for rule in load_rules():
+        assert len(rule.why_it_matters) > 40 and len(rule.what_to_check) > 40, rule.name
+    missing = GOOD.replace("why_it_matters: Bulk exports move customer data out of the platform.\n", "")
+    empty = GOOD.replace("what_to_check: The ticket behind each export.", 'what_to_check: "  "')
+    write(tmp_path, "missing.yml", missing)
+    write(tmp_path, "empty.yml", empty.replace("many_exports", "other").replace("2f1d7a9e", "3f1d7a9e"))
+    with pytest.raises(RuleError) as caught:
+        load_rules([tmp_path], builtin=False)
+    problems = {(Path(f).name, m) for f, _, m in caught.value.errors}
+    assert ("missing.yml", "missing required key 'why_it_matters'") in problems
+    assert ("empty.yml", "'what_to_check' must be non-empty text") in problems
+
+
+def test_severity_when_and_threshold_by_are_validated_with_lines(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "severity: medium\n",
+        "severity: medium\nseverity_when:\n  - where: {outcome: failure}\n    severity: urgent\n    because: x\n"
+        "  - where: {outcome: failure}\n    severity: high\n    because: 'see {no_such_field}'\n",
+    ).replace("  threshold: $threshold\n", "  threshold: $threshold\n  threshold_by:\n    ip: {198.51.100.1: 2}\n")
+    write(tmp_path, "r.yml", text)
+    with pytest.raises(RuleError) as caught:
+        load_rules([tmp_path], builtin=False)
+    messages = [m for _, _, m in caught.value.errors]
+    assert any("'severity' must be one of" in m and "'urgent'" in m for m in messages)
+    assert any("'because' uses unknown field {no_such_field}" in m for m in messages)
+    assert any("'threshold_by' field 'ip' is not in group_by" in m for m in messages)

@@ -247,3 +247,74 @@ def test_a_record_that_is_not_a_json_object_is_a_break_not_an_exception(bad: str
     lines[4] = "{" + bad if bad else "{}"
     v = verify(to_frame(records, lines=lines), as_of=AS_OF)
     assert [(b.kind, b.position) for b in v.breaks] == [("modified", 4)]
+
+
+def test_a_forged_copy_of_the_next_record_is_inserted_and_the_genuine_record_is_not_named() -> None:
+    # Held-out shape: the forger copies the next record, gives it a new id and reason and
+    # keeps that record's prev_hash, hash and sequence. Its removal restores the chain.
+    records = build_chain(300)
+    genuine = records[180]
+    forged = {**genuine, "id": "evt_forged_copy", "details": {**genuine["details"], "reason": "approved export"}}
+    records.insert(180, forged)
+    v = verify(to_frame(records), as_of=AS_OF)
+    assert [(b.kind, b.event_id, b.position) for b in v.breaks] == [("inserted", "evt_forged_copy", 180)]
+    assert v.breaks[0].event_ids == ("evt_forged_copy",)  # the intact record after it is not accused
+    assert genuine["id"] not in {e for b in v.breaks for e in (b.event_ids or ())}
+    assert v.verdict == "FAILED"
+
+
+def test_several_forged_copies_in_a_row_are_one_inserted_break() -> None:
+    records = build_chain(120)
+    copies = [{**records[60], "id": f"evt_copy_{k}"} for k in range(3)]
+    records[60:60] = copies
+    assert chain_breaks(records) == [("inserted", "evt_copy_0", 60)]
+
+
+def test_a_forged_copy_ahead_of_the_first_record_is_inserted() -> None:
+    records = build_chain(50)
+    records.insert(0, {**records[0], "id": "evt_copy_first"})
+    assert chain_breaks(records) == [("inserted", "evt_copy_first", 0)]
+
+
+def test_an_inserted_record_with_its_own_hash_and_a_relinked_successor_is_inserted() -> None:
+    # The forger writes a valid record and re-points the successor's prev_hash at it
+    # (leaving the successor's stored hash): every link holds, only the successor fails
+    # its hash - and setting its prev_hash back to the record before the forgery makes
+    # it hash again, which proves the forgery was spliced in.
+    records = build_chain(200)
+    forged = rehash({**records[99], "id": "evt_forged", "prev_hash": records[99]["hash"], "outcome": "success"})
+    records.insert(100, forged)
+    records[101] = {**records[101], "prev_hash": forged["hash"]}
+    v = verify(to_frame(records), as_of=AS_OF)
+    assert [(b.kind, b.event_id, b.position) for b in v.breaks] == [("inserted", "evt_forged", 100)]
+    assert v.breaks[0].event_ids == ("evt_forged",)
+    assert v.breaks[0].extra["relinked_event_id"] == records[101]["id"]
+
+
+def test_a_relinked_successor_that_was_also_changed_is_still_modified() -> None:
+    records = build_chain(200)
+    forged = rehash({**records[99], "id": "evt_forged", "prev_hash": records[99]["hash"]})
+    records.insert(100, forged)
+    records[101] = {**records[101], "prev_hash": forged["hash"], "ip_address": "203.0.113.9"}
+    kinds = [(k, e) for k, e, _ in chain_breaks(records)]
+    # the successor is modified beyond its link; the forgery's repeated sequence number still shows
+    assert kinds == [("seq_duplicate", "evt_forged"), ("modified", records[101]["id"])]
+
+
+def test_an_inserted_record_with_the_successor_rehashed_is_a_modified_successor() -> None:
+    # What cannot be told apart without signatures: the forger re-links *and* rehashes the
+    # successor. The forgery now links and is linked to; what shows is the successor
+    # whose hash nothing links to (a rewritten record) - docs/integrity.md says so.
+    records = build_chain(200)
+    forged = rehash({**records[99], "id": "evt_forged", "prev_hash": records[99]["hash"]})
+    records.insert(100, forged)
+    records[101] = rehash({**records[101], "prev_hash": forged["hash"]})
+    breaks = chain_breaks(records)
+    # only the forgery's repeated sequence number points at it; with its own fresh number it would not
+    assert breaks == [("seq_duplicate", "evt_forged", 100), ("modified", records[101]["id"], 101)]
+
+
+def test_a_forged_copy_after_its_original_is_inserted() -> None:
+    records = build_chain(80)
+    records.insert(41, {**records[40], "id": "evt_copy_after"})
+    assert chain_breaks(records) == [("inserted", "evt_copy_after", 41)]

@@ -111,3 +111,33 @@ def test_verify_a_store_names_its_files_in_the_manifest(data_samples: Path, tmp_
     assert roles == {"store"} and any(i["path"].endswith("ledger.json") for i in doc["inputs"])
     assert doc["origins"][0]["sha256"]  # the original export, from the store's ledger
     assert main(["verify-manifest", str(manifest)]) == 0
+
+
+@pytest.mark.parametrize("relink", [False, True], ids=["copy-of-next-record", "own-hash-successor-relinked"])
+def test_a_held_out_forgery_in_a_real_export_is_inserted_naming_only_the_forged_record(
+    data_samples: Path, tmp_path: Path, relink: bool
+) -> None:
+    # Held out: not one of the generator's tampered copies. The forger copies a genuine
+    # record with a new id and reason, keeping its prev_hash, hash and sequence - or
+    # (relink) writes a valid record of its own and re-points the successor's prev_hash.
+    import gzip
+
+    import rfc8785
+
+    from auditreports.integrity import canonical_hash
+
+    lines = gzip.decompress((data_samples / "workspace" / "workspace-audit-2026-Q3-0002.ndjson.gz").read_bytes())
+    records = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    at = 4321
+    genuine = records[at]
+    forged = {**genuine, "id": "evt_HELDOUTFORGERY0000000000", "details": {**genuine["details"], "reason": "ok'd"}}
+    if relink:
+        forged["prev_hash"] = records[at - 1]["hash"]
+        forged["hash"] = canonical_hash(forged)
+        records[at] = {**genuine, "prev_hash": forged["hash"]}
+    records.insert(at, forged)
+    path = tmp_path / "workspace-audit-2026-Q3-0002.ndjson"
+    path.write_bytes(b"".join(rfc8785.dumps(r) + b"\n" for r in records))
+    v = verify(load(path), as_of=AS_OF)
+    assert [(b.kind, b.event_id, b.position) for b in v.breaks] == [("inserted", forged["id"], at)]
+    assert v.breaks[0].event_ids == (forged["id"],)

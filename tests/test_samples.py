@@ -352,6 +352,7 @@ def test_every_incident_names_existing_events_inside_its_window(committed: dict[
         [
             "brute_force_login", "password_spraying", "failed_then_success", "large_export",
             "off_hours_config_change", "privilege_escalation", "removed_user_activity", "conversation_snooping",
+            "orphaned_api_key", "retention_below_required",
         ]
     )  # fmt: skip
     for inc in committed["truth"]["incidents"]:

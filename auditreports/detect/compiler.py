@@ -32,11 +32,19 @@ from .yamlsource import line_of
 __all__ = ["KINDS", "CompiledRule", "compile_logic"]
 
 _COMMON = {"kind", "derive", "group_by", "allowlists"}
+SEVERITY_RANKS = ("informational", "low", "medium", "high", "critical")
 KINDS: Mapping[str, dict[str, bool]] = {
     # key -> required
     "match": {"where": True, "merge_within": False, "value": False},
-    "threshold": {"where": True, "window": True, "threshold": True, "merge_within": False},
-    "distinct": {"where": True, "window": True, "threshold": True, "field": True, "merge_within": False},
+    "threshold": {"where": True, "window": True, "threshold": True, "threshold_by": False, "merge_within": False},
+    "distinct": {
+        "where": True,
+        "window": True,
+        "threshold": True,
+        "threshold_by": False,
+        "field": True,
+        "merge_within": False,
+    },
     "sequence": {"where": False, "first": True, "then": True, "window": True, "merge_within": False},
     "baseline": {
         "where": True,
@@ -68,6 +76,10 @@ class CompiledRule:
     pre: pl.Expr = field(default_factory=lambda: pl.lit(True))
     window: timedelta | None = None
     threshold: int | None = None
+    # group field -> {group value: threshold}: a different bar for some groups (e.g. unknown assignment)
+    threshold_by: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (condition, severity rank, because) in order: the first that holds sets an evidence row's severity
+    severity_when: list[tuple[pl.Expr, int, pl.Expr]] = field(default_factory=list)
     merge_within: timedelta = timedelta(0)
     distinct_field: str | None = None
     first: pl.Expr | None = None
@@ -105,6 +117,19 @@ class CompiledRule:
         if exclude is not None and self.allowlists:
             keep = keep & ~exclude
         lf = lf.filter(keep)
+        if self.severity_when:
+            rank: Any = None
+            why: Any = None
+            for cond, level, because in self.severity_when:
+                c = cond.fill_null(False)
+                rank = pl.when(c).then(pl.lit(level)) if rank is None else rank.when(c).then(pl.lit(level))
+                why = pl.when(c).then(because) if why is None else why.when(c).then(because)
+            lf = lf.with_columns(
+                rank.otherwise(pl.lit(None, pl.Int64)).cast(pl.Int64).alias("_sev"),
+                why.otherwise(pl.lit(None, pl.String)).alias("_sev_why"),
+            )
+        else:
+            lf = lf.with_columns(pl.lit(None, pl.Int64).alias("_sev"), pl.lit(None, pl.String).alias("_sev_why"))
         keys = [field_expr(g, _ALL_FIELDS).cast(pl.String).fill_null(NULL_GROUP).alias(_gcol(g)) for g in self.group_by]
         if not keys:
             keys = [
@@ -139,7 +164,7 @@ class CompiledRule:
                 rows.sort([*g, "timestamp"])
                 .rolling("timestamp", period=_pl_duration(self.window), group_by=g)
                 .agg(measure.alias("_m"), ts.min().alias("window_start"))
-                .filter(pl.col("_m") >= self.threshold)
+                .filter(pl.col("_m") >= self._threshold_expr())
                 .select(*g, "window_start", ts.alias("window_end"), *metrics_null)
             )
         if self.kind == "sequence":
@@ -155,6 +180,15 @@ class CompiledRule:
                 .select(*g, pl.col("_first_a").alias("window_start"), ts.alias("window_end"), *metrics_null)
             )
         return self._baseline_anchors(rows, g)
+
+    def _threshold_expr(self) -> pl.Expr:
+        """The threshold for each group: the rule's, or the one ``threshold_by`` sets for its value."""
+        expr: Any = None
+        for group_field, by_value in self.threshold_by.items():
+            for value, limit in by_value.items():
+                cond = pl.col(_gcol(group_field)) == value
+                expr = pl.when(cond).then(pl.lit(limit)) if expr is None else expr.when(cond).then(pl.lit(limit))
+        return pl.lit(self.threshold) if expr is None else expr.otherwise(pl.lit(self.threshold))
 
     def _baseline_anchors(self, rows: pl.LazyFrame, g: list[str]) -> pl.LazyFrame:
         assert self.history is not None and self.value is not None
@@ -253,6 +287,8 @@ class CompiledRule:
             pl.col("_value").first(),
             pl.col("_baseline").first(),
             pl.col("_limit").first(),
+            pl.col("_sev").max().alias("_sev"),
+            pl.col("_sev_why").sort_by("_sev", descending=True, nulls_last=True).first().alias("_sev_why"),
         ]
         if self.kind == "distinct" and self.distinct_field is not None:
             aggs.append(
@@ -265,6 +301,30 @@ class CompiledRule:
             aggs[2] = pl.col("_b_start").min().alias("window_start")
             aggs[3] = pl.col("_b_end").max().alias("window_end")
         return joined.group_by([*g, "_burst"]).agg(aggs)
+
+
+def _because_expr(
+    text: str, fields: Mapping[str, pl.DataType], file: str, line: int | None, problems: Problems
+) -> pl.Expr:
+    """A ``because`` text as an expression; ``{field}`` is the row's value of that field."""
+    import string
+
+    parts: list[pl.Expr] = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        problems.add(file, line, f"'because' is not a valid template: {exc}")
+        return pl.lit(text)
+    for literal, name, _, _ in parsed:
+        if literal:
+            parts.append(pl.lit(literal))
+        if name is None:
+            continue
+        if field_kind(name, fields) is None:
+            problems.add(file, line, f"'because' uses unknown field {{{name}}}")
+            continue
+        parts.append(field_expr(name, _ALL_FIELDS).cast(pl.String).fill_null("-"))
+    return pl.concat_str(parts) if parts else pl.lit("")
 
 
 def _base_only(node: Any, derived: set[str]) -> bool:
@@ -327,7 +387,13 @@ def known_fields(derive: list[str]) -> dict[str, pl.DataType]:
 
 
 def compile_logic(
-    logic: Any, *, file: str, params: Mapping[str, Any], problems: Problems, line: int | None
+    logic: Any,
+    *,
+    file: str,
+    params: Mapping[str, Any],
+    problems: Problems,
+    line: int | None,
+    severity_when: Any = None,
 ) -> CompiledRule | None:
     """Validate and compile a ``logic:`` block; every problem goes to ``problems`` with its line."""
     if not isinstance(logic, Mapping):
@@ -444,6 +510,27 @@ def compile_logic(
     rule.merge_within = duration("merge_within") or timedelta(0)
     if kind in ("threshold", "distinct"):
         rule.threshold = number("threshold", integer=True, minimum=1)
+        by = logic.get("threshold_by")
+        if by is not None:
+            if not isinstance(by, Mapping) or not all(isinstance(v, Mapping) for v in by.values()):
+                problems.add(
+                    file,
+                    line_of(logic, "threshold_by"),
+                    "'threshold_by' must map a group_by field to {value: threshold}",
+                )
+            else:
+                for group_field, values in by.items():
+                    if group_field not in group_by:
+                        problems.add(
+                            file, line_of(by, group_field), f"'threshold_by' field {group_field!r} is not in group_by"
+                        )
+                        continue
+                    limits: dict[str, int] = {}
+                    for value in values:
+                        limit = number(str(value), integer=True, minimum=1, container=values)
+                        if limit is not None:
+                            limits[str(value)] = int(limit)
+                    rule.threshold_by[str(group_field)] = limits
     if kind == "distinct":
         f = logic.get("field")
         if not isinstance(f, str) or field_kind(f, fields) in (None, "list"):
@@ -502,6 +589,31 @@ def compile_logic(
         rule.min_value = float(number("min_value", integer=False, minimum=0) or 0.0)
     if kind == "sequence" and not derive and rule.first is not None and rule.then is not None:
         rule.pre = rule.pre & (rule.first | rule.then)
+    if severity_when is not None:
+        if not isinstance(severity_when, list):
+            problems.add(file, line, "'severity_when' must be a list of {where, severity, because}")
+        else:
+            for i, entry in enumerate(severity_when):
+                where_line = line_of(severity_when, i)
+                if (
+                    not isinstance(entry, Mapping)
+                    or set(entry) - {"where", "severity", "because"}
+                    or "where" not in entry
+                ):
+                    problems.add(file, where_line, "each 'severity_when' entry needs 'where', 'severity' and 'because'")
+                    continue
+                level = entry.get("severity")
+                because = entry.get("because")
+                if level not in SEVERITY_RANKS:
+                    problems.add(
+                        file, where_line, f"'severity' must be one of {', '.join(SEVERITY_RANKS)}, not {level!r}"
+                    )
+                    continue
+                if not isinstance(because, str) or not because.strip():
+                    problems.add(file, where_line, "'because' must say in words why this severity applies")
+                    continue
+                text = _because_expr(because.strip(), fields, file, where_line, problems)
+                rule.severity_when.append((where(entry["where"]), SEVERITY_RANKS.index(level), text))
     rule.used_params = used
     rule.settings_keys = {key for name in derive for key in registry[name].settings_keys}
     if len(problems) > before:

@@ -70,7 +70,15 @@ class Findings:
         document = {
             "findings": self.to_dicts(),
             "rules": [
-                {"id": r.id, "name": r.name, "title": r.title, "severity": r.severity, "kind": r.kind}
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "title": r.title,
+                    "severity": r.severity,
+                    "kind": r.kind,
+                    "why_it_matters": r.why_it_matters,
+                    "what_to_check": r.what_to_check,
+                }
                 for r in self.rules
             ],
             "events_scanned": self.events_scanned,
@@ -224,9 +232,19 @@ def _plan(
     return found.select(
         pl.lit(rule.id).alias("rule_id"),
         pl.lit(rule.name).alias("rule_name"),
-        pl.lit(rule.severity).cast(FINDINGS_SCHEMA["severity"]).alias("severity"),
+        pl.coalesce(
+            pl.col("_sev").replace_strict(dict(enumerate(SEVERITIES)), default=None, return_dtype=pl.String),
+            pl.lit(rule.severity),
+        )
+        .cast(FINDINGS_SCHEMA["severity"])
+        .alias("severity"),
         pl.lit(rule.title).alias("title"),
-        _summary_expr(rule.summary, compiled, params).alias("summary"),
+        pl.concat_str(
+            _summary_expr(rule.summary, compiled, params),
+            pl.when(pl.col("_sev_why").is_not_null())
+            .then(pl.concat_str(pl.lit(" — "), pl.col("_sev_why")))
+            .otherwise(pl.lit("")),
+        ).alias("summary"),
         group_json.alias("group"),
         pl.col("window_start"),
         pl.col("window_end"),
@@ -235,6 +253,54 @@ def _plan(
         pl.lit(_parameters_json(rule, compiled, params, settings)).alias("parameters"),
         pl.col("_first_event_id"),
     )
+
+
+def _calibrated(frame: pl.DataFrame, settings: DetectionSettings) -> pl.DataFrame:
+    """The organisation's severity calibration (``detection.severity``) applied to the findings.
+
+    A ``by_<field>`` entry matching the finding's group value wins, then the rule's
+    ``default``; otherwise the rule's own (content-aware) severity stands.
+    """
+    if not settings.severity or frame.is_empty():
+        return frame
+    level: Any = None
+    for rule_name, override in settings.severity.items():
+        of_rule = pl.col("rule_name") == rule_name
+        for group_field, values in override.by.items():
+            value = pl.col("group").str.json_path_match(f"$.{group_field}")
+            for group_value, severity in values.items():
+                cond = of_rule & (value == group_value).fill_null(False)
+                level = (
+                    pl.when(cond).then(pl.lit(severity)) if level is None else level.when(cond).then(pl.lit(severity))
+                )
+        if override.default is not None:
+            level = (
+                pl.when(of_rule).then(pl.lit(override.default))
+                if level is None
+                else level.when(of_rule).then(pl.lit(override.default))
+            )
+    if level is None:
+        return frame
+    return frame.with_columns(
+        level.otherwise(pl.col("severity").cast(pl.String)).cast(FINDINGS_SCHEMA["severity"]).alias("severity")
+    ).sort(["severity", "window_start", "rule_name", "finding_id"], descending=[True, False, False, False])
+
+
+def _check_severity_settings(chosen: Sequence[Rule], all_rules: Sequence[Rule], settings: DetectionSettings) -> None:
+    by_name = {r.name: r for r in all_rules}
+    for rule_name, override in settings.severity.items():
+        rule = by_name.get(rule_name)
+        if rule is None:
+            raise ConfigError(
+                f"detection.severity names rule {rule_name!r}, which does not exist; known rules: {', '.join(sorted(by_name))}."
+            )
+        group_by = list(rule.logic.get("group_by") or [])
+        for group_field in override.by:
+            if group_field not in group_by:
+                raise ConfigError(
+                    f"detection.severity.{rule_name}.by_{group_field}: the rule's findings are grouped by "
+                    f"{', '.join(group_by) or 'nothing'}, not {group_field!r}; use one of those fields."
+                )
 
 
 def _finish(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -270,7 +336,9 @@ def detect(
     mapping of a ``detection:`` section.
     """
     frame, resolved = _prepare(events, settings)
-    chosen = _select_rules(load_rules(rules_dirs), rules, resolved)
+    all_rules = load_rules(rules_dirs)
+    chosen = _select_rules(all_rules, rules, resolved)
+    _check_severity_settings(chosen, all_rules, resolved)
     exclude = _exclusion(frame, resolved)
     lf = frame.lazy()
     plans = []
@@ -278,7 +346,7 @@ def detect(
         compiled, params = rule.compile(resolved.rules.get(rule.name))
         plans.append(_plan(rule, compiled, params, lf, resolved, exclude))
     results = pl.collect_all(plans) if plans else []
-    return Findings(_finish(results), tuple(chosen), resolved, frame.height)
+    return Findings(_calibrated(_finish(results), resolved), tuple(chosen), resolved, frame.height)
 
 
 def _tuned_parameter(rule: Rule) -> str | None:

@@ -14,7 +14,8 @@ organisation writing its own rules can test them the same way::
 
 An event is a mapping of canonical columns with a few conveniences: ``id`` for
 ``event_id``, ``at`` for ``timestamp``, ``repeat``/``every`` to expand one line into
-a burst (ids ``<id>-1`` …), ``evidence: true`` to mark the events the findings must
+a burst (ids ``<id>-1`` …; ``{n}`` in a text value becomes 1, 2, … so a burst can
+touch distinct conversations or accounts), ``evidence: true`` to mark the events the findings must
 cite. ``category`` and ``outcome`` default from ``event_type``.
 """
 
@@ -69,7 +70,7 @@ def _expand(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]],
         repeat = int(record.get("repeat", 1))
         step = parse_duration(str(record.get("every", "1s"))) if repeat > 1 else timedelta(0)
         for i in range(repeat):
-            row = dict(base)
+            row = {k: v.replace("{n}", str(i + 1)) if isinstance(v, str) and repeat > 1 else v for k, v in base.items()}
             row["event_id"] = f"{event_id}-{i + 1}" if repeat > 1 else event_id
             row["timestamp"] = start + i * step
             for key in ("before", "after"):

@@ -22,7 +22,7 @@ __all__ = ["INTEGRITY_CHECKS", "Framework", "Requirement", "builtin_frameworks",
 
 # What auditreports.integrity can verify; frameworks cite these by name.
 INTEGRITY_CHECKS = ("hash_chain", "sequence", "coverage", "continuity", "retention")
-_TOP = ("framework", "title", "version", "description", "references", "requirements", "report")
+_TOP = ("framework", "title", "version", "description", "references", "requirements", "retention_minimum", "report")
 # "report" (what the report of this framework says) is checked by auditreports.report.engine.
 _REQ = ("id", "title", "description", "rules", "integrity_checks")
 
@@ -49,6 +49,9 @@ class Framework:
     references: tuple[str, ...]
     requirements: tuple[Requirement, ...]
     path: str
+    # The least audit-record retention the framework itself requires, and the provision that says so.
+    retention_minimum_days: int | None = None
+    retention_minimum_citation: str = ""
 
     def requirement(self, requirement_id: str) -> Requirement:
         for req in self.requirements:
@@ -154,6 +157,7 @@ def load_framework(name_or_path: str | Path, *, rules_dirs: Iterable[str | Path]
         requirements.append(
             Requirement(req_id, str(node.get("title", "")), str(node.get("description", "")).strip(), rules, checks)
         )
+    minimum_days, citation = _retention_minimum(doc, file, problems)
     if problems:
         lines = problems.lines()
         more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
@@ -166,4 +170,34 @@ def load_framework(name_or_path: str | Path, *, rules_dirs: Iterable[str | Path]
         references=tuple(doc.get("references", []) or ()),
         requirements=tuple(requirements),
         path=file,
+        retention_minimum_days=minimum_days,
+        retention_minimum_citation=citation,
     )
+
+
+def _retention_minimum(doc: LineDict, file: str, problems: Problems) -> tuple[int | None, str]:
+    """``retention_minimum: {days: 2190, citation: "164.316(b)(2)"}`` (optional)."""
+    node = doc.get("retention_minimum")
+    if node is None:
+        return None, ""
+    days = node.get("days") if isinstance(node, dict) else None
+    citation = node.get("citation", "") if isinstance(node, dict) else ""
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1 or not isinstance(citation, str):
+        problems.add(
+            file,
+            doc.line_of("retention_minimum"),
+            "'retention_minimum' must be {days: <whole days>, citation: <the provision>}",
+        )
+        return None, ""
+    return days, citation
+
+
+def framework_retention_minimums() -> dict[str, tuple[int, str]]:
+    """Shipped frameworks' own retention minimums: name -> (days, citation), read without loading rules."""
+    out: dict[str, tuple[int, str]] = {}
+    for name, path in builtin_frameworks().items():
+        doc = load_yaml(path)
+        minimum, citation = _retention_minimum(doc, str(path), Problems()) if isinstance(doc, LineDict) else (None, "")
+        if minimum is not None:
+            out[name] = (minimum, citation)
+    return out

@@ -163,7 +163,12 @@ _ASSIGNMENT_TYPES = ["conversation.created", "conversation.claimed", "conversati
 
 @register_function(
     "assignment",
-    columns={"assigned_to_actor": pl.Boolean(), "conversation_assignment_known": pl.Boolean()},
+    columns={
+        "assigned_to_actor": pl.Boolean(),
+        "conversation_assignment_known": pl.Boolean(),
+        "assignment": pl.String(),
+        "confidence": pl.String(),
+    },
     parameters=("claim_grace",),
 )
 def assignment(
@@ -176,6 +181,12 @@ def assignment(
     workspace log loaded without its conversation log cannot make every view look
     like snooping. A conversation the log covers but no human ever claimed (bot-only)
     counts as not assigned.
+
+    ``assignment`` labels each view for reporting: ``assigned``, ``unassigned`` (the
+    log shows it was never the viewer's) or ``assignment unknown`` (the log does not
+    cover the conversation: opened before the period, or its log not loaded);
+    ``confidence`` is how sure that label makes a snooping finding: ``high`` for
+    unassigned, ``medium`` for unknown (some of those may be the viewer's own).
     """
     grace = _duration(str(params["claim_grace"]))
     assigned = (
@@ -208,6 +219,18 @@ def assignment(
             assigned_to_actor=pl.when(pl.col("_k_known").fill_null(False))
             .then(pl.col("_a_first").is_not_null() & (pl.col("_a_first") <= pl.col("timestamp") + grace))
             .otherwise(None),
+        )
+        .with_columns(
+            assignment=pl.when(pl.col("assigned_to_actor").is_null())
+            .then(pl.lit("assignment unknown"))
+            .when(pl.col("assigned_to_actor"))
+            .then(pl.lit("assigned"))
+            .otherwise(pl.lit("unassigned")),
+            confidence=pl.when(pl.col("assigned_to_actor").is_null())
+            .then(pl.lit("medium"))
+            .when(pl.col("assigned_to_actor"))
+            .then(pl.lit("n/a"))
+            .otherwise(pl.lit("high")),
         )
         .drop("_a_first", "_k_known")
     )
@@ -338,3 +361,297 @@ def _duration(text: str) -> pl.Expr:
     from .durations import parse_duration
 
     return pl.lit(parse_duration(text), dtype=pl.Duration("us"))
+
+
+# --------------------------------------------------------------------------- configuration content
+
+
+def _content_patterns() -> dict[str, str]:
+    """The content-risk patterns (``auditreports/data/content_risk.yml``), read once."""
+    if not _PATTERNS:
+        from importlib import resources
+
+        import yaml
+
+        text = (resources.files("auditreports") / "data" / "content_risk.yml").read_text(encoding="utf-8")
+        _PATTERNS.update({str(k): str(v) for k, v in (yaml.safe_load(text) or {}).items()})
+    return dict(_PATTERNS)
+
+
+_PATTERNS: dict[str, str] = {}
+_CONTENT_LABELS = {
+    "url": "a URL",
+    "email_address": "an e-mail address",
+    "credential_request": "a request for credentials",
+    "payment_request": "a request for payment details",
+    "ignore_instruction": "an instruction to ignore policy",
+}
+_CONTENT_TYPES = ["config.system_prompt.update", "config.knowledge_base.update"]
+_AUDIT_STREAM_KEYS = ("siem_stream", "stream", "streaming", "destination", "export", "enabled", "webhook_url")
+
+
+@register_function(
+    "config_content",
+    columns={
+        "content_risk": pl.Boolean(),
+        "content_added": pl.String(),
+        "model_switched": pl.Boolean(),
+        "change_kind": pl.String(),
+        "audit_logging_enabled": pl.Boolean(),
+        "audit_logging_disabled": pl.Boolean(),
+        "week": pl.String(),
+    },
+)
+def config_content(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
+    """What a configuration change did, read from its before/after states.
+
+    - ``content_added``: which risky content (URL, e-mail address, request for credentials
+      or payment, instruction to ignore policy; patterns in ``data/content_risk.yml``)
+      appears in the after-state but not in the before-state; ``content_risk`` when any;
+    - ``model_switched``: ``model`` or ``provider`` differs between before and after;
+    - ``audit_logging_enabled`` / ``_disabled``: an audit-log setting went from off/empty
+      to on/a destination, or the other way (``enabled``, ``siem_stream``, …);
+    - ``change_kind``: ``content risk``, ``model switch`` or ``routine`` - what a change
+      review groups by; ``week``: the ISO week (``2026-W37``) of the change, in UTC.
+    """
+    before = pl.col("before").fill_null("")
+    after = pl.col("after").fill_null("")
+    added: list[pl.Expr] = []
+    for key, pattern in _content_patterns().items():
+        new = (
+            after.str.extract_all(pattern)
+            .list.eval(pl.element().str.to_lowercase())
+            .list.set_difference(before.str.extract_all(pattern).list.eval(pl.element().str.to_lowercase()))
+            .list.len()
+            > 0
+        )
+        added.append(pl.when(new).then(pl.lit(_CONTENT_LABELS.get(key, key))).otherwise(None))
+    content_added = pl.concat_list(added).list.drop_nulls().list.join(", ")
+    # Content that customers read: the system prompt and the knowledge base (an audit-log
+    # destination URL or a webhook address is configuration, not content).
+    content_added = pl.when(pl.col("event_type").is_in(_CONTENT_TYPES)).then(content_added).otherwise(pl.lit(""))
+    model_before = pl.coalesce(_json_field("before", "model"), pl.lit(""))
+    model_after = pl.coalesce(_json_field("after", "model"), pl.lit(""))
+    provider_before = pl.coalesce(_json_field("before", "provider"), pl.lit(""))
+    provider_after = pl.coalesce(_json_field("after", "provider"), pl.lit(""))
+    switched = pl.col("after").is_not_null() & ((model_before != model_after) | (provider_before != provider_after))
+    on_before = pl.any_horizontal([_on(_json_field("before", k)) for k in _AUDIT_STREAM_KEYS])
+    on_after = pl.any_horizontal([_on(_json_field("after", k)) for k in _AUDIT_STREAM_KEYS])
+    off_after = pl.any_horizontal([_off(pl.col("after"), k) for k in _AUDIT_STREAM_KEYS])
+    iso = pl.col("timestamp").dt
+    week = pl.concat_str([iso.iso_year().cast(pl.String), pl.lit("-W"), iso.week().cast(pl.String).str.zfill(2)])
+    return rows.with_columns(
+        content_added=pl.when(content_added != "").then(content_added).otherwise(None)
+    ).with_columns(
+        content_risk=pl.col("content_added").is_not_null(),
+        model_switched=switched.fill_null(False),
+        audit_logging_enabled=(~on_before & on_after).fill_null(False),
+        audit_logging_disabled=(on_before & off_after).fill_null(False),
+        change_kind=pl.when(pl.col("content_added").is_not_null())
+        .then(pl.lit("content risk"))
+        .when(switched.fill_null(False))
+        .then(pl.lit("model switch"))
+        .otherwise(pl.lit("routine")),
+        week=week,
+    )
+
+
+def _on(value: pl.Expr) -> pl.Expr:
+    """A setting's value means "on": true, or a non-empty destination."""
+    text = value.str.to_lowercase()
+    return (text.is_not_null() & ~text.is_in(["false", "0", "", "off", "disabled", "none", "null"])).fill_null(False)
+
+
+def _off(column: pl.Expr, key: str) -> pl.Expr:
+    """The after-state names the key and it is off (false, null, empty)."""
+    present = column.str.contains(f'"{key}"\\s*:', literal=False).fill_null(False)
+    return present & ~_on(column.str.json_path_match(f"$.{key}"))
+
+
+# --------------------------------------------------------------------------- MFA
+
+
+@register_function(
+    "mfa_state",
+    columns={
+        "mfa_account": pl.String(),
+        "account_role": pl.String(),
+        "account_privileged": pl.Boolean(),
+        "mfa_reenabled_at": pl.Datetime("us", "UTC"),
+        "mfa_off_days": pl.Float64(),
+        "mfa_still_off": pl.Boolean(),
+    },
+    settings_keys=("role_ranks",),
+    parameters=("privileged_rank",),
+)
+def mfa_state(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
+    """For MFA-disabled events: whose MFA (``mfa_account``: the resource, else the actor), that
+    account's role then (``account_role``: the latest role it acted with or was given before,
+    else the first it is seen with), whether that role ranks at least ``privileged_rank`` in
+    ``role_ranks``, and how long MFA stayed off (``mfa_off_days``: to the account's next
+    ``auth.mfa.enabled``, or to the end of the loaded log - ``mfa_still_off``).
+    """
+    ranks = dict(settings.role_ranks)
+    account = pl.coalesce(pl.col("resource_id"), pl.col("actor_id"))
+    enabled = events.filter(pl.col("event_type") == "auth.mfa.enabled").select(
+        pl.coalesce(pl.col("resource_id"), pl.col("actor_id")).alias("_m_acct"), pl.col("timestamp").alias("_m_on")
+    )
+    log_end = events.select(pl.col("timestamp").max().alias("_m_end"))
+    # Roles over time: as actor (actor_role) and as the target of a permission change (after.role).
+    roles = pl.concat(
+        [
+            events.filter(pl.col("actor_role").is_not_null() & pl.col("actor_id").is_not_null()).select(
+                pl.col("actor_id").alias("_m_acct"), pl.col("timestamp").alias("_m_ts"),
+                pl.col("actor_role").str.to_lowercase().alias("_m_role"),
+            ),
+            events.filter(pl.col("event_type") == "auth.permission.changed").select(
+                pl.col("resource_id").alias("_m_acct"), pl.col("timestamp").alias("_m_ts"),
+                _json_field("after", "role").str.to_lowercase().alias("_m_role"),
+            ),
+        ]
+    ).filter(pl.col("_m_acct").is_not_null() & pl.col("_m_role").is_not_null())  # fmt: skip
+    first_role = roles.sort("_m_ts").group_by("_m_acct").agg(pl.col("_m_role").first().alias("_m_first_role"))
+    base = rows.with_columns(mfa_account=account).with_row_index("_m_row")
+    next_on = (
+        base.select("_m_row", "mfa_account", "timestamp")
+        .join(enabled, left_on="mfa_account", right_on="_m_acct", how="inner")
+        .filter(pl.col("_m_on") > pl.col("timestamp"))
+        .group_by("_m_row")
+        .agg(pl.col("_m_on").min().alias("mfa_reenabled_at"))
+    )
+    role_then = (
+        base.select("_m_row", pl.col("mfa_account").alias("_m_acct"), "timestamp")
+        .sort("timestamp")
+        .join_asof(
+            roles.sort("_m_ts"), left_on="timestamp", right_on="_m_ts", by="_m_acct",
+            strategy="backward", check_sortedness=False,
+        )
+        .select("_m_row", "_m_role")
+    )  # fmt: skip
+    rank = pl.col("account_role").replace_strict(ranks, default=None, return_dtype=pl.Int64)
+    return (
+        base.join(next_on, on="_m_row", how="left")
+        .join(role_then, on="_m_row", how="left")
+        .join(first_role, left_on="mfa_account", right_on="_m_acct", how="left")
+        .join(log_end, how="cross")
+        .with_columns(account_role=pl.coalesce("_m_role", "_m_first_role"))
+        .with_columns(
+            account_privileged=(rank >= int(params["privileged_rank"])).fill_null(False),
+            mfa_still_off=pl.col("mfa_reenabled_at").is_null(),
+            mfa_off_days=(pl.coalesce("mfa_reenabled_at", "_m_end") - pl.col("timestamp")).dt.total_seconds() / 86400.0,
+        )
+        .drop("_m_row", "_m_role", "_m_first_role", "_m_end")
+    )
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@register_function(
+    "retention",
+    columns={
+        "retention_days": pl.Int64(),
+        "retention_required": pl.Int64(),
+        "retention_shortfall": pl.String(),
+    },
+    settings_keys=("retention_required_days",),
+    parameters=("retention_required_days",),
+)
+def retention(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
+    """For retention changes: the new retention in days (the after-state's ``*retention_days``
+    value), the longest requirement that applies, and which requirements it falls short of.
+
+    Requirements: the organisation's (``organisation.retention_required_days`` in the
+    settings - carried here as ``detection.retention_required_days`` - else the rule
+    parameter; 0 = none) and each shipped framework's own minimum
+    (``retention_minimum`` in ``frameworks/*.yml``: HIPAA 2190 days, 164.316(b)(2)).
+    """
+    from .frameworks import framework_retention_minimums
+
+    org = settings.retention_required_days or int(params["retention_required_days"] or 0)
+    minimums: list[tuple[str, int]] = []
+    if org > 0:
+        minimums.append((f"the organisation's required {org} days", org))
+    for name, (minimum_days, citation) in sorted(framework_retention_minimums().items()):
+        minimums.append((f"{name.upper()} minimum {minimum_days} days ({citation})", minimum_days))
+    days = (
+        pl.coalesce(pl.col("after"), pl.lit(""))
+        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
+        .cast(pl.Int64, strict=False)
+    )
+    short = [pl.when(pl.col("retention_days") < limit).then(pl.lit(label)).otherwise(None) for label, limit in minimums]
+    shortfall = pl.concat_list(short).list.drop_nulls().list.join("; ") if short else pl.lit("")
+    required = max((limit for _, limit in minimums), default=0)
+    return (
+        rows.with_columns(retention_days=days)
+        .with_columns(retention_required=pl.lit(required, pl.Int64), _r_short=shortfall)
+        .with_columns(retention_shortfall=pl.when(pl.col("_r_short") != "").then(pl.col("_r_short")).otherwise(None))
+        .drop("_r_short")
+    )
+
+
+# --------------------------------------------------------------------------- API key owners
+
+
+@register_function(
+    "api_key_owner",
+    columns={
+        "key_owner": pl.String(),
+        "key_owner_name": pl.String(),
+        "owner_removed_at": pl.Datetime("us", "UTC"),
+        "owner_removed": pl.Boolean(),
+        "key_revoked": pl.Boolean(),
+    },
+)
+def api_key_owner(
+    rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
+) -> pl.LazyFrame:
+    """For events by an API key: its owner (who created it: ``auth.api_key.created``,
+    ``resource_id`` = the key), when the owner's account was removed (``auth.user.removed``
+    of the owner), whether this event comes after that (``owner_removed``) and whether the
+    key itself had been revoked by then (``key_revoked``; removed_user_activity covers those).
+    A key created before the loaded log has no known owner.
+    """
+    created = (
+        events.filter((pl.col("event_type") == "auth.api_key.created") & pl.col("resource_id").is_not_null())
+        .sort("timestamp")
+        .group_by(pl.col("resource_id").alias("_o_key"))
+        .agg(pl.col("actor_id").first().alias("key_owner"))
+    )
+    removed = (
+        events.filter((pl.col("event_type") == "auth.user.removed") & pl.col("resource_id").is_not_null())
+        .group_by(pl.col("resource_id").alias("_o_user"))
+        .agg(
+            pl.col("timestamp").min().alias("owner_removed_at"),
+            pl.col("before").str.json_path_match("$.email").first().alias("_o_email"),
+        )
+    )
+    names = (
+        events.filter(pl.col("actor_type") == "user")
+        .filter(pl.col("actor_name").is_not_null() & (pl.col("actor_name") != "Removed user"))
+        .group_by(pl.col("actor_id").alias("_o_user"))
+        .agg(pl.col("actor_name").first().alias("_o_name"))
+    )
+    revoked = (
+        events.filter((pl.col("event_type") == "auth.api_key.revoked") & pl.col("resource_id").is_not_null())
+        .group_by(pl.col("resource_id").alias("_o_key"))
+        .agg(pl.col("timestamp").min().alias("_o_revoked"))
+    )
+    return (
+        rows.join(created, left_on="actor_id", right_on="_o_key", how="left")
+        .join(removed, left_on="key_owner", right_on="_o_user", how="left")
+        .join(names, left_on="key_owner", right_on="_o_user", how="left")
+        .join(revoked, left_on="actor_id", right_on="_o_key", how="left")
+        .with_columns(
+            key_owner_name=pl.coalesce("_o_name", "_o_email"),
+            owner_removed=(pl.col("timestamp") > pl.col("owner_removed_at")).fill_null(False),
+            key_revoked=(pl.col("timestamp") > pl.col("_o_revoked")).fill_null(False),
+        )
+        .drop("_o_email", "_o_name", "_o_revoked")
+    )

@@ -31,8 +31,19 @@ __all__ = ["SEVERITIES", "STATUSES", "SUMMARY_FIELDS", "Rule", "builtin_rules_di
 from ..schema import SEVERITIES
 
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
-_REQUIRED = ("id", "name", "title", "description", "severity", "status", "logic", "summary")
-_OPTIONAL = ("references", "falsepositives", "tags", "author", "date", "modified", "parameters")
+_REQUIRED = (
+    "id",
+    "name",
+    "title",
+    "description",
+    "why_it_matters",
+    "what_to_check",
+    "severity",
+    "status",
+    "logic",
+    "summary",
+)
+_OPTIONAL = ("references", "falsepositives", "tags", "author", "date", "modified", "parameters", "severity_when")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Values a summary template can use besides group fields and parameters.
 SUMMARY_FIELDS = ("count", "distinct", "value", "baseline", "limit", "window_start", "window_end")
@@ -55,6 +66,9 @@ class Rule:
     falsepositives: tuple[str, ...]
     tags: tuple[str, ...]
     path: str
+    why_it_matters: str = ""  # for a reviewer: the risk this rule evidences, in plain words
+    what_to_check: str = ""  # for a reviewer: what to look at to close a finding
+    severity_when: tuple[Any, ...] = ()  # raw severity_when entries (compiled with the logic)
 
     @property
     def kind(self) -> str:
@@ -76,7 +90,14 @@ class Rule:
             if problem:
                 raise ConfigError(f"parameter {key!r} of rule {self.name!r} {problem}; fix the settings.")
             params[key] = value
-        compiled = compile_logic(self.logic, file=self.path, params=params, problems=problems, line=line_of(self.logic))
+        compiled = compile_logic(
+            self.logic,
+            file=self.path,
+            params=params,
+            problems=problems,
+            line=line_of(self.logic),
+            severity_when=list(self.severity_when) if self.severity_when else None,
+        )
         if compiled is None or problems:
             raise ConfigError(f"rule {self.name!r} does not compile with these parameters: {problems.lines()[0]}.")
         return compiled, params
@@ -165,7 +186,7 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
     for key in _REQUIRED:
         if key not in doc:
             problems.add(file, doc.line, f"missing required key {key!r}")
-    for key in ("name", "title", "description", "summary"):
+    for key in ("name", "title", "description", "summary", "why_it_matters", "what_to_check"):
         if key in doc and (not isinstance(doc[key], str) or not doc[key].strip()):
             problems.add(file, doc.line_of(key), f"{key!r} must be non-empty text")
     rule_id = doc.get("id")
@@ -210,7 +231,14 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
             )
     compiled = None
     if "logic" in doc:
-        compiled = compile_logic(doc["logic"], file=file, params=params, problems=problems, line=doc.line_of("logic"))
+        compiled = compile_logic(
+            doc["logic"],
+            file=file,
+            params=params,
+            problems=problems,
+            line=doc.line_of("logic"),
+            severity_when=doc.get("severity_when"),
+        )
     if isinstance(doc.get("summary"), str) and compiled is not None:
         _check_summary(doc["summary"], compiled, params, file, doc.line_of("summary"), problems)
     if compiled is not None:
@@ -233,6 +261,9 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
         falsepositives=lists["falsepositives"],
         tags=lists["tags"],
         path=file,
+        why_it_matters=" ".join(str(doc["why_it_matters"]).split()),
+        what_to_check=" ".join(str(doc["what_to_check"]).split()),
+        severity_when=tuple(doc.get("severity_when") or ()),
     )
 
 

@@ -19,7 +19,14 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_ROLE_RANKS", "WEEKDAYS", "ActorHours", "DetectionSettings", "load_detection_settings"]
+__all__ = [
+    "DEFAULT_ROLE_RANKS",
+    "WEEKDAYS",
+    "ActorHours",
+    "DetectionSettings",
+    "SeverityOverride",
+    "load_detection_settings",
+]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -103,6 +110,65 @@ class ActorHours:
         return _parse_hours(self.business_hours, "business_hours")
 
 
+_LEVELS = ("informational", "low", "medium", "high", "critical")
+_BY_ALIASES = {"actor": "actor_id", "ip_address": "ip"}
+
+
+@dataclass(frozen=True)
+class SeverityOverride:
+    """One rule's calibrated severity: ``default`` for all its findings, ``by`` per group field and value."""
+
+    default: str | None = None
+    by: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.default is not None:
+            out["default"] = self.default
+        for group_field, values in self.by.items():
+            out[f"by_{group_field}"] = dict(values)
+        return out
+
+
+def _level(value: object, where: str) -> str:
+    if value not in _LEVELS:
+        raise ConfigError(f"{where} must be one of {', '.join(_LEVELS)}, not {value!r}; fix the settings.")
+    return str(value)
+
+
+def _severity_overrides(data: object) -> Mapping[str, SeverityOverride]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            "detection.severity must map rule names to a severity or {default: …, by_actor_id: {id: severity}}."
+        )
+    out: dict[str, SeverityOverride] = {}
+    for rule, spec in data.items():
+        where = f"detection.severity.{rule}"
+        if isinstance(spec, str):
+            out[str(rule)] = SeverityOverride(default=_level(spec, where))
+            continue
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where} must be a severity or a mapping with default and by_<field> entries.")
+        default = None
+        by: dict[str, Mapping[str, str]] = {}
+        for key, value in spec.items():
+            if key == "default":
+                default = _level(value, f"{where}.default")
+            elif isinstance(key, str) and key.startswith("by_") and len(key) > 3:
+                if not isinstance(value, Mapping) or not value:
+                    raise ConfigError(f"{where}.{key} must map group values to severities, e.g. {{svc_backup: low}}.")
+                group_field = _BY_ALIASES.get(key[3:], key[3:])
+                by[group_field] = MappingProxyType(
+                    {str(v): _level(level, f"{where}.{key}.{v}") for v, level in value.items()}
+                )
+            else:
+                raise ConfigError(
+                    f"unknown key {key!r} in {where}; use default or by_<group field> (by_actor_id, by_ip …)."
+                )
+        out[str(rule)] = SeverityOverride(default=default, by=MappingProxyType(by))
+    return MappingProxyType(out)
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
     """Parameters of a detection run; every field has a default a reviewer can defend.
@@ -122,6 +188,13 @@ class DetectionSettings:
       entries under ``actors`` win over the file's.
     - ``disabled_rules``: rule names not to run.
     - ``rules``: per-rule parameter overrides, ``{"brute_force_login": {"threshold": 8}}``.
+    - ``severity``: the organisation's calibration of severities, per rule either a level
+      (``{privilege_escalation: medium}``) or ``{default: level, by_<group field>: {value:
+      level}}`` (``{api_key_new_ip: {default: high, by_actor_id: {svc_backup: low}}}``;
+      ``by_actor`` is short for ``by_actor_id``). A ``by_`` entry wins over ``default``,
+      which wins over the rule's own (content-aware) severity.
+    - ``retention_required_days``: the organisation's required audit-log retention, for
+      ``retention_below_required`` (until the ``organisation:`` section carries it).
     """
 
     timezone: str = "UTC"
@@ -136,6 +209,8 @@ class DetectionSettings:
     actors_csv: str | None = None
     disabled_rules: tuple[str, ...] = ()
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    severity: Mapping[str, SeverityOverride] = field(default_factory=lambda: MappingProxyType({}))
+    retention_required_days: int | None = None
 
     def __post_init__(self) -> None:
         _check_timezone(self.timezone, "detection.timezone")
@@ -190,6 +265,15 @@ class DetectionSettings:
                     "detection.rules must map rule names to parameter overrides, e.g. {brute_force_login: {threshold: 8}}."
                 )
             kwargs["rules"] = MappingProxyType({str(k): MappingProxyType(dict(v)) for k, v in rules.items()})
+        if "severity" in data:
+            kwargs["severity"] = _severity_overrides(data["severity"])
+        if data.get("retention_required_days") is not None:
+            days = data["retention_required_days"]
+            if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+                raise ConfigError(
+                    f"detection.retention_required_days must be a whole number of days (e.g. 2190), not {days!r}."
+                )
+            kwargs["retention_required_days"] = days
         actors: dict[str, ActorHours] = {}
         if data.get("actors_csv") is not None:
             if not isinstance(data["actors_csv"], str | Path):
@@ -220,6 +304,8 @@ class DetectionSettings:
             "actors_csv": self.actors_csv,
             "disabled_rules": list(self.disabled_rules),
             "rules": {k: dict(v) for k, v in self.rules.items()},
+            "severity": {k: v.to_dict() for k, v in self.severity.items()},
+            "retention_required_days": self.retention_required_days,
         }
 
 

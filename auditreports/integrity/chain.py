@@ -14,8 +14,11 @@ names its true predecessor: ``prev_hash`` is looked up among all stored hashes
   is nowhere while the sequence runs on without a hole;
 - **deleted**: a record's predecessor is nowhere in the log (a hole; the sequence
   says how many records are missing);
-- **inserted**: a record's predecessor sits two or more places back and the records
-  between are linked to by nothing (forged records spliced in);
+- **inserted**: extra records whose removal restores the chain, whatever their own
+  stored hash (a copy of a genuine record carries its hash without hashing to it, so
+  the genuine record is the one that "holds" that hash); or a record spliced in whose
+  successor's ``prev_hash`` was re-pointed at it (the successor hashes again with its
+  ``prev_hash`` set back); records that verify are never named;
 - **reordered**: predecessors exist but elsewhere (records moved); one break per
   contiguous run of broken links, naming the records out of place;
 - **truncated** / **discontinuity**: the first or last record does not meet the
@@ -138,13 +141,25 @@ def verify_chain(
     if broken:
         # Only a damaged chain needs to know, for every record, where its true predecessor
         # is and whether anything links to it: a join over all stored hashes.
-        first_index = frame.unique(subset="hash", keep="first", maintain_order=True).select(
-            pl.col("hash").alias("prev_hash"), pl.col("position").alias("pred")
+        # The holder of a hash is the record that carries it *and* hashes to it (a forged
+        # copy of a record carries its hash without hashing to it); only if no record
+        # proves it, the first that carries it.
+        holders = (
+            frame.sort([pl.col("content_ok").not_(), pl.col("position")])
+            .unique(subset="hash", keep="first", maintain_order=True)
+            .select(pl.col("hash"), pl.col("position").alias("_holder"))
         )
         linked_to = frame.select(pl.col("prev_hash").drop_nulls().unique()).to_series()
-        frame = frame.join(first_index, on="prev_hash", how="left", maintain_order="left").with_columns(
-            has_successor=pl.col("hash").is_in(linked_to.implode())
-        )
+        frame = (
+            frame.join(holders.rename({"hash": "prev_hash", "_holder": "pred"}), on="prev_hash", how="left",
+                       maintain_order="left")
+            .join(holders, on="hash", how="left", maintain_order="left")
+            .with_columns(
+                # Something links to this record - and it is the record that link means.
+                has_successor=pl.col("hash").is_in(linked_to.implode()) & (pl.col("_holder") == pl.col("position"))
+            )
+            .drop("_holder")
+        )  # fmt: skip
     pred = frame["pred"].to_list() if broken else []
     has_succ = frame["has_successor"].to_list() if broken else []
     seqs = frame["seq"].to_list() if broken else []
@@ -177,7 +192,51 @@ def verify_chain(
             continue
         p = pred[i]
         prev_seq, this_seq = seqs[i - 1], seqs[i]
-        if p is None:
+        if p is None and i >= 1 and frame["prev_hash"][i] == frame["prev_hash"][0] and not any(has_succ[:i]):
+            p = -1  # the records before it were spliced in ahead of the log's first genuine record
+        forged = []
+        if p is not None and p < i - 1:
+            # Copies of one genuine record all name its predecessor: the last of the run is the genuine one.
+            j = i
+            while j + 1 in broken_set and pred[j + 1] == p:
+                j += 1
+            if not any(has_succ[k] for k in range(p + 1, j)):
+                forged, i = list(range(p + 1, j)), j
+        if not forged and p is not None and p >= 0:
+            # The extra records may come after their original: the next record that links to
+            # the one before them shows where they end.
+            for m in range(i + 1, min(n, i + _RELINK_LOOKBACK + 1)):
+                if has_succ[m - 1]:
+                    break
+                if pred[m] == i - 1:
+                    forged, i = list(range(i, m)), m
+                    break
+        if forged:
+            # Removing these records restores the chain, and nothing (that means them) links
+            # to them: they are extra, whatever their own stored hash says.
+            p = forged[0] - 1
+            consumed.update([*forged, i])
+            reported_modified.update(forged)
+            copies = [k for k in forged if not ok_list[k]]
+            how = (
+                f"; {len(copies)} of them carr{'y' if len(copies) != 1 else 'ies'} a hash that is not its own "
+                "(a copy of a genuine record's hash)"
+                if copies
+                else ""
+            )
+            after = "the log's chain anchor" if p < 0 else _where(_row(frame, p))
+            add(
+                "inserted",
+                p + 1,
+                f"{len(forged)} record{'s' if len(forged) != 1 else ''} spliced in: "
+                f"{', '.join(_where(_row(frame, k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
+                f"without {'them' if len(forged) != 1 else 'it'} the chain is intact: {_where(_row(frame, i))} "
+                f"still links to {after}{how}",
+                forged,
+                range(p + 1, i + 1),
+            )
+            continue
+        if p is None or p < 0:
             rehashed = (
                 not has_succ[i - 1]
                 and ok_list[i - 1]
@@ -215,20 +274,6 @@ def verify_chain(
                 missing_sequence=list(range(prev_seq + 1, this_seq)) if missing and missing <= 1000 else None,
             )
             continue
-        if p < i - 1 and all(not has_succ[k] for k in range(p + 1, i)):
-            forged = list(range(p + 1, i))
-            consumed.update(forged)
-            add(
-                "inserted",
-                p + 1,
-                f"{len(forged)} record{'s' if len(forged) != 1 else ''} spliced in: "
-                f"{', '.join(_where(_row(frame, k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''} "
-                f"{'are' if len(forged) != 1 else 'is'} linked to by nothing; {_where(_row(frame, i))} still links to "
-                f"{_where(_row(frame, p))}",
-                forged,
-                range(p + 1, i + 1),
-            )
-            continue
         j = i
         while j + 1 in broken_set and pred[j + 1] is not None:
             j += 1
@@ -248,15 +293,35 @@ def verify_chain(
         )
 
     for pos in frame.filter(~pl.col("content_ok"))["position"].to_list():
-        if pos not in reported_modified:
-            row = _row(frame, pos)
+        if pos in reported_modified:
+            continue
+        back = _relinked_over(ordered, frame, pos) if pos >= 2 else None
+        if back is not None and not (set(range(pos - back + 1, pos)) & (reported_modified | consumed)):
+            # Its content is intact but for prev_hash, which once named the record ``back``
+            # places before it: the records in between were spliced in and it was re-linked.
+            forged = list(range(pos - back + 1, pos))
+            reported_modified.update([*forged, pos])
             add(
-                "modified",
-                pos,
-                f"{_where(row)}: {why.get(pos, 'the record does not hash to its stored hash')}; hash left unchanged",
-                [pos],
-                [pos],
+                "inserted",
+                forged[0],
+                f"{len(forged)} record{'s' if len(forged) != 1 else ''} spliced in: "
+                f"{', '.join(_where(_row(frame, k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
+                f"the genuine record after {'them' if len(forged) != 1 else 'it'}, {_where(_row(frame, pos))}, had its "
+                f"prev_hash re-pointed at the forgery: with prev_hash set back to the hash of "
+                f"{_where(_row(frame, pos - back))} it hashes to its stored hash again, so nothing else in it changed",
+                forged,
+                range(forged[0], pos + 1),
+                relinked_event_id=_row(frame, pos)["event_id"],
             )
+            continue
+        row = _row(frame, pos)
+        add(
+            "modified",
+            pos,
+            f"{_where(row)}: {why.get(pos, 'the record does not hash to its stored hash')}; hash left unchanged",
+            [pos],
+            [pos],
+        )
 
     _check_anchor(frame, report, source=source, previous_head=previous_head)
     last = _row(frame, n - 1)
@@ -267,6 +332,38 @@ def verify_chain(
         report.stats["links_only"] = report.stats["not_json"]
     report.breaks.sort(key=lambda b: (b.position if b.position is not None else -1, b.kind))
     return report
+
+
+_RELINK_LOOKBACK = 16  # how many records back a re-linked successor's true predecessor is looked for
+
+
+def _relinked_over(ordered: pl.DataFrame, frame: pl.DataFrame, pos: int) -> int | None:
+    """``k`` (>= 2) when the record at ``pos`` hashes to its stored hash with ``prev_hash`` set to
+    the hash of the record ``k`` places before it - it was re-linked over ``k - 1`` inserted records.
+
+    Only records that fail their own hash get here (a handful), so the slow definition is fine.
+    """
+    import json
+
+    from .hashing import canonical_hash
+
+    try:
+        record = json.loads(ordered["raw"][pos] or "")
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("hash"), str) or "prev_hash" not in record:
+        return None
+    hashes = frame["hash"]
+    for k in range(2, min(pos, _RELINK_LOOKBACK) + 1):
+        candidate = hashes[pos - k]
+        if candidate is None or candidate == record["prev_hash"]:
+            continue
+        try:
+            if canonical_hash({**record, "prev_hash": candidate}) == record["hash"]:
+                return k
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def _check_anchor(

@@ -257,6 +257,25 @@ def removed_user_activity(person: Staff, key: ApiKey, created: Event, removed: E
     )  # fmt: skip
 
 
+def orphaned_api_key(person: Staff, key: ApiKey, created: Event, removed: Event, calls: list[Event]) -> Planted:
+    """The same calls seen as an orphaned credential: the key's owner is gone, the key was never revoked."""
+    after = [e for e in calls if e["occurred_at"] > removed["occurred_at"]]
+    return Planted(
+        "orphaned_api_key", f"API key {key.label!r} still used after its owner {person.email} was removed",
+        after, key.id, key.ip, context=[created, removed], extra={"owner_id": person.id},
+    )  # fmt: skip
+
+
+def retention_below_required(events: list[Event]) -> Planted:
+    """The owner's retention change to 730 days: below HIPAA's six years (164.316(b)(2)) and the policy's."""
+    assert len(events) == 1, "the background writes exactly one retention change"
+    event = events[0]
+    return Planted(
+        "retention_below_required", "conversation retention set to 730 days; HIPAA and the policy require six years",
+        [event], str(event["actor"]["id"]), event.get("ip_address"), extra={"retention_days": 730, "required_days": 2190},
+    )  # fmt: skip
+
+
 def conversation_snooping(
     rng: random.Random,
     ws: WorkspaceLog,

@@ -131,6 +131,11 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
     )
     planted.append(inc.removed_user_activity(removed_user, sheets, created, removed, calls))
     planted.append(inc.conversation_snooping(rng, ws, schedule, shift_ip, snooper, convs))
+    # Already in the activity above, named for the rules that must find them (no new events, no rng).
+    planted.append(inc.orphaned_api_key(removed_user, sheets, created, removed, calls))
+    planted.append(
+        inc.retention_below_required([e for _, _, e in ws.events if e["action"] == "config.retention_changed"])
+    )
 
     workspace = ws.seal()
     conversation_events = cl.seal()
