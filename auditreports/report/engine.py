@@ -162,6 +162,7 @@ class ReportSpec:
     notebook: str | None = None
     parameters: tuple[str, ...] = ()
     path: str = ""
+    summary: Mapping[str, Any] | None = None  # how each criterion is concluded (report/summary.py)
 
 
 _TOP = (
@@ -177,6 +178,7 @@ _TOP = (
     "builder",
     "notebook",
     "parameters",
+    "summary",
 )
 _SECTION = ("key", "kind", "title", "intro", "facts", "charts", "tables", "query", "limit", "note")
 _TABLE = ("title", "query", "columns", "limit", "empty", "note", "max_chars")
@@ -342,12 +344,13 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
         notebook=notebook,
         parameters=parameters,
         path=path,
+        summary=node.get("summary"),
     )
 
 
 def _load_builtin_queries() -> None:
     # The shipped queries register themselves on import.
-    from . import hipaa, soc2  # noqa: F401
+    from . import hipaa, soc2, summary  # noqa: F401
 
 
 # ---------------------------------------------------------------- prose
@@ -563,7 +566,7 @@ def build_report(
         appendix_note = prose(
             spec.appendix_note, ctx, "appendix.note", printed=appendix_events.height, evidence=evidence.height
         )
-    return assemble(
+    model = assemble(
         kind=spec.kind,
         title=spec.title,
         subtitle=spec.subtitle,
@@ -582,4 +585,16 @@ def build_report(
         rule_pack_hash=rule_pack_hash,
         manifest_hash=manifest_hash,
         triage=triage,
+        rule_notes=_rule_notes(),
     )
+    from .actionable import enrich_findings
+
+    enrich_findings(model.findings, findings, inputs.events)
+    return model
+
+
+def _rule_notes() -> dict[str, tuple[str, str]]:
+    """rule name -> (why it matters, what to check), from the rule YAML files."""
+    from ..detect.rules import load_rules
+
+    return {r.name: (r.why_it_matters, r.what_to_check) for r in load_rules()}

@@ -1,0 +1,163 @@
+"""Reports an auditor signs off (issue 20): executive summary with a conclusion per criterion,
+actionable findings, the change log as one item, every framework mapping used.
+
+Run on a held-out workspace the developers did not write (``auditreports samples --seed 7``,
+a small scale), ingested and detected exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from auditreports.cli import main as cli_main
+from auditreports.pipeline import prepare_inputs
+from auditreports.report import build_report
+from auditreports.report.common import ReportInputs
+from auditreports.report.render import render_html
+from auditreports.report.settings import ReportSettings
+from auditreports.report.summary import EXCEPTIONS, NO_EXCEPTIONS, NOT_TESTABLE
+from auditreports.settings import load_settings
+
+SOC2_CRITERIA = ("CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC7.2", "CC7.3", "CC8.1")
+HIPAA_CRITERIA = ("164.308(a)(1)(ii)(D)", "164.308(a)(5)(ii)(C)", "164.312(b)", "164.316(b)(2)")
+LOGIN_RULES = ("brute_force_login", "password_spraying", "failed_then_success")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("heldout")
+    assert cli_main(["samples", str(root / "data"), "--seed", "7", "--scale", "0.1"]) == 0
+    data = root / "data"
+    assert cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(root / "store")]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def settings(workspace: Path) -> Any:
+    return load_settings(workspace / "data" / "settings.yml")
+
+
+@pytest.fixture(scope="module")
+def prepared(workspace: Path, settings: Any) -> Any:
+    return prepare_inputs(workspace / "store", period="2026-Q3", detection=settings.detection)
+
+
+@pytest.fixture(scope="module")
+def soc2(prepared: Any, settings: Any) -> Any:
+    return build_report("soc2", prepared.inputs, settings.report)
+
+
+@pytest.fixture(scope="module")
+def hipaa(prepared: Any, settings: Any) -> Any:
+    return build_report("hipaa", prepared.inputs, settings.report)
+
+
+def _conclusions(model: Any) -> dict[str, Any]:
+    summary = next(s for s in model.sections if s.kind == "summary")
+    return {c.criterion: c for c in summary.extra["conclusions"]}
+
+
+def test_soc2_summary_concludes_every_listed_criterion_with_one_of_three(soc2: Any) -> None:
+    conclusions = _conclusions(soc2)
+    assert set(SOC2_CRITERIA) <= set(conclusions)
+    refs = {f.ref: f for f in soc2.findings}
+    for criterion in SOC2_CRITERIA:
+        c = conclusions[criterion]
+        assert c.conclusion in (NO_EXCEPTIONS, EXCEPTIONS, NOT_TESTABLE), criterion
+        if c.conclusion == EXCEPTIONS:
+            # Each reference is a finding of the report, of a rule the criterion cites, not informational.
+            assert c.refs and all(r in refs for r in c.refs)
+            assert all(refs[r].severity != "info" for r in c.refs)
+        if c.conclusion == NOT_TESTABLE:
+            assert c.basis  # says why
+    # The held-out quarter has planted login incidents: CC6.1 has exceptions that name them.
+    assert conclusions["CC6.1"].conclusion == EXCEPTIONS
+    assert {refs[r].rule_name for r in conclusions["CC6.1"].refs} & set(LOGIN_RULES)
+
+
+def test_summary_is_page_two_material_and_has_a_table_of_contents(soc2: Any) -> None:
+    html = render_html(soc2, ReportSettings(charts=False))
+    summary_at = html.index("Executive summary")
+    assert summary_at < html.index("Scope and population completeness</h2>")
+    assert 'href="#findings"' in html and "target-counter" not in html  # the counter is CSS, not text
+    for criterion in SOC2_CRITERIA:
+        assert criterion in html[summary_at : html.index('id="contents"')]
+
+
+def test_a_log_without_authentication_events_makes_login_criteria_not_testable(prepared: Any, settings: Any) -> None:
+    inputs = prepared.inputs
+    no_auth = ReportInputs(
+        inputs.events.filter(pl.col("category").cast(pl.String) != "auth"),
+        period=inputs.period,
+        verification=inputs.verification,
+        findings=inputs.findings.clear(),
+        ledger=inputs.ledger,
+    )
+    conclusions = _conclusions(build_report("soc2", no_auth, settings.report))
+    assert conclusions["CC6.1"].conclusion == NOT_TESTABLE
+    assert "login" in conclusions["CC6.1"].basis
+    # A criterion whose population is still there is concluded, not "not testable".
+    assert conclusions["CC8.1"].conclusion == NO_EXCEPTIONS
+    hipaa = _conclusions(build_report("hipaa", no_auth, settings.report))
+    assert hipaa["164.308(a)(5)(ii)(C)"].conclusion == NOT_TESTABLE
+
+
+def test_broken_integrity_on_the_criterions_source_makes_it_not_testable(prepared: Any, settings: Any) -> None:
+    inputs = prepared.inputs
+    verification = json.loads(json.dumps(inputs.verification, default=str))
+    for c in verification["checks"]:
+        if c["check"] == "hash_chain":
+            c["verdict"], c["breaks"] = "FAILED", 1
+    verification["verdict"] = "FAILED"
+    broken = ReportInputs(
+        inputs.events, period=inputs.period, verification=verification, findings=inputs.findings, ledger=inputs.ledger
+    )
+    c = _conclusions(build_report("soc2", broken, settings.report))["CC8.1"]
+    assert c.conclusion == NOT_TESTABLE and "hash_chain check found 1 break" in c.basis
+
+
+def test_hipaa_summary_and_every_login_incident_the_soc2_report_names(soc2: Any, hipaa: Any) -> None:
+    conclusions = _conclusions(hipaa)
+    for criterion in HIPAA_CRITERIA:
+        assert conclusions[criterion].conclusion in (NO_EXCEPTIONS, EXCEPTIONS, NOT_TESTABLE)
+    soc2_login = {f.finding_id for f in soc2.findings if f.rule_name in LOGIN_RULES}
+    hipaa_ids = {f.finding_id for f in hipaa.findings}
+    assert soc2_login and soc2_login <= hipaa_ids
+    assert {f.rule_name for f in soc2.findings if f.rule_name in LOGIN_RULES} == set(LOGIN_RULES)
+    # Login monitoring is concluded under 164.308(a)(5)(ii)(C) with the findings it names.
+    login = conclusions["164.308(a)(5)(ii)(C)"]
+    assert login.conclusion == EXCEPTIONS
+    by_ref = {f.ref: f.finding_id for f in hipaa.findings}
+    assert {by_ref[r] for r in login.refs} == {f.finding_id for f in hipaa.findings if f.rule_name in LOGIN_RULES}
+
+
+def test_every_non_informational_soc2_finding_of_a_hipaa_rule_is_in_the_hipaa_report(soc2: Any, hipaa: Any) -> None:
+    from auditreports.report import load_report
+
+    hipaa_rules = set(load_report("hipaa").framework.rule_names())
+    wanted = {f.finding_id for f in soc2.findings if f.rule_name in hipaa_rules}
+    assert wanted <= {f.finding_id for f in hipaa.findings}
+
+
+def test_findings_say_why_what_to_check_and_what_happened_next(soc2: Any) -> None:
+    detailed = [f for f in soc2.findings if f.detailed]
+    assert detailed
+    for f in detailed:
+        assert f.why_it_matters and f.what_to_check, f.rule_name
+    takeover = next(f for f in detailed if f.rule_name == "failed_then_success")
+    assert takeover.related is not None and takeover.related.columns  # blast radius table built
+    # Local time beside UTC for staff in the directory.
+    assert "actor's local time" in takeover.evidence.columns
+
+
+def test_routine_changes_are_one_change_log_item_in_the_sign_off(soc2: Any) -> None:
+    routine = [f for f in soc2.findings if not f.detailed]
+    assert routine, "the held-out quarter has routine configuration changes"
+    rows = soc2.signoff.decisions.rows
+    assert len(rows) == len([f for f in soc2.findings if f.detailed]) + 1
+    assert rows[-1][2].startswith("Change log:")
