@@ -20,6 +20,8 @@ from .errors import AuditReportsError
 # Order is the order of `auditreports --help`: the pipeline, then the tools around it.
 COMMANDS = (
     "ingest",
+    "formats",
+    "map_check",
     "fetch",
     "verify",
     "verify_manifest",

@@ -57,6 +57,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "actor_role": pl.String(),
     "ip": pl.String(),
     "user_agent": pl.String(),
+    "source_address": pl.String(),
     "resource_type": pl.String(),
     "resource_id": pl.String(),
     "conversation_id": pl.String(),

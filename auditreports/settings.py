@@ -9,6 +9,7 @@ integrity: {retention_days: 365}
 detection: {timezone: Europe/London, business_hours: "08:00-18:00"}
 report:    {organisation: Acme Support Ltd, reviewer: Dana Lee}
 fetch:     {max_attempts: 8}
+sources:   {maps_dirs: [field-maps]}
 ```
 
 Secrets never go here: the API token comes from ``AUDITREPORTS_TOKEN`` (or the file
@@ -30,6 +31,7 @@ from .detect.settings import DetectionSettings
 from .errors import ConfigError
 from .integrity.settings import IntegritySettings
 from .report.settings import ReportSettings
+from .sources.vendors.settings import SourcesSettings
 
 __all__ = ["Settings", "load_settings"]
 
@@ -46,6 +48,7 @@ class Settings:
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    sources: SourcesSettings = field(default_factory=SourcesSettings)
     path: Path | None = None  # the file they came from, for the reproducibility stamp
 
     @classmethod
@@ -56,6 +59,7 @@ class Settings:
             "detection": DetectionSettings,
             "report": ReportSettings,
             "fetch": FetchSettings,
+            "sources": SourcesSettings,
         }
         unknown = sorted(set(data) - set(sections))
         if unknown:
@@ -110,7 +114,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"settings file {file}{line} is not valid YAML; fix it", path=str(file)) from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(
-            f"settings file {file} must be a mapping with sections integrity, detection, report, fetch", path=str(file)
+            f"settings file {file} must be a mapping with sections integrity, detection, report, fetch, sources",
+            path=str(file),
         )
     return Settings.from_mapping(_resolve_paths(data or {}, file.parent), path=file)
 
@@ -120,6 +125,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 _PATH_KEYS = {
     "detection": ("actors_csv",),
     "report": ("logo", "template_dir", "templates_dir", "customers", "processing_record", "staff", "frameworks_dirs"),
+    "sources": ("maps_dirs",),
 }
 
 
@@ -134,7 +140,7 @@ def _resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = values.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
-            elif isinstance(value, list):
+            elif isinstance(value, list):  # a list of paths (sources.maps_dirs, report.frameworks_dirs)
                 values[key] = [
                     str(base / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v for v in value
                 ]

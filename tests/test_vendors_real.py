@@ -31,7 +31,7 @@ FILES = {
     "panther-analysis-fixtures/rule_tests/OpenAI.Audit.ndjson": ("openai", 33, 0),
     "panther-analysis-fixtures/rule_tests/Slack.AuditLogs.ndjson": ("slack", 34, 32),
     "panther-analysis-fixtures/rule_tests/GSuite.ActivityEvent.ndjson": ("google-workspace", 98, 67),
-    "msticpy-testdata/aad_logons.ndjson": ("azure-ad-signin", 86, 0),
+    "msticpy-testdata/aad_logons.ndjson": ("azure-ad", 86, 0),
 }
 
 

@@ -12,7 +12,9 @@ import sys
 from typing import Any
 
 from ..progress import say
+from ..settings import load_settings
 from ..sources import load
+from ..sources.vendors import register_field_maps
 from ..store import write_store
 
 HELP = "load audit-log files, directories or globs into a Parquet store (nothing lost: bad lines are quarantined)"
@@ -24,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", nargs="+", metavar="SRC", help="audit-log files, directories (recursive) or globs")
     parser.add_argument("--store", required=True, metavar="DIR", help="the store directory (created if new)")
     parser.add_argument("--format", metavar="NAME", help="force this format for every file instead of detecting it")
+    parser.add_argument(
+        "--maps",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory of your own field maps (*.yml, docs/formats.md); repeatable; adds to sources.maps_dirs",
+    )
+    parser.add_argument("--settings", dest="settings_file", metavar="FILE", help="settings YAML (sources.maps_dirs)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any line was quarantined")
     parser.add_argument("--json", action="store_true", help="print one JSON document with the result on stdout")
 
@@ -42,7 +52,17 @@ def _file_line(entry: dict[str, Any]) -> str:
     return text
 
 
+def load_organisation_maps(maps: list[str], settings_file: str | None) -> list[str]:
+    """Register the field maps of ``sources.maps_dirs`` and ``--maps``; the formats they add."""
+    dirs = list(load_settings(settings_file).sources.maps_dirs) if settings_file else []
+    dirs += list(maps or [])
+    return [m.format for m in register_field_maps(dirs)] if dirs else []
+
+
 def run(args: argparse.Namespace) -> int:
+    added = load_organisation_maps(args.maps, args.settings_file)
+    if added and not args.json:
+        say(f"Organisation field maps loaded: {', '.join(added)}")
     result = load(args.src, format=args.format, on_file=None if args.json else lambda e: say(_file_line(e)))
     report = write_store(args.store, result)
     loaded_events = result.loaded_events

@@ -142,6 +142,7 @@ def load(
 def _load_file(path: str, forced: FormatSpec | None, named: bool) -> tuple[ParsedFile, dict[str, Any]] | None:
     inp = read_input(path)
     error = None
+    spec: FormatSpec | None = forced
     try:
         spec = forced or detect_format(inp.data[:_SNIFF_BYTES], path)
         parsed = spec.parse(inp.data, path)
@@ -153,6 +154,14 @@ def _load_file(path: str, forced: FormatSpec | None, named: bool) -> tuple[Parse
         error = exc.message
         format_name = "unknown"
         parsed = _quarantine_whole_file(inp.data, path, "the file is in no audit-log format we recognise")
+    except (pl.exceptions.PolarsError, ValueError, TypeError, KeyError) as exc:
+        # A file that does not fit its (forced or detected) format never stops the load with a
+        # traceback: every line is quarantined with the reason, and the other files load.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        how = "forced with --format" if forced is not None else "detected"
+        format_name = spec.name if spec is not None else "unknown"
+        error = f"the file does not fit the {format_name!r} format {how}: {first}"
+        parsed = _quarantine_whole_file(inp.data, path, f"the record does not fit the {format_name!r} format ({first})")
     if parsed.lines_read != parsed.loaded_lines + parsed.quarantined_lines + parsed.blank_lines:
         raise AssertionError(
             f"{path}: {parsed.lines_read} lines read but {parsed.loaded_lines} loaded + "

@@ -871,7 +871,10 @@ def parse_records(records: _Records, spec: RecordSpec, path: str) -> tuple[pl.Da
         flat, bad, keep = _csv_flat(records, spec)
     elif records.layout == "text":
         flat, bad, keep = (
-            pl.DataFrame({f.name: [] for f in spec.fields}, schema={f.name: pl.String for f in spec.fields}),
+            pl.DataFrame(
+                {f.name: [] for f in spec.fields},
+                schema={f.name: pl.List(pl.String) if f.kind == "list" else pl.String for f in spec.fields},
+            ),
             [],
             [],
         )

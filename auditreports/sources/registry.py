@@ -44,6 +44,9 @@ class ParsedFile:
     notes: list[str] = field(default_factory=list)
 
 
+_FORMATS: dict[str, FormatSpec] = {}
+
+
 @dataclass(frozen=True)
 class FormatSpec:
     """One source format.
@@ -57,14 +60,13 @@ class FormatSpec:
     description: str
     sniff: Callable[[bytes, str], float]
     parse: Callable[[bytes, str], ParsedFile]
+    origin: str = "built-in"  # where the format comes from: "built-in", or an organisation map's file
 
 
-_FORMATS: dict[str, FormatSpec] = {}
-
-
-def register_format(spec: FormatSpec) -> FormatSpec:
-    """Register a format; a second registration under the same name is a programming error."""
-    if spec.name in _FORMATS and _FORMATS[spec.name] is not spec:
+def register_format(spec: FormatSpec, *, replace: bool = False) -> FormatSpec:
+    """Register a format; a second registration under the same name is a programming error
+    unless ``replace`` (an organisation map re-loaded from the same file)."""
+    if spec.name in _FORMATS and _FORMATS[spec.name] is not spec and not replace:
         raise ValueError(f"format {spec.name!r} is registered twice")
     _FORMATS[spec.name] = spec
     return spec

@@ -30,10 +30,13 @@ from .sniffing import sample_records, sniff_score
 __all__ = [
     "MAPS_DIR",
     "FieldMap",
+    "field_map",
     "load_field_map",
     "load_field_maps",
+    "organisation_maps",
     "parse_vendor_file",
     "record_text",
+    "register_field_maps",
     "vendor_events_from_records",
     "vendor_field_maps",
 ]
@@ -87,7 +90,7 @@ def vendor_field_maps() -> dict[str, FieldMap]:
 
 @cache
 def _shipped_maps() -> dict[str, FieldMap]:
-    return {m.format: m for m in load_field_maps(MAPS_DIR)}
+    return {m.format: m for m in load_field_maps(MAPS_DIR, TRANSFORMS)}
 
 
 def record_text(record: Any) -> str:
@@ -116,7 +119,7 @@ def vendor_events_from_records(
     is not an object, or has no action or readable timestamp, is quarantined with a
     reason, exactly as in a file. Not de-duplicated: the store does that.
     """
-    fmap = _shipped_maps().get(format)
+    fmap = _named(format)
     if fmap is None:
         raise UsageError(f"{format!r} is not a vendor format; use one of {', '.join(sorted(_shipped_maps()))}")
     frame = pl.DataFrame(
@@ -132,19 +135,95 @@ def vendor_events_from_records(
     return mapped.events, mapped.quarantine
 
 
+def _spec(fmap: FieldMap, origin: str) -> FormatSpec:
+    return FormatSpec(
+        name=fmap.format,
+        description=fmap.title,
+        sniff=partial(_sniff, fmap=fmap),
+        parse=partial(parse_vendor_file, fmap=fmap),
+        origin=origin,
+    )
+
+
+def _alias_spec(fmap: FieldMap, alias: str, origin: str) -> FormatSpec:
+    # Detection reports the map's own name; the alias only answers --format.
+    return FormatSpec(
+        name=alias,
+        description=f"{fmap.title} (same as {fmap.format})",
+        sniff=lambda head, path: 0.0,
+        parse=partial(parse_vendor_file, fmap=fmap),
+        origin=f"alias of {fmap.format}, {origin}",
+    )
+
+
+def _register_map(fmap: FieldMap, origin: str, *, replace: bool = False) -> None:
+    register_format(_spec(fmap, origin), replace=replace)
+    for alias in fmap.aliases:
+        register_format(_alias_spec(fmap, alias, origin), replace=replace)
+
+
 def _register() -> None:
-    for fmap in load_field_maps(MAPS_DIR):
-        unknown = [t for t in fmap.transforms if t not in TRANSFORMS]
-        if unknown:
-            raise ConfigError(f"{fmap.path}: names unknown transforms {unknown}; fix the vendor field map.")
-        register_format(
-            FormatSpec(
-                name=fmap.format,
-                description=fmap.title,
-                sniff=partial(_sniff, fmap=fmap),
-                parse=partial(parse_vendor_file, fmap=fmap),
-            )
-        )
+    for fmap in _shipped_maps().values():
+        _register_map(fmap, f"built-in map {Path(fmap.path).name}")
+
+
+def _named(format: str) -> FieldMap | None:
+    for fmap in (*_ORG_MAPS.values(), *_shipped_maps().values()):
+        if format == fmap.format or format in fmap.aliases:
+            return fmap
+    return None
+
+
+_ORG_MAPS: dict[str, FieldMap] = {}
+
+
+def organisation_maps() -> dict[str, FieldMap]:
+    """The organisation maps registered in this process (``--maps`` / ``sources.maps_dirs``), by format."""
+    return dict(_ORG_MAPS)
+
+
+def register_field_maps(directories: Sequence[str | Path]) -> list[FieldMap]:
+    """Load every map in ``directories`` (an organisation's own formats) and register each as a format.
+
+    The maps are validated exactly like the shipped ones; every problem in every file is
+    raised at once as one ``ConfigError`` (``file:line: message``) and nothing is registered.
+    A map may not reuse the name of a built-in format; a map with the name of an earlier
+    organisation map replaces it (a newer version of the file).
+    """
+    from ..registry import formats
+
+    maps = load_field_maps([Path(d) for d in directories], TRANSFORMS)
+    known = formats()
+    problems = []
+    for fmap in maps:
+        for name in (fmap.format, *fmap.aliases):
+            existing = known.get(name)
+            # An organisation map may replace an earlier organisation map of that name (a
+            # newer version of the file); never a built-in format.
+            if existing is not None and name not in _org_names():
+                problems.append(
+                    f"{fmap.path}: format {name!r} is already defined ({existing.origin}); "
+                    "give your map another format name"
+                )
+    if problems:
+        raise ConfigError("; ".join(problems) + "; fix the map file(s) and rerun.", path=maps[0].path)
+    for fmap in maps:
+        _register_map(fmap, fmap.path, replace=True)
+        _ORG_MAPS[fmap.format] = fmap
+    return maps
+
+
+def _org_names() -> set[str]:
+    return {n for m in _ORG_MAPS.values() for n in (m.format, *m.aliases)}
+
+
+def field_map(format: str) -> FieldMap:
+    """The field map behind a vendor or organisation format; ``UsageError`` for other formats."""
+    found = _named(format)
+    if found is None:
+        known = sorted({*_shipped_maps(), *_ORG_MAPS})
+        raise UsageError(f"{format!r} is not a field-map format; use one of {', '.join(known)}")
+    return found
 
 
 _register()

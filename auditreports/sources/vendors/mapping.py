@@ -22,7 +22,9 @@ from .fieldmap import FIELD_NAMES, FieldMap, FieldSource, Rule
 
 # Map fields copied as text; the others are parsed or derived above.
 _TEXT_FIELDS = tuple(
-    n for n in FIELD_NAMES if n not in {"event_id", "timestamp", "action", "outcome", "actor_type", "record_count"}
+    n
+    for n in FIELD_NAMES
+    if n not in {"event_id", "timestamp", "action", "outcome", "actor_type", "record_count", "ip", "source_address"}
 )
 
 __all__ = ["TRANSFORMS", "MappedRecords", "json_path", "map_records", "transform"]
@@ -52,15 +54,35 @@ def transform(name: str) -> Callable[[Transform], Transform]:
     return register
 
 
+_SEGMENT = re.compile(r"([^.\[\]?]+)((?:\[\d+\]|\[\?[^=\]]+=[^\]]*\])*)")
+_INDEX = re.compile(r"\[(\d+)\]|\[\?([^=\]]+)=([^\]]*)\]")
+
+
+def _quote(name: str) -> str:
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def json_path(path: str) -> str:
-    """``actor.session.ip_address`` / ``target[0].id`` / ``@timestamp`` -> a JSONPath in bracket form."""
+    """``actor.session.ip_address`` / ``target[0].id`` / ``parameters[?name=USER_EMAIL].value`` /
+    ``@timestamp`` -> a JSONPath in bracket form (``[?name=X]`` picks the array item whose
+    ``name`` is ``X``)."""
     out = ["$"]
-    for part in path.split("."):
-        name, _, rest = part.partition("[")
-        out.append("['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']")
-        if rest:
-            out.append("[" + rest)
+    for m in _SEGMENT.finditer(path):
+        out.append("[" + _quote(m.group(1)) + "]")
+        for idx in _INDEX.finditer(m.group(2)):
+            if idx.group(1) is not None:
+                out.append(f"[{idx.group(1)}]")
+            else:
+                out.append(f"[?(@.{idx.group(2)} == {_quote(idx.group(3))})]")
     return "".join(out)
+
+
+# An IPv4 or IPv6 address (optionally with a zone or a v4 tail); anything else a vendor writes
+# in its "source IP" field (ec2.amazonaws.com, AWS Internal, redacted) is a source address.
+IP_PATTERN = (
+    r"^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}"
+    r"|(?i:[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})?(?:%[\w.]+)?))$"
+)
 
 
 def field_expr(path: str) -> pl.Expr:
@@ -72,12 +94,16 @@ def field_expr(path: str) -> pl.Expr:
 def _source_expr(src: FieldSource) -> pl.Expr:
     if src.const is not None:
         value = pl.lit(src.const, dtype=pl.String)
+        if src.path is not None:  # the constant, when the path has a value
+            value = pl.when(field_expr(src.path).is_not_null()).then(value)
     else:
         assert src.path is not None
         value = field_expr(src.path)
         if src.regex is not None:
             group = 1 if re.compile(src.regex).groups else 0
             value = value.str.extract(src.regex, group)
+        if src.ignore:
+            value = pl.when(~value.str.to_lowercase().is_in([v.lower() for v in src.ignore])).then(value)
     if src.json_key is not None:
         # The detection rules read roles as {"role": ...} in before/after.
         value = pl.when(value.is_not_null()).then(pl.struct(value.alias(src.json_key)).struct.json_encode())
@@ -111,6 +137,9 @@ def _condition(rule: Rule) -> pl.Expr:
         cond &= field_expr(path).str.contains(str(regex)).fill_null(False)
     for path in when.get("absent") or []:
         cond &= field_expr(path).is_null()
+    if "differ" in when:
+        left, right = (_source_expr(s) for s in when["differ"])
+        cond &= (left.is_not_null() & right.is_not_null() & (left != right)).fill_null(False)
     return cond
 
 
@@ -256,6 +285,12 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         if "_actor_type" in extracted or "actor_type" in set_columns
         else pl.lit(fmap.actor_type_default)
     )
+    ip_text = (
+        column("ip")
+        .str.strip_chars()
+        .str.replace(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$", "${1}")
+        .str.replace(r"^\[([0-9A-Fa-f:.%\w]+)\](?::\d{1,5})?$", "${1}")
+    )
     flags = pl.concat_list(
         pl.when(pl.col("_naive")).then(pl.lit("naive_timestamp")),
         pl.when(pl.col("_odd")).then(pl.lit("odd_timestamp")),
@@ -284,6 +319,8 @@ def map_records(records: pl.DataFrame, fmap: FieldMap, path: str) -> MappedRecor
         outcome=pl.col("outcome"),
         actor_type=actor_type,
         **{name: column(name) for name in _TEXT_FIELDS},
+        ip=pl.when(ip_text.str.contains(IP_PATTERN)).then(ip_text),
+        source_address=pl.coalesce(column("source_address"), pl.when(~ip_text.str.contains(IP_PATTERN)).then(ip_text)),
         record_count=column("record_count").cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
         source=pl.lit(fmap.source),
         source_file=pl.lit(path),
