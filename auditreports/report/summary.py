@@ -237,5 +237,7 @@ def summary_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
         "conclusions": conclusions,
         "table": table,
         "framework": ctx.framework.title if ctx.framework else "",
+        "organisation": ctx.settings.organisation,
+        "period": ctx.inputs.period,
     }
     return section
