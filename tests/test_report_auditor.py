@@ -161,3 +161,17 @@ def test_routine_changes_are_one_change_log_item_in_the_sign_off(soc2: Any) -> N
     rows = soc2.signoff.decisions.rows
     assert len(rows) == len([f for f in soc2.findings if f.detailed]) + 1
     assert rows[-1][2].startswith("Change log:")
+
+
+def test_people_are_named_with_their_id_and_keys_with_their_owner(soc2: Any, settings: Any) -> None:
+    import re
+
+    texts = [f.summary for f in soc2.findings] + [f.group for f in soc2.findings]
+    # No bare staff id: every one is "Name (usr_…)".
+    assert not [t for t in texts if re.search(r"(?<!\()\busr_\d+\b(?!\))", t)]
+    directory = pl.read_csv(settings.report.staff)
+    names = dict(zip(directory["staff_id"], directory["name"], strict=True))
+    key = next((f for f in soc2.findings if f.rule_name == "orphaned_api_key"), None)
+    if key is not None:  # the owner is named, by the key's creation event or the directory
+        owner = re.search(r"API key of ([^()]+) \((usr_\d+)\)", key.summary + key.group)
+        assert owner and names[owner.group(2)] == owner.group(1).strip()

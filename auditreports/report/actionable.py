@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 
 from .common import config_diffs
+from .identity import identities
 from .model import FindingView, Table, actor_expr, table_from_frame
 
 __all__ = ["enrich_findings"]
@@ -96,9 +98,18 @@ def _reverts(changes: pl.DataFrame, events: pl.DataFrame) -> list[str]:
 
 
 def enrich_findings(
-    views: Sequence[FindingView], findings: pl.DataFrame, events: pl.DataFrame, hours: int = RELATED_HOURS
+    views: Sequence[FindingView],
+    findings: pl.DataFrame,
+    events: pl.DataFrame,
+    hours: int = RELATED_HOURS,
+    staff: Path | None = None,
 ) -> None:
-    """Add related events, the change content and its revert to each detailed finding (in place)."""
+    """Names for ids in every finding's text; related events, the change and its revert for detailed ones."""
+    who = identities(events, staff)
+    for view in views:
+        view.title = who.text(view.title)
+        view.summary = who.text(view.summary)
+        view.group = who.text(view.group)
     by_id = {r["finding_id"]: r for r in findings.select("finding_id", "event_ids", "window_end").iter_rows(named=True)}
     for view in views:
         if not view.detailed:

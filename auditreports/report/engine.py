@@ -589,7 +589,7 @@ def build_report(
     )
     from .actionable import enrich_findings
 
-    enrich_findings(model.findings, findings, inputs.events)
+    enrich_findings(model.findings, findings, inputs.events, staff=settings.staff)
     return model
 
 

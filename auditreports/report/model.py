@@ -647,18 +647,18 @@ def build_findings(
         ev = by_finding.get((f["finding_id"],), evidence.clear())
         count = int(f["count"] or len(f["event_ids"] or []))
         columns = {
+            "event id": "event_id",
             "time (UTC)": "timestamp",
             "actor's local time": "local_time",
-            "event id": "event_id",
             "event": "event_type",
             "actor": "actor",
             "ip": "ip",
             "resource / conversation": "target",
         }
-        widths = ["10%", "11%", "19%", "16%", "19%", "11%", "14%"]
+        widths = ["24%", "10%", "9%", "16%", "17%", "11%", "13%"]
         if not zones and not (settings.timezone and settings.timezone != "UTC"):
             del columns["actor's local time"]
-            widths = ["11%", "22%", "22%", "18%", "12%", "15%"]
+            widths = ["24%", "11%", "20%", "18%", "12%", "15%"]
         evtable = table_from_frame(
             ev,
             columns,
