@@ -221,6 +221,8 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
             {"path": i.get("path"), "sha256": i.get("sha256")} for i in prepared.inputs.ledger.get("inputs") or []
         ],
         "rule_pack_sha256": prepared.rule_pack_hash,
+        # The settings file and the directories it names change the results: hashed too.
+        "configuration": model.extra.get("configuration_inputs", []),
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
     files["manifest.json"] = _json(manifest)
@@ -324,7 +326,27 @@ def framework_report(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
     )
+    model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     return _finish(model, prepared, Path(out_dir), s)
+
+
+def configuration_inputs(settings: Any, report: ReportSettings, detection: Any) -> list[dict[str, str]]:
+    """The settings file and every directory file it names, with their SHA-256 (they change results)."""
+    named: list[tuple[str, Any]] = [("settings file", getattr(settings, "path", None))]
+    named += [
+        ("staff directory (report)", report.staff),
+        ("customer directory", report.customers),
+        ("processing record", report.processing_record),
+        ("staff directory (detection)", getattr(detection, "actors_csv", None)),
+    ]
+    out = []
+    for what, path in named:
+        if path is None:
+            continue
+        file = Path(path)
+        digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "missing"
+        out.append({"what": what, "path": str(file), "sha256": digest})
+    return out
 
 
 def soc2_quarterly(store_or_src: Any, **kwargs: Any) -> ReportResult:
@@ -366,4 +388,24 @@ def gdpr_subject_access(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
     )
+    model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     return _finish(model, prepared, Path(out_dir), s)
+
+
+def configuration_inputs(settings: Any, report: ReportSettings, detection: Any) -> list[dict[str, str]]:
+    """The settings file and every directory file it names, with their SHA-256 (they change results)."""
+    named: list[tuple[str, Any]] = [("settings file", getattr(settings, "path", None))]
+    named += [
+        ("staff directory (report)", report.staff),
+        ("customer directory", report.customers),
+        ("processing record", report.processing_record),
+        ("staff directory (detection)", getattr(detection, "actors_csv", None)),
+    ]
+    out = []
+    for what, path in named:
+        if path is None:
+            continue
+        file = Path(path)
+        digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "missing"
+        out.append({"what": what, "path": str(file), "sha256": digest})
+    return out

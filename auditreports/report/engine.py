@@ -590,6 +590,9 @@ def build_report(
     from .actionable import enrich_findings
 
     enrich_findings(model.findings, findings, inputs.events, staff=settings.staff)
+    from .summary import population_evidence
+
+    model.extra["population"] = population_evidence(ctx)
     return model
 
 

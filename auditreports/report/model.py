@@ -647,18 +647,18 @@ def build_findings(
         ev = by_finding.get((f["finding_id"],), evidence.clear())
         count = int(f["count"] or len(f["event_ids"] or []))
         columns = {
-            "event id": "event_id",
             "time (UTC)": "timestamp",
+            "event id": "event_id",
             "actor's local time": "local_time",
             "event": "event_type",
             "actor": "actor",
             "ip": "ip",
             "resource / conversation": "target",
         }
-        widths = ["24%", "10%", "9%", "16%", "17%", "11%", "13%"]
+        widths = ["10%", "24%", "9%", "16%", "17%", "11%", "13%"]
         if not zones and not (settings.timezone and settings.timezone != "UTC"):
             del columns["actor's local time"]
-            widths = ["24%", "11%", "20%", "18%", "12%", "15%"]
+            widths = ["11%", "24%", "20%", "18%", "12%", "15%"]
         evtable = table_from_frame(
             ev,
             columns,
@@ -706,14 +706,16 @@ def build_signoff(statement: str, findings: list[FindingView], settings: ReportS
     # change log reviewed as one item, not one sign-off per edit.
     detailed = [f for f in findings if f.detailed]
     routine = [f for f in findings if not f.detailed]
-    rows = [[f"{f.ref} {f.finding_id}".strip(), f.severity, f.title, "", ""] for f in detailed]
+    rows = [[f.finding_id, f.severity, f"{f.ref} · {f.title}" if f.ref else f.title, "", ""] for f in detailed]
     if routine:
         events = sum(f.count for f in routine)
         rows.append(
             [
-                f"{routine[0].ref}–{routine[-1].ref}" if len(routine) > 1 else routine[0].ref,
+                "change log",
                 "info",
-                f"Change log: {len(routine)} routine item(s), {events} event(s), reviewed as one item",
+                f"Change log ({routine[0].ref}{'–' + routine[-1].ref if len(routine) > 1 else ''}): "
+                f"{len(routine)} routine item(s), "
+                f"{events} event(s), reviewed as one item",
                 "",
                 "",
             ]
