@@ -175,3 +175,35 @@ def test_people_are_named_with_their_id_and_keys_with_their_owner(soc2: Any, set
     if key is not None:  # the owner is named, by the key's creation event or the directory
         owner = re.search(r"API key of ([^()]+) \((usr_\d+)\)", key.summary + key.group)
         assert owner and names[owner.group(2)] == owner.group(1).strip()
+
+
+def test_hipaa_withholds_conversation_free_text_unless_asked(prepared: Any, settings: Any, hipaa: Any) -> None:
+    from auditreports.report.minimum import WITHHELD
+
+    notes = prepared.inputs.events.filter(pl.col("event_type").str.contains("note") & pl.col("reason").is_not_null())
+    assert notes.height, "the held-out quarter has conversation notes"
+    texts = set(notes.get_column("reason").to_list())
+    evidence = hipaa.evidence_events
+    assert not texts & set(evidence.get_column("reason").drop_nulls().to_list())
+    conv = evidence.filter(pl.col("category").cast(pl.String) == "conversation")
+    assert conv.height and set(conv.get_column("raw").to_list()) == {WITHHELD}
+    html = render_html(hipaa, settings.report)
+    assert not [t for t in texts if len(t) > 20 and t in html]
+    # Asked for: the free text is kept.
+    import dataclasses
+
+    full = build_report("hipaa", prepared.inputs, dataclasses.replace(settings.report, phi_free_text=True))
+    assert WITHHELD not in set(full.evidence_events.get_column("raw").to_list())
+
+
+def test_hipaa_appendix_is_grouped_per_actor_type_day(hipaa: Any) -> None:
+    assert hipaa.appendix.unit == "grouped line(s)"
+    assert hipaa.appendix.shown < hipaa.evidence_events.height
+    assert "per actor × event type × day" in hipaa.appendix.note or "actor × event type × day" in hipaa.appendix.note
+
+
+def test_long_free_text_is_cut_with_an_ellipsis() -> None:
+    from auditreports.report.model import table_from_frame
+
+    t = table_from_frame(pl.DataFrame({"r": ["x" * 100_000, "short"]}), {"reason": "r"}, "", max_chars=300)
+    assert len(t.rows[0][0]) == 300 and t.rows[0][0].endswith("…") and t.rows[1][0] == "short"

@@ -163,6 +163,8 @@ class ReportSpec:
     parameters: tuple[str, ...] = ()
     path: str = ""
     summary: Mapping[str, Any] | None = None  # how each criterion is concluded (report/summary.py)
+    minimum_necessary: bool = False  # withhold conversation free text unless settings.phi_free_text
+    appendix_grouped: bool = False  # print the appendix as actor x event type x day with a count
 
 
 _TOP = (
@@ -179,6 +181,7 @@ _TOP = (
     "notebook",
     "parameters",
     "summary",
+    "minimum_necessary",
 )
 _SECTION = ("key", "kind", "title", "intro", "facts", "charts", "tables", "query", "limit", "note")
 _TABLE = ("title", "query", "columns", "limit", "empty", "note", "max_chars")
@@ -275,7 +278,7 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
     appendix: tuple[str, ...] | None = None
     appendix_note = ""
     if appendix_node is not None:
-        appendix_node = _keys(appendix_node, ("queries", "note"), path, "appendix")
+        appendix_node = _keys(appendix_node, ("queries", "note", "group"), path, "appendix")
         appendix = _names(appendix_node.get("queries"), path, "appendix.queries")
         appendix_note = _text(appendix_node, "note", path, "appendix")
     for where, names in (("findings.touching", touching), ("evidence", evidence), ("appendix", appendix or ())):
@@ -345,6 +348,8 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
         parameters=parameters,
         path=path,
         summary=node.get("summary"),
+        minimum_necessary=bool(node.get("minimum_necessary", False)),
+        appendix_grouped=bool((appendix_node or {}).get("group", False)),
     )
 
 
@@ -555,11 +560,16 @@ def build_report(
     chart_models = {key: Chart(key, title, figure=CHARTS[fn](ctx)) for key, (fn, title) in charts.items()}
     finding_ids = _finding_event_ids(findings)
     ev = inputs.events
+    if spec.minimum_necessary and not settings.phi_free_text:
+        from .minimum import withhold_free_text
+
+        ev = withhold_free_text(ev)
     evidence = ev.filter(
         pl.col("event_id").is_in(pl.concat([_event_ids(ctx.frame(q) for q in spec.evidence), finding_ids]).implode())
     )
     appendix_events = None
     appendix_note = ""
+    printed = finding_ids
     if spec.appendix is not None:
         printed = pl.concat([finding_ids, _event_ids(ctx.frame(q) for q in spec.appendix)])
         appendix_events = ev.filter(pl.col("event_id").is_in(printed.implode()))
@@ -590,6 +600,14 @@ def build_report(
     from .actionable import enrich_findings
 
     enrich_findings(model.findings, findings, inputs.events, staff=settings.staff)
+    if spec.appendix_grouped:
+        from .minimum import grouped_appendix
+
+        model.appendix = grouped_appendix(
+            ev.filter(pl.col("event_id").is_in(printed.implode())) if spec.appendix is not None else evidence,
+            settings,
+            note=appendix_note,
+        )
     from .summary import population_evidence
 
     model.extra["population"] = population_evidence(ctx)

@@ -179,6 +179,7 @@ class Appendix:
     cap: int
     csv_name: str = "events.csv"
     note: str = ""  # what the printed rows are when they are a subset of events.csv
+    unit: str = "event(s)"  # what a printed line is ("grouped line(s)" when grouped per actor x type x day)
 
     @property
     def truncated(self) -> bool:
@@ -249,6 +250,15 @@ def _display_expr(name: str, dtype: pl.DataType, fmt: str = "auto") -> pl.Expr:
     return out.fill_null(NULL).alias(name)
 
 
+def _clip(text: pl.Expr, max_chars: int) -> pl.Expr:
+    """Text cut to ``max_chars`` with an ellipsis when it was longer (the full value is in the evidence)."""
+    return (
+        pl.when(text.str.len_chars() > max_chars)
+        .then(text.str.slice(0, max(max_chars - 1, 0)) + pl.lit("…"))
+        .otherwise(text)
+    )
+
+
 def table_from_frame(
     frame: pl.DataFrame,
     columns: Mapping[str, str],
@@ -270,7 +280,7 @@ def table_from_frame(
     schema = shown.schema
     formats = formats or {}
     exprs = [
-        _display_expr(col, schema[col], formats.get(label, "auto")).str.slice(0, max_chars).alias(label)
+        _clip(_display_expr(col, schema[col], formats.get(label, "auto")), max_chars).alias(label)
         for label, col in columns.items()
     ]
     rows = [list(r) for r in shown.select(exprs).rows()] if shown.height else []

@@ -54,6 +54,9 @@ class ReportSettings:
       time zone (``timezone`` for everyone not listed).
     - ``staff_names``: show staff by name in the GDPR report (default: by role only).
     - ``charts``: draw charts (needs kaleido + Chromium); off renders tables only.
+    - ``phi_free_text``: print free text of conversations (notes, message bodies) in a report
+      whose framework applies minimum necessary (HIPAA); default false: withheld there, in the
+      PDF and in its embedded events.csv.
     """
 
     organisation: str = "Organisation"
@@ -77,6 +80,7 @@ class ReportSettings:
     staff: Path | None = None
     staff_names: bool = False
     charts: bool = True
+    phi_free_text: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> ReportSettings:
@@ -121,7 +125,7 @@ class ReportSettings:
                 values[key] = value
             elif key == "coverage_gap_hours":
                 values[key] = float(value)
-            elif key in ("staff_names", "charts"):
+            elif key in ("staff_names", "charts", "phi_free_text"):
                 if not isinstance(value, bool):
                     raise ConfigError(f"report setting {key} must be true or false, not {value!r}.")
                 values[key] = value
