@@ -33,7 +33,7 @@ from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
-from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
+from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
 from .report.settings import ReportSettings
 from .settings import Settings
 
@@ -58,6 +58,7 @@ class ReportResult:
     model: ReportModel = field(repr=False)
     verdict: str
     findings: int
+    html: Path | None = None  # the HTML twin (report.html) of a report built from sections
 
 
 @dataclass
@@ -256,7 +257,12 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
         written[name] = evidence_dir / name
     with stage("render PDF"):
         pdf = render_pdf(model, out_dir / "report.pdf", attachments=files, settings=settings)
-    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings))
+    html = None
+    if model.kind != "gdpr":  # the twin of the framework reports (GDPR answers are sent as the PDF)
+        with stage("render HTML twin"):
+            html = out_dir / "report.html"
+            atomic_write(html, render_html_twin(model, settings).encode("utf-8"))
+    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings), html)
 
 
 def _overrides_used(settings: ReportSettings) -> str:

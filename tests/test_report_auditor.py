@@ -207,3 +207,120 @@ def test_long_free_text_is_cut_with_an_ellipsis() -> None:
 
     t = table_from_frame(pl.DataFrame({"r": ["x" * 100_000, "short"]}), {"reason": "r"}, "", max_chars=300)
     assert len(t.rows[0][0]) == 300 and t.rows[0][0].endswith("…") and t.rows[1][0] == "short"
+
+
+# ---------------------------------------------------------------- the rendered report and its HTML twin
+
+
+@pytest.fixture(scope="module")
+def rendered(workspace: Path, settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from auditreports.pipeline import framework_report
+
+    out = tmp_path_factory.mktemp("soc2-rendered")
+    return framework_report(
+        "soc2", workspace / "store", period="2026-Q3", out_dir=out, settings=settings.with_report(charts=False)
+    )
+
+
+def _pdf_text(pdf: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def test_summary_is_on_page_two_and_the_contents_have_page_numbers(rendered: Any) -> None:
+    import re
+
+    from pypdf import PdfReader
+
+    pages = [p.extract_text() or "" for p in PdfReader(str(rendered.pdf)).pages]
+    assert "Executive summary" in pages[1] and "Conclusion per criterion" in pages[1]
+    contents = next(p for p in pages[1:4] if "Contents" in p)
+    # Each entry ends in the page it starts on (target-counter): the findings entry points at the findings page.
+    m = re.search(r"Findings by severity\s*\.*\s*(\d+)", contents)
+    assert m and "Findings by severity" in pages[int(m.group(1)) - 1]
+
+
+def test_population_evidence_and_procedure_are_printed(rendered: Any, workspace: Path) -> None:
+    import hashlib
+
+    text = _pdf_text(rendered.pdf)
+    manifest = json.loads((rendered.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+    verification = json.loads((rendered.evidence_dir / "verification.json").read_text(encoding="utf-8"))
+    head = verification["chain_heads"]["workspace"]["head"]
+    assert head["hash"][:40] in text.replace("\n", "").replace(" ", "")
+    assert "Re-performing the population test" in text and "auditreports verify --store reperform" in text
+    settings_sha = hashlib.sha256((workspace / "data" / "settings.yml").read_bytes()).hexdigest()
+    staff_sha = hashlib.sha256((workspace / "data" / "staff.csv").read_bytes()).hexdigest()
+    hashed = {c["sha256"] for c in manifest["configuration"]}
+    assert {settings_sha, staff_sha} <= hashed
+    assert settings_sha[:32] in text.replace("\n", "").replace(" ", "")
+
+
+def test_html_twin_is_self_contained_draws_its_charts_and_requests_nothing(rendered: Any, tmp_path: Path) -> None:
+    import shutil
+    import socket
+    import subprocess
+    import threading
+
+    html = rendered.html
+    assert html is not None and html.parent == rendered.pdf.parent and html.name == "report.html"
+    source = html.read_text(encoding="utf-8")
+    assert "Executive summary" in source and "Conclusion per criterion" in source
+    assert not __import__("re").search(r"""(src|href)\s*=\s*["']?(https?:)?//""", source)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    # Every request Chromium makes goes to this proxy, which records it and refuses it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    seen.append(conn.recv(512))
+                except OSError:
+                    seen.append(b"?")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--proxy-server=http://127.0.0.1:{port}",
+        "--proxy-bypass-list=<-loopback>",
+        "--virtual-time-budget=10000",
+        "--window-size=1200,1600",
+    ]
+    try:
+        dom = subprocess.run(
+            [*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=180, check=False
+        ).stdout
+        shot = tmp_path / "twin.png"
+        subprocess.run([*flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=180, check=False)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+    charts = len(rendered.model.charts)
+    # Plotly drew every chart: each plotly-chart div holds its SVG.
+    assert dom.count('class="plotly-chart') == charts and dom.count('class="main-svg"') >= charts
+    assert shot.stat().st_size > 10_000
+    assert seen == [], f"the twin requested something from the network: {seen[:2]}"

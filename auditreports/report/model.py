@@ -76,6 +76,7 @@ class Chart:
     title: str
     uri: str | None = None  # data:image/svg+xml URI once exported
     figure: Any = None  # the Plotly figure, for notebooks
+    html: str | None = None  # the interactive chart (div + script), set only while rendering the HTML twin
 
 
 @dataclass
