@@ -396,22 +396,3 @@ def gdpr_subject_access(
     )
     model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     return _finish(model, prepared, Path(out_dir), s)
-
-
-def configuration_inputs(settings: Any, report: ReportSettings, detection: Any) -> list[dict[str, str]]:
-    """The settings file and every directory file it names, with their SHA-256 (they change results)."""
-    named: list[tuple[str, Any]] = [("settings file", getattr(settings, "path", None))]
-    named += [
-        ("staff directory (report)", report.staff),
-        ("customer directory", report.customers),
-        ("processing record", report.processing_record),
-        ("staff directory (detection)", getattr(detection, "actors_csv", None)),
-    ]
-    out = []
-    for what, path in named:
-        if path is None:
-            continue
-        file = Path(path)
-        digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "missing"
-        out.append({"what": what, "path": str(file), "sha256": digest})
-    return out

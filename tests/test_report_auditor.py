@@ -33,7 +33,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("heldout")
     assert cli_main(["samples", str(root / "data"), "--seed", "7", "--scale", "0.1"]) == 0
     data = root / "data"
-    assert cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(root / "store")]) == 0
+    assert (
+        cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(root / "store")]) == 0
+    )
     return root
 
 
@@ -328,7 +330,9 @@ def test_html_twin_is_self_contained_draws_its_charts_and_requests_nothing(rende
     assert dom.count('class="plotly-chart') == charts and dom.count('class="main-svg"') >= charts
     assert shot.stat().st_size > 10_000
     # Chromium's own services (component updates, time sync) are not the page's requests.
-    browser_own = re.compile(rb"^(GET http://|POST http://|CONNECT )[^/ ]*(google\.com|googleapis\.com|gvt1\.com|gstatic\.com)[:/ ]")
+    browser_own = re.compile(
+        rb"^(GET http://|POST http://|CONNECT )[^/ ]*(google\.com|googleapis\.com|gvt1\.com|gstatic\.com)[:/ ]"
+    )
     from_page = [r for r in seen if not browser_own.match(r)]
     assert from_page == [], f"the twin requested something from the network: {from_page[:2]}"
     # And the browser is told so: the page's own policy forbids every fetch but inline code and data: images.

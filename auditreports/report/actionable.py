@@ -117,7 +117,9 @@ def enrich_findings(
         row = by_id.get(view.finding_id)
         if row is None:
             continue
-        mine = events.filter(pl.col("event_id").is_in(pl.Series(list(row["event_ids"] or []), dtype=pl.String).implode()))
+        mine = events.filter(
+            pl.col("event_id").is_in(pl.Series(list(row["event_ids"] or []), dtype=pl.String).implode())
+        )
         view.related = _related(mine, events, row["window_end"], hours)
         changes = mine.filter(pl.col("category").cast(pl.String) == "config").sort("timestamp")
         if changes.height:

@@ -337,7 +337,7 @@ def local_time_expr(zones: Mapping[str, str], *, default: str | None = None, ts:
     by_zone: dict[str, list[str]] = {}
     for actor_id, zone in zones.items():
         by_zone.setdefault(zone, []).append(actor_id)
-    branches = None
+    branches: Any = None
     for zone, ids in sorted(by_zone.items()):
         value = pl.col(ts).dt.convert_time_zone(zone).dt.strftime("%a %H:%M ") + pl.lit(zone)
         cond = pl.col("actor_id").is_in(ids)

@@ -36,9 +36,9 @@ from .engine import QueryContext, section_kind
 from .model import Section, Table
 
 __all__ = [
-    "NO_EXCEPTIONS",
     "EXCEPTIONS",
     "NOT_TESTABLE",
+    "NO_EXCEPTIONS",
     "Conclusion",
     "check_summary_spec",
     "conclude",
@@ -162,8 +162,11 @@ def conclude(ctx: QueryContext) -> list[Conclusion]:
             continue
         blocker = _integrity_blocker(ctx.inputs.verification, list(crit.get("relies_on") or []), sources)
         if blocker:
-            out.append(Conclusion(req.id, req.title, NOT_TESTABLE, blocker[0].upper() + blocker[1:] + ".",
-                                  population=pop.height))
+            out.append(
+                Conclusion(
+                    req.id, req.title, NOT_TESTABLE, blocker[0].upper() + blocker[1:] + ".", population=pop.height
+                )
+            )
             continue
         hits = findings.filter(pl.col("rule_name").is_in(list(req.rules)) & pl.col("severity").is_in(list(exceptions)))
         tested = f"{pop.height:,} event(s) tested with {', '.join(req.rules) or 'no rule'}"
