@@ -288,6 +288,8 @@ def test_organisation_rules_run_in_the_report_and_change_the_stamp(tmp_path: Pat
         "name: org_password_reset\n"
         "title: Password reset outside the service desk (Acme policy 7.2)\n"
         "description: Acme resets passwords through the service desk only.\n"
+        "why_it_matters: A reset outside the desk skips the identity check.\n"
+        "what_to_check: The service-desk ticket for the reset.\n"
         "severity: medium\nstatus: stable\nreferences: []\nfalsepositives: []\ntags: []\n"
         'summary: "{actor_id} reset a password"\n'
         "logic:\n  kind: match\n  where:\n    event_type: auth.password.reset\n  group_by: [actor_id]\n"

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError, UsageError
-from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA, conform
+from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA, SEVERITIES, conform
 from .compiler import NULL_GROUP, CompiledRule
 from .rules import SEVERITIES, Rule, load_rules
 from .settings import DetectionSettings
