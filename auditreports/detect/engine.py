@@ -23,7 +23,7 @@ import polars as pl
 from ..errors import ConfigError, UsageError
 from ..schema import EVENT_SCHEMA, FINDINGS_SCHEMA, SEVERITIES, conform
 from .compiler import NULL_GROUP, CompiledRule
-from .rules import SEVERITIES, Rule, load_rules
+from .rules import Rule, load_rules
 from .settings import DetectionSettings
 
 __all__ = ["FINDINGS_SCHEMA", "Findings", "detect", "sensitivity"]
