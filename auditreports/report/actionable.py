@@ -2,7 +2,8 @@
 
 For each finding card (not the informational change-log items):
 
-* **what happened next** — what the finding's actors and IP addresses did in the
+* **what happened next** — what the finding's actors and IP addresses (not shared ones:
+  an address more than three accounts used is an office or NAT) did in the
   ``related_hours`` after it (one row per actor × event type, with a count), so a reviewer
   sees what a taken-over account or a sprayer's address went on to do;
 * **the change itself** — when a finding's events are configuration changes, their
@@ -26,11 +27,22 @@ __all__ = ["enrich_findings"]
 
 RELATED_HOURS = 24
 RELATED_ROWS = 12
+SHARED_IP_ACTORS = 3  # an IP used by more accounts than this in the period is shared (office, NAT)
 
 
 def _related(finding_events: pl.DataFrame, events: pl.DataFrame, end: object, hours: int) -> Table:
     actors = finding_events.get_column("actor_id").drop_nulls().unique().to_list()
     ips = finding_events.get_column("ip").drop_nulls().unique().to_list()
+    if ips:  # an office or NAT address many people share says nothing about this finding's actor
+        shared = (
+            events.filter(pl.col("ip").is_in(ips))
+            .group_by("ip")
+            .agg(pl.col("actor_id").n_unique().alias("actors"))
+            .filter(pl.col("actors") > SHARED_IP_ACTORS)
+            .get_column("ip")
+            .to_list()
+        )
+        ips = [ip for ip in ips if ip not in shared]
     ids = finding_events.get_column("event_id").implode()
     if end is None or not (actors or ips):
         return Table("", [], [])

@@ -666,7 +666,7 @@ def build_findings(
             "ip": "ip",
             "resource / conversation": "target",
         }
-        widths = ["10%", "24%", "9%", "16%", "17%", "11%", "13%"]
+        widths = ["10%", "22%", "12%", "15%", "17%", "11%", "13%"]
         if not zones and not (settings.timezone and settings.timezone != "UTC"):
             del columns["actor's local time"]
             widths = ["11%", "24%", "20%", "18%", "12%", "15%"]
