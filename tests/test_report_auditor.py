@@ -337,3 +337,10 @@ def test_html_twin_is_self_contained_draws_its_charts_and_requests_nothing(rende
     assert from_page == [], f"the twin requested something from the network: {from_page[:2]}"
     # And the browser is told so: the page's own policy forbids every fetch but inline code and data: images.
     assert "default-src 'none'" in source
+
+
+def test_control_map_rows_give_the_conclusion_not_a_finding_count(soc2: Any) -> None:
+    controls = next(s for s in soc2.sections if s.kind == "controls").tables[0]
+    results = [row[-1] for row in controls.rows]
+    assert results and all(r.startswith((NO_EXCEPTIONS, EXCEPTIONS, NOT_TESTABLE)) for r in results)
+    assert not [r for r in results if "finding(s) to review" in r]

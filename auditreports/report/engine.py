@@ -463,14 +463,26 @@ def controls_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
     """Requirement -> the rules and integrity checks that evidence it, with what they found."""
     section = tables_section(spec, ctx)
     section.kind = "controls"
+    from .summary import conclude
+
+    conclusions = {c.criterion: f"{c.conclusion}: {c.basis}" for c in conclude(ctx, every_requirement=True)}
     section.tables.insert(
-        0, control_evidence_table(ctx.framework, ctx.findings, str(ctx.inputs.verification.get("verdict", "NOT RUN")))
+        0,
+        control_evidence_table(
+            ctx.framework, ctx.findings, str(ctx.inputs.verification.get("verdict", "NOT RUN")), conclusions
+        ),
     )
     return section
 
 
-def control_evidence_table(framework: Framework | None, findings: pl.DataFrame, verdict: str) -> Table:
-    """One row per requirement of the framework map: its rules, its checks, what they found."""
+def control_evidence_table(
+    framework: Framework | None,
+    findings: pl.DataFrame,
+    verdict: str,
+    conclusions: Mapping[str, str] | None = None,
+) -> Table:
+    """One row per requirement of the framework map: its rules, its checks, what they found
+    (the requirement's conclusion, as the executive summary gives it, when ``conclusions`` has it)."""
     title = "Control → evidence"
     if framework is None:
         return Table(title, ["control", "evidence"], [], empty="No framework map was given.")
@@ -488,12 +500,14 @@ def control_evidence_table(framework: Framework | None, findings: pl.DataFrame, 
         status = f"{hits} finding(s) to review" if hits else "no exception found"
         if req.integrity_checks:
             status += f"; integrity {verdict}"
+        if conclusions and req.id in conclusions:
+            status = conclusions[req.id]
         rows.append([req.id, req.title, ", ".join(req.rules) or "—", ", ".join(req.integrity_checks) or "—", status])
     return Table(
         title,
         ["control", "requirement", "detection rules", "integrity checks", "result"],
         rows,
-        widths=["9%", "33%", "24%", "16%", "18%"],
+        widths=["10%", "22%", "22%", "14%", "32%"],
         empty="The framework map lists no requirement.",
     )
 

@@ -141,8 +141,9 @@ def _integrity_blocker(verification: Mapping[str, Any], relies_on: Sequence[str]
     return "; ".join(reasons)
 
 
-def conclude(ctx: QueryContext) -> list[Conclusion]:
-    """One conclusion per criterion listed in the framework's ``report: summary:`` block."""
+def conclude(ctx: QueryContext, *, every_requirement: bool = False) -> list[Conclusion]:
+    """One conclusion per criterion listed in the framework's ``report: summary:`` block
+    (``every_requirement``: also the map's other requirements, tested on every event)."""
     spec = ctx.spec
     node = (spec.summary if spec is not None else None) or {}
     framework = ctx.framework
@@ -152,7 +153,13 @@ def conclude(ctx: QueryContext) -> list[Conclusion]:
     findings = ctx.findings
     refs = finding_refs(findings)
     out = []
-    for crit in node.get("criteria") or [{"id": r.id} for r in framework.requirements]:
+    criteria = list(node.get("criteria") or [{"id": r.id} for r in framework.requirements])
+    if every_requirement:
+        listed = {str(c["id"]) for c in criteria}
+        criteria += [{"id": r.id} for r in framework.requirements if r.id not in listed]
+        order = {r.id: i for i, r in enumerate(framework.requirements)}
+        criteria.sort(key=lambda c: order.get(str(c["id"]), len(order)))
+    for crit in criteria:
         req = framework.requirement(str(crit["id"]))
         population = crit.get("population") or {}
         pop = _population(ctx.events, population) if population else ctx.events
