@@ -344,3 +344,25 @@ def test_control_map_rows_give_the_conclusion_not_a_finding_count(soc2: Any) -> 
     results = [row[-1] for row in controls.rows]
     assert results and all(r.startswith((NO_EXCEPTIONS, EXCEPTIONS, NOT_TESTABLE)) for r in results)
     assert not [r for r in results if "finding(s) to review" in r]
+
+
+def test_hipaa_identities_are_consistent_and_keys_counted_apart(hipaa: Any) -> None:
+    scope = next(s for s in hipaa.sections if s.key == "phi-scope")
+    facts = dict(scope.facts)
+    per_staff = next(s for s in hipaa.sections if s.key == "per-staff").tables[0]
+    keys = [r for r in per_staff.rows if "API key" in r[0]]
+    assert int(facts["staff members"]) + int(facts["integrations (API keys, counted separately)"]) == per_staff.total
+    assert int(facts["integrations (API keys, counted separately)"]) == len(keys)
+    # One label per person across the tables: nobody is "(user)" in one row and "(agent)" in another.
+    names: dict[str, set[str]] = {}
+    for section in hipaa.sections:
+        for table in section.tables:
+            for row in table.rows:
+                for cell in row:
+                    m = __import__("re").match(r"^([A-Z][a-z]+ [A-Z][a-z]+) \(([a-z_ ]+)\)$", cell)
+                    if m:
+                        names.setdefault(m.group(1), set()).add(m.group(2))
+    assert names and not {n: r for n, r in names.items() if "user" in r and len(r) > 1}
+    disclosures = next(s for s in hipaa.sections if s.key == "disclosures").tables[1]
+    export_rows = [r for r in disclosures.rows if r[1] == "data.export"]
+    assert export_rows and all(r[3].startswith("not recorded (downloaded by") for r in export_rows)

@@ -303,7 +303,10 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
 
     An API key is named as the key, with its owner: the owner did not make the call.
     """
-    role = pl.coalesce(pl.col("actor_role"), pl.col("actor_type").cast(pl.String))
+    # One identity per actor: a person's role where an event does not record it (conversation
+    # logs) is the role their other events in the same frame record, not "user".
+    known = pl.col("actor_role").forward_fill().backward_fill().over("actor_id")
+    role = pl.coalesce(pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String))
     is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
         kind = pl.col("actor_type").cast(pl.String)
