@@ -366,3 +366,28 @@ def test_hipaa_identities_are_consistent_and_keys_counted_apart(hipaa: Any) -> N
     disclosures = next(s for s in hipaa.sections if s.key == "disclosures").tables[1]
     export_rows = [r for r in disclosures.rows if r[1] == "data.export"]
     assert export_rows and all(r[3].startswith("not recorded (downloaded by") for r in export_rows)
+
+
+def test_hipaa_pages_grow_with_people_and_findings_not_with_events(
+    workspace: Path, settings: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Over three times the events, same people and planted incidents: the page count stays within 1.5x."""
+    from pypdf import PdfReader
+
+    from auditreports.pipeline import framework_report
+
+    big = tmp_path_factory.mktemp("heldout-x5")
+    assert cli_main(["samples", str(big / "data"), "--seed", "7", "--scale", "0.5"]) == 0
+    data = big / "data"
+    assert cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(big / "store")]) == 0
+    pages = {}
+    events = {}
+    for name, root in (("small", workspace), ("big", big)):
+        s = load_settings(root / "data" / "settings.yml")
+        result = framework_report(
+            "hipaa", root / "store", period="2026-Q3", out_dir=root / "hipaa", settings=s.with_report(charts=False)
+        )
+        pages[name] = len(PdfReader(str(result.pdf)).pages)
+        events[name] = result.model.completeness.period_events
+    assert events["big"] >= 3 * events["small"]
+    assert pages["big"] <= 1.5 * pages["small"], pages
