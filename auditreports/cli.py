@@ -27,6 +27,7 @@ COMMANDS = (
     "verify_manifest",
     "keygen",
     "detect",
+    "review",
     "report",
     "batch",
     "search",

@@ -12,7 +12,8 @@ exception: it is a quarantine row, an integrity break or a finding.
     │   └── NothingLoadedError        no usable event in any input
     ├── StoreError                    a store directory that is missing or damaged
     ├── ConfigError                   a settings / rules / framework file is invalid
-    │   └── RuleError                 one or more rule files are invalid
+    │   ├── RuleError                 one or more rule files are invalid
+    │   └── ReviewFileError           the review file is invalid (each problem with file:line)
     ├── FetchError                    the audit-log API could not be read
     │   ├── AuthenticationError       401 / 403: wrong or missing token
     │   ├── PaginationError           a repeated cursor, a page that is not JSON
@@ -20,7 +21,8 @@ exception: it is a quarantine row, an integrity break or a finding.
     ├── IntegrityError                a manifest / signature that cannot be checked
     ├── ReportError                   a report could not be built or rendered
     │   ├── UnsafeResourceError       the PDF renderer was asked to fetch something
-    │   └── NotebookExecutionError    a report notebook failed (cell, kernel, timeout)
+    │   ├── NotebookExecutionError    a report notebook failed (cell, kernel, timeout)
+    │   └── ReviewIncompleteError     --final while critical/high findings are undecided (exit 1)
     └── DependencyError               a missing library or system package
 
 Every exception carries its context as attributes and a one-sentence message
@@ -44,6 +46,8 @@ __all__ = [
     "ParameterError",
     "ReportError",
     "RetriesExhaustedError",
+    "ReviewFileError",
+    "ReviewIncompleteError",
     "RuleError",
     "SourceFormatError",
     "StoreError",
@@ -106,6 +110,20 @@ class RuleError(ConfigError):
         self.errors = errors or []
 
 
+class ReviewFileError(ConfigError):
+    """The review file is invalid.
+
+    ``errors`` lists every problem found, each as ``(file, line, message)``; the
+    message has one line per problem, ``file:line: what is wrong; what to do``.
+    """
+
+    def __init__(
+        self, message: str, errors: list[tuple[str, int | None, str]] | None = None, **context: object
+    ) -> None:
+        super().__init__(message, **context)
+        self.errors = errors or []
+
+
 class FetchError(AuditReportsError):
     """The audit-log API could not be read completely."""
 
@@ -142,6 +160,13 @@ class UnsafeResourceError(ReportError):
 
 class NotebookExecutionError(ReportError):
     """A report notebook failed: a cell raised, the kernel died or time ran out."""
+
+
+class ReviewIncompleteError(ReportError):
+    """A final report was asked for while critical or high findings are still undecided.
+
+    ``finding_ids`` names them.
+    """
 
 
 class DependencyError(AuditReportsError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._resources import notebooks_dir
-from .errors import NotebookExecutionError, UsageError
+from .errors import NotebookExecutionError, ReviewFileError, ReviewIncompleteError, UsageError
 from .parameters import check_parameters, search_frameworks_dirs
 from .progress import say
 
@@ -165,6 +165,7 @@ def run_report_notebook(
                 notebook=str(executed),
             )
         cell, error = _first_error(executed) if executed.exists() else (None, err.strip().splitlines()[-1:])
+        _raise_review_error(str(error))
         where = f"cell In [{cell}]" if cell else "a cell"
         raise NotebookExecutionError(
             f"the {kind} report notebook failed in {where} ({error}); no report.pdf was produced — "
@@ -177,6 +178,18 @@ def run_report_notebook(
             f"the {kind} report notebook ran but wrote no {pdf}; open {executed} to see why", notebook=str(executed)
         )
     return NotebookRun(kind=kind, notebook=executed, pdf=pdf, out_dir=out_dir, seconds=seconds, parameters=checked)
+
+
+def _raise_review_error(error: str) -> None:
+    """A review problem found inside the notebook is the user's to fix: its own one-line error and exit code.
+
+    (An unknown finding id can only be seen once findings are detected; --final's
+    refusal is not a crash of the notebook.)
+    """
+    for cls in (ReviewIncompleteError, ReviewFileError):
+        prefix = f"{cls.__name__}: "
+        if error.startswith(prefix):
+            raise cls(error[len(prefix) :])
 
 
 def _remove_scratch_profile(path: str) -> None:

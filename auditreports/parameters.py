@@ -105,6 +105,34 @@ def _as_positive_int(name: str, value: Any) -> int:
     return number
 
 
+def _as_review_file(name: str, value: Any) -> str | None:
+    """A review file that exists and is valid (syntax, decisions, notes, dates); finding ids are checked by the run."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    if not Path(path).is_file():
+        raise ParameterError(
+            f"parameter {name!r}: review file {path!r} does not exist; write it with "
+            "`auditreports review --store DIR --period P --out review.yml`",
+            parameter=name,
+        )
+    from .review import load_review
+
+    load_review(path)  # ReviewFileError (exit 2): every problem as file:line
+    return path
+
+
+def _as_previous_dir(name: str, value: Any) -> str | None:
+    """The previous report's output folder: its evidence/findings.json (and review.yml, if any) must be readable."""
+    if value is None:
+        return None
+    path = _as_str(name, value)
+    from .review import load_previous
+
+    load_previous(path)
+    return path
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
@@ -134,6 +162,20 @@ _COMMON = (
         _as_optional_positive_int,
         None,
         "evidence rows printed in the appendix; the rest go to the embedded CSV (default: report settings, 10,000)",
+    ),
+)
+
+# The review workflow (docs/review.md): every report of the engine ("sections" builder) takes
+# these; a custom builder (the GDPR response to a data subject) does not.
+_REVIEW: tuple[ParameterSpec, ...] = (
+    ParameterSpec(
+        "review_file", _as_review_file, None, "the review file (review.yml) whose decisions the report shows"
+    ),
+    ParameterSpec(
+        "final", _as_bool, False, "a final report: refused while a critical/high finding is undecided, else DRAFT"
+    ),
+    ParameterSpec(
+        "previous_dir", _as_previous_dir, None, "the previous report's output folder: new / recurring / resolved"
     ),
 )
 
@@ -173,6 +215,9 @@ _EXPLORE = (
         "timeline_of", _as_optional_str, None, "conversation id or actor for the timeline (default: busiest)"
     ),
     ParameterSpec("finding_id", _as_optional_str, None, "finding to open (default: the most severe)"),
+    ParameterSpec(
+        "review_file", _as_review_file, None, "review file (review.yml): list undecided findings, record decisions"
+    ),
     ParameterSpec("top_n", _as_positive_int, 10, "rows in the top actors / IPs tables"),
 )
 
@@ -212,14 +257,17 @@ def declared_parameters(kind: str, frameworks_dirs: Sequence[str] = ()) -> dict[
             parameter="kind",
         )
     kind_spec = ParameterSpec("kind", _as_str, kind, "report kind: a framework file's stem (soc2, hipaa, …)")
-    return {spec.name: spec for spec in (kind_spec, *_COMMON, *(OPTIONAL_PARAMETERS[p] for p in found.parameters))}
+    review = _REVIEW if found.builder == "sections" else ()
+    return {
+        spec.name: spec for spec in (kind_spec, *_COMMON, *review, *(OPTIONAL_PARAMETERS[p] for p in found.parameters))
+    }
 
 
 def generic_notebook_parameters() -> dict[str, ParameterSpec]:
     """What the generic framework notebook declares: the kind, the common parameters and every
     optional one a framework file may ask for (each run checks only its kind's)."""
     kind_spec = ParameterSpec("kind", _as_str, "soc2", "report kind: a framework file's stem (soc2, hipaa, …)")
-    return {spec.name: spec for spec in (kind_spec, *_COMMON, *_OPTIONAL)}
+    return {spec.name: spec for spec in (kind_spec, *_COMMON, *_REVIEW, *_OPTIONAL)}
 
 
 def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,6 +314,16 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError(
             f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store"
         )
+    if out["store"] and (Path(out["store"]) / "ledger.json").is_file():
+        from .store import reconcile
+
+        problems = reconcile(out["store"])
+        if problems:
+            raise ParameterError(
+                f"store {out['store']!r}: the ledger does not reconcile with the stored events ({'; '.join(problems)}); "
+                "re-ingest the sources into a new store",
+                parameter="store",
+            )
     if "subject" in declared:
         if not out["subject"]:
             raise ParameterError("a gdpr report needs subject (a customer id or email)", parameter="subject")

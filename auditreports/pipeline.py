@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from .csvsafe import safe_csv_frame
-from .errors import ParameterError
+from .errors import ParameterError, StoreError
 from .period import Period, parse_period
 from .progress import stage
 from .report.charts import ChartExporter, draw_charts
@@ -34,6 +34,7 @@ from .report.gdpr import build_gdpr_model, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
+from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .settings import Settings
 
@@ -88,6 +89,13 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
         from .store import open_store
 
         store = open_store(path)
+        problems = store.reconcile()
+        if problems:
+            raise StoreError(
+                f"{path}: the ledger does not reconcile with the stored events ({'; '.join(problems)}); "
+                "re-ingest the sources into a new store",
+                path=str(path),
+            )
         return store.events, store.ledger, store.quarantine
     from .sources import load
 
@@ -214,6 +222,8 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
             }
         )
         files["subject_data.csv"] = _csv(data)
+    # The review hook (report.reviewed.apply_review) adds the review file and its manifest keys.
+    files.update(model.extra.get("attachments", {}))
     manifest = {
         "report": model.kind,
         "period": {"label": model.period.label, "start": model.period.start, "end": model.period.end},
@@ -226,6 +236,7 @@ def evidence_files(model: ReportModel, prepared: _Prepared) -> dict[str, bytes]:
         "configuration": model.extra.get("configuration_inputs", []),
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
+    manifest.update(model.extra.get("manifest", {}))
     files["manifest.json"] = _json(manifest)
     return files
 
@@ -296,6 +307,9 @@ def framework_report(
     triage: Mapping[str, str] | None = None,
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
     frameworks_dirs: Sequence[str | os.PathLike[str]] = (),
+    review: Any = None,
+    previous: Any = None,
+    final: bool = False,
 ) -> ReportResult:
     """The report of any framework built from sections (soc2, hipaa, an organisation's own).
 
@@ -304,7 +318,11 @@ def framework_report(
     :class:`~auditreports.settings.Settings` (detection and integrity sections apply too), a
     :class:`ReportSettings` or a mapping of report settings. ``triage``: finding id -> status
     shown in the findings table. ``rules_dirs``: organisation rule directories run beside the
-    built-in rules. Leaves report.pdf + evidence/ in ``out_dir``.
+    built-in rules. ``review``: the review file (path or :class:`~auditreports.review.Review`)
+    whose decisions the report shows; ``previous``: the previous report's output folder (new /
+    recurring / resolved); ``final``: refuse while a critical or high finding is undecided, else
+    the report is marked DRAFT (:func:`~auditreports.report.reviewed.apply_review`). Leaves
+    report.pdf + evidence/ in ``out_dir``.
     """
     s, detection, integrity = _settings(settings)
     dirs = [*frameworks_dirs, *s.frameworks_dirs]
@@ -333,6 +351,8 @@ def framework_report(
         rule_pack_hash=prepared.rule_pack_hash,
     )
     model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
+    known = [f["finding_id"] for f in prepared.findings_doc["findings"]]
+    apply_review(model, review, previous, final=final, known_ids=known)
     return _finish(model, prepared, Path(out_dir), s)
 
 

@@ -70,6 +70,17 @@ class SearchFilters:
         subject: str | None = None,
         text: str | None = None,
     ) -> SearchFilters:
+        for name, value in (
+            ("conversation_id", conversation_id),
+            ("author", author),
+            ("event_type", event_type),
+            ("since", since),
+            ("until", until),
+            ("channel", channel),
+            ("subject", subject),
+            ("text", text),
+        ):
+            _refuse_blank(name, value)
         start, _ = _parse_bound(since, "since") if since is not None else (None, False)
         end, end_is_date = _parse_bound(until, "until") if until is not None else (None, False)
         if end is not None and end_is_date:
@@ -295,6 +306,26 @@ def _events_of(store: Any, filters: SearchFilters) -> pl.LazyFrame:
         f"cannot search {type(store).__name__}; pass a store directory, an open_store() result or an events frame",
         store=repr(store),
     )
+
+
+_FLAG = {"since": "--from", "until": "--to"}
+
+
+def _refuse_blank(name: str, value: object) -> None:
+    """A filter that is given must say something: an empty value would silently mean "every event"."""
+    if value is None or isinstance(value, dt.date):
+        return
+    flag = _FLAG.get(name, "--" + name.replace("_", "-"))
+    items = value.split(",") if isinstance(value, str) and name not in ("author", "subject", "text") else value
+    if isinstance(items, str):
+        items = [items]
+    texts = [str(v) for v in items] if isinstance(items, Sequence) else [str(items)]
+    if not texts or any(not t.strip() for t in texts):
+        raise UsageError(
+            f"{flag} {value!r} is empty or blank (or has an empty item); give a value, or leave {flag} out "
+            "to not filter on it (an empty filter is never read as 'every event')",
+            filter=name,
+        )
 
 
 def _values(value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -18,12 +18,17 @@ a half-written partition visible.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +39,16 @@ from .errors import StoreError, UsageError
 from .schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, empty_events, empty_quarantine
 from .sources._dedupe import add_flag, dedupe_events, fingerprint
 
-__all__ = ["LEDGER_VERSION", "Store", "open_store", "write_store"]
+__all__ = ["LEDGER_VERSION", "Store", "open_store", "store_lock", "write_store"]
 
 LEDGER_VERSION = 1
 EVENTS_DIR = "events"
 LEDGER_FILE = "ledger.json"
 QUARANTINE_FILE = "quarantine.ndjson"
+LOCK_FILE = ".lock"
+JOURNAL_FILE = ".pending.json"
+# Files of the store's own machinery: a directory holding only these is still "empty".
+_MACHINERY = {LOCK_FILE, JOURNAL_FILE}
 _KINDS = ("inputs", "fetches")
 _PREVIEW_CHARS = 200
 
@@ -64,8 +73,7 @@ class Store:
         start_ts, end_ts = _utc(start), _utc(end)
         last_day = (end_ts - dt.timedelta(microseconds=1)).date()
         return (
-            self._scan()
-            .filter(pl.col("event_date").is_between(start_ts.date(), last_day))
+            self._scan(start_ts.date(), last_day)
             .filter((pl.col("timestamp") >= start_ts) & (pl.col("timestamp") < end_ts))
             .select(list(EVENT_SCHEMA))
         )
@@ -91,15 +99,32 @@ class Store:
     def ledger(self) -> dict[str, Any]:
         return _read_ledger(self.path)
 
-    def _scan(self) -> pl.LazyFrame:
-        if not any((self.path / EVENTS_DIR).glob("event_date=*/*.parquet")):
-            return empty_events().lazy().with_columns(pl.lit(None, dtype=pl.Date).alias("event_date"))
-        lf = pl.scan_parquet(
-            str(self.path / EVENTS_DIR / "**" / "*.parquet"),
-            hive_partitioning=True,
-            hive_schema={"event_date": pl.Date()},
-        )
+    def reconcile(self) -> list[str]:
+        """Why the ledger and the stored parts disagree (empty when they agree); see :func:`reconcile`."""
+        return reconcile(self.path)
+
+    def _scan(self, first_day: dt.date | None = None, last_day: dt.date | None = None) -> pl.LazyFrame:
+        files = [str(p) for p in _part_files(self.path, first_day, last_day)]
+        if not files:
+            return empty_events().lazy()
+        # The partition directories are listed here rather than by Polars' hive parsing,
+        # which would also read `name=value` pieces of the store's own path as columns.
+        lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore")
         return lf.with_columns([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
+
+
+def _part_files(path: Path, first_day: dt.date | None = None, last_day: dt.date | None = None) -> list[Path]:
+    """The store's Parquet parts, sorted, optionally only those of UTC dates in [first_day, last_day]."""
+    out = []
+    for day_dir in sorted((path / EVENTS_DIR).glob("event_date=*")):
+        try:
+            day = dt.date.fromisoformat(day_dir.name.removeprefix("event_date="))
+        except ValueError:
+            continue
+        if (first_day is not None and day < first_day) or (last_day is not None and day > last_day):
+            continue
+        out.extend(sorted(day_dir.glob("*.parquet")))
+    return out
 
 
 def _utc(value: dt.datetime | dt.date) -> dt.datetime:
@@ -130,6 +155,10 @@ def _read_ledger(path: Path) -> dict[str, Any]:
         return {"version": LEDGER_VERSION, "inputs": [], "fetches": []}
     try:
         ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
+    except PermissionError as exc:
+        raise StoreError(
+            f"{ledger_path}: cannot read the ledger ({exc.strerror}); check the store's permissions", path=str(path)
+        ) from None
     except (OSError, ValueError) as exc:
         raise StoreError(
             f"{ledger_path}: the ledger is damaged ({exc}); restore it from a backup", path=str(path)
@@ -166,6 +195,209 @@ def _write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# --- one writer at a time -------------------------------------------------------------
+
+_held: dict[tuple[str, int], list[int]] = {}  # (resolved store path, thread) -> [fd, depth]
+_held_guard = threading.RLock()
+
+
+def _holder_text(lock_path: Path) -> str:
+    try:
+        info = json.loads(lock_path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or "pid" not in info:
+        return "another process"
+    return f"process {info.get('pid')} ({info.get('command', '?')}, since {info.get('since', '?')})"
+
+
+@contextlib.contextmanager
+def store_lock(store_dir: str | os.PathLike[str], *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the store's write lock (``STORE/.lock``, an advisory ``flock``) for the block.
+
+    A second writer (another process) prints who holds the lock and waits for it;
+    with ``timeout`` (seconds) it gives up with :class:`StoreError` naming the holder
+    (exit 2). Re-entrant within one thread, so a fetch can hold it for the whole run
+    while each page batch goes through :func:`write_store`; another thread waits. The kernel releases the lock
+    when its process dies, so a crashed writer never blocks the next run.
+    """
+    import fcntl
+
+    path = Path(store_dir)
+    # Re-entrant per thread: another thread of this process opens its own descriptor, and
+    # flock (per open file description) makes it wait like another process would.
+    key = (str(path.resolve()), threading.get_ident())
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None:
+            held[1] += 1
+    if held is not None:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                held[1] -= 1
+        return
+    lock_path = path / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot write to the store ({exc.strerror}); check that the directory exists and is writable",
+            path=str(path),
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(lock_path)
+            if timeout is not None and timeout <= 0:
+                raise StoreError(
+                    f"{path}: the store is being written by {holder}; wait for it to finish and run again",
+                    path=str(path),
+                ) from None
+            print(
+                f"[auditreports] {path}: the store is being written by {holder}; waiting for it to finish",
+                file=sys.stderr,
+                flush=True,
+            )
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"{path}: the store is still being written by {holder} after {timeout:g} s; "
+                            "run again when it has finished",
+                            path=str(path),
+                        ) from None
+                    time.sleep(0.1)
+        info = {"pid": os.getpid(), "command": " ".join(["auditreports", *sys.argv[1:2]]), "since": _now()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with _held_guard:
+        _held[key] = [fd, 1]
+    try:
+        _recover(path)
+        yield
+    finally:
+        with _held_guard:
+            del _held[key]
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _recover(path: Path) -> None:
+    """Undo a write that crashed before its ledger commit (called with the lock held).
+
+    The journal lists the parts the write was adding and the quarantine file's size
+    before it; if the ledger does not carry the journal's write id, those parts are
+    removed and the quarantine cut back, so the next ingest or fetch re-does the
+    write cleanly. Left-over temporary files of any crashed write go too.
+    """
+    journal_path = path / JOURNAL_FILE
+    for tmp in [*path.glob(".*.tmp"), *(path / EVENTS_DIR).glob("event_date=*/.*.tmp")]:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    if not journal_path.is_file():
+        return
+    try:
+        journal = json.loads(journal_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        journal = None
+    if isinstance(journal, dict) and (path / LEDGER_FILE).is_file():
+        ledger = _read_ledger(path)
+        if journal.get("write_id") not in ledger.get("writes", []):
+            for rel in journal.get("parts", []):
+                with contextlib.suppress(FileNotFoundError):
+                    (path / rel).unlink()
+            quarantine = path / QUARANTINE_FILE
+            size = journal.get("quarantine_bytes")
+            if isinstance(size, int) and quarantine.is_file() and quarantine.stat().st_size > size:
+                with open(quarantine, "r+b") as fh:
+                    fh.truncate(size)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            print(
+                f"[auditreports] {path}: an earlier write was interrupted before it was committed; "
+                f"removed its {len(journal.get('parts', []))} uncommitted part(s), the ledger and the parts agree again",
+                file=sys.stderr,
+                flush=True,
+            )
+    journal_path.unlink()
+
+
+def _part_rows(path: Path) -> int:
+    """Rows of one part, from its footer only (a store has thousands of parts; this is checked per report)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
+
+
+def reconcile(store_dir: str | os.PathLike[str]) -> list[str]:
+    """Why the ledger and the stored Parquet parts disagree; empty when they agree.
+
+    The ledger records every part a committed write added (``parts``: path → rows).
+    A part on disk the ledger does not list, a listed part that is missing, a row count
+    that differs, an input whose lines do not add up, or an uncommitted write (a journal
+    left by a crash) each make the store unfit as evidence until re-ingested.
+    """
+    path = Path(store_dir)
+    ledger = _read_ledger(path)
+    problems: list[str] = []
+    if (path / JOURNAL_FILE).is_file() and not _lock_is_free(path):
+        problems.append("a write is in progress; wait for it to finish")
+    elif (path / JOURNAL_FILE).is_file():
+        problems.append(
+            "a write was interrupted before its ledger commit; run any ingest into the store to clean it up"
+        )
+    recorded: dict[str, int] = ledger.get("parts", {}) if isinstance(ledger.get("parts"), dict) else {}
+    on_disk = {p.relative_to(path).as_posix(): p for p in (path / EVENTS_DIR).glob("event_date=*/*.parquet")}
+    if "parts" in ledger:
+        unlisted = sorted(set(on_disk) - set(recorded))
+        missing = sorted(set(recorded) - set(on_disk))
+        if unlisted:
+            problems.append(f"{len(unlisted)} Parquet part(s) are not in the ledger (first: {unlisted[0]})")
+        if missing:
+            problems.append(f"{len(missing)} part(s) the ledger lists are missing (first: {missing[0]})")
+        for rel in sorted(set(recorded) & set(on_disk)):
+            rows = _part_rows(on_disk[rel])
+            if rows != recorded[rel]:
+                problems.append(f"{rel} holds {rows} events, the ledger says {recorded[rel]}")
+                break
+    for entry in ledger.get("inputs", []):
+        lines = [int(entry.get(k) or 0) for k in ("lines_read", "loaded", "quarantined", "blank")]
+        if lines[0] != sum(lines[1:]):
+            problems.append(f"{entry.get('path')}: {lines[0]} lines read but {sum(lines[1:])} accounted for")
+    return problems
+
+
+def _lock_is_free(path: Path) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def write_store(
     store_dir: str | os.PathLike[str],
     result_or_events: Any,
@@ -184,6 +416,33 @@ def write_store(
     if kind not in _KINDS:
         raise UsageError(f"kind must be 'inputs' or 'fetches', not {kind!r}")
     path = Path(store_dir)
+    _check_target(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot create the store directory ({exc.strerror}); choose a writable place", path=str(path)
+        ) from None
+    with store_lock(path):
+        try:
+            return _write_locked(path, result_or_events, quarantine, ledger_entries, kind)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+                raise StoreError(
+                    f"{path}: cannot write to the store ({exc.strerror}: {exc.filename or path}); "
+                    "free space or fix the permissions and run again (nothing half-written is kept)",
+                    path=str(path),
+                ) from None
+            raise
+
+
+def _write_locked(
+    path: Path,
+    result_or_events: Any,
+    quarantine: pl.DataFrame | None,
+    ledger_entries: Iterable[Mapping[str, Any]],
+    kind: str,
+) -> dict[str, Any]:
     _prepare(path)
     ledger = _read_ledger(path)
     from .sources import LoadResult
@@ -192,9 +451,11 @@ def write_store(
         events = result_or_events.events.collect()
         quarantine = result_or_events.quarantine if quarantine is None else quarantine
         entries = [dict(e) for e in (list(ledger_entries) or result_or_events.ledger)]
+        passed_over = [dict(p) for p in result_or_events.skipped]
     elif isinstance(result_or_events, pl.DataFrame | pl.LazyFrame):
         events = result_or_events.lazy().collect()
         entries = [dict(e) for e in ledger_entries]
+        passed_over = []
     else:
         raise UsageError("write_store takes a LoadResult or a canonical events frame")
     missing = [name for name in EVENT_SCHEMA if name not in events.columns]
@@ -206,21 +467,32 @@ def write_store(
 
     # 1. The same input file again: skip it whole. Fetch entries are the API client's own
     # record (its counts, its timestamps) and are appended exactly as given.
-    known = {
-        e.get("sha256"): e.get("path") for e in ledger["inputs"] if e.get("sha256") and e.get("status") == "ingested"
-    }
+    # The same bytes read as another format (a --format given this time, or a format that
+    # was not recognised before) are a different reading, not a repeat: they are ingested.
+    known: dict[tuple[Any, Any], Any] = {}
+    formats_of: dict[Any, list[str]] = {}
+    for e in ledger["inputs"]:
+        if e.get("sha256") and e.get("status") == "ingested":
+            known.setdefault((e.get("sha256"), e.get("format")), e.get("path"))
+            formats_of.setdefault(e.get("sha256"), []).append(str(e.get("format")))
     skipped = []
     for entry in entries if kind == "inputs" else ():
         entry["ingested_at"] = now
-        sha = entry.get("sha256")
-        if sha in known:
+        sha, fmt = entry.get("sha256"), entry.get("format")
+        if (sha, fmt) in known:
             entry["status"] = "already_ingested"
-            entry["same_as"] = known[sha]
+            entry["same_as"] = known[(sha, fmt)]
             skipped.append(entry.get("path"))
         else:
             entry["status"] = "ingested"
+            if sha in formats_of:
+                earlier = ", ".join(sorted(set(formats_of[sha])))
+                entry.setdefault("notes", []).append(
+                    f"the same bytes (sha256) were ingested before as {earlier}; read again as {fmt}"
+                )
             if sha:
-                known[sha] = entry.get("path")
+                known[(sha, fmt)] = entry.get("path")
+                formats_of.setdefault(sha, []).append(str(fmt))
     if skipped:
         events = events.filter(~pl.col("source_file").is_in(skipped))
         quarantine = quarantine.filter(~pl.col("source_file").is_in(skipped))
@@ -230,9 +502,23 @@ def write_store(
     events, store_dups, conflict_ids = _against_store(Store(path), events)
     new_per_file = events.group_by("source_file").len()
 
-    # 3. Partitions, then quarantine, then the ledger (the commit record) last.
-    dates = _write_partitions(path, events)
+    # 3. The journal (what this write adds), partitions, quarantine, then the ledger
+    # (the commit record) last; a crash before the ledger is undone by the next writer.
+    if "parts" not in ledger:  # a store made before parts were recorded: adopt what it holds
+        ledger["parts"] = {
+            p.relative_to(path).as_posix(): _part_rows(p) for p in (path / EVENTS_DIR).glob("event_date=*/*.parquet")
+        }
+    write_id = uuid.uuid4().hex
+    plan = _plan_partitions(path, events)
     quarantine = _new_quarantine(path, quarantine)
+    quarantine_file = path / QUARANTINE_FILE
+    journal = {
+        "write_id": write_id,
+        "parts": [target.relative_to(path).as_posix() for target, _ in plan],
+        "quarantine_bytes": quarantine_file.stat().st_size if quarantine_file.is_file() else 0,
+    }
+    _atomic_write(path / JOURNAL_FILE, json.dumps(journal).encode("utf-8"))
+    dates = _write_partitions(plan)
     if quarantine.height:
         _append_quarantine(path, quarantine)
     dup_by_file = dict(store_dups.iter_rows()) if store_dups.height else {}
@@ -244,7 +530,12 @@ def write_store(
         else:
             entry["added"] = 0
     ledger[kind].extend(entries)
+    if passed_over:  # paths a directory walk passed over, with why: the ledger says what was not read
+        ledger.setdefault("skipped", []).extend({**p, "at": now} for p in passed_over)
+    ledger["parts"].update({target.relative_to(path).as_posix(): part.height for target, part in plan})
+    ledger.setdefault("writes", []).append(write_id)
     _atomic_write(path / LEDGER_FILE, json.dumps(ledger, indent=2, ensure_ascii=False).encode("utf-8"))
+    (path / JOURNAL_FILE).unlink()
     return {
         "store": str(path),
         "added": events.height,
@@ -256,14 +547,17 @@ def write_store(
     }
 
 
-def _prepare(path: Path) -> None:
+def _check_target(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path}: exists and is not a directory; choose a directory for the store", path=str(path))
-    if path.is_dir() and any(path.iterdir()) and not (path / LEDGER_FILE).is_file():
+    if path.is_dir() and any(p.name not in _MACHINERY for p in path.iterdir()) and not (path / LEDGER_FILE).is_file():
         raise StoreError(
             f"{path}: is not empty and not an auditreports store (no {LEDGER_FILE}); choose a new or empty directory",
             path=str(path),
         )
+
+
+def _prepare(path: Path) -> None:
     (path / EVENTS_DIR).mkdir(parents=True, exist_ok=True)
     if not (path / LEDGER_FILE).is_file():
         empty = {"version": LEDGER_VERSION, "inputs": [], "fetches": []}
@@ -273,15 +567,12 @@ def _prepare(path: Path) -> None:
 def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """Drop events already stored with the same payload fingerprint; flag id conflicts on both sides."""
     none = pl.DataFrame(schema={"source_file": pl.String, "len": pl.UInt32})
-    if not events.height or not any((store.path / EVENTS_DIR).glob("event_date=*/*.parquet")):
+    files = [str(p) for p in _part_files(store.path)]
+    if not events.height or not files:
         return events, none, []
     ids = events.get_column("event_id").unique().implode()
     stored = (
-        pl.scan_parquet(
-            str(store.path / EVENTS_DIR / "**" / "*.parquet"),
-            hive_partitioning=True,
-            include_file_paths="_file",
-        )
+        pl.scan_parquet(files, hive_partitioning=False, include_file_paths="_file")
         .filter(pl.col("event_id").is_in(ids))
         .with_columns([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
         .select([*EVENT_SCHEMA, "_file"])
@@ -310,19 +601,26 @@ def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl
     return new, store_dups, conflict_ids.to_list()
 
 
-def _write_partitions(path: Path, events: pl.DataFrame) -> list[str]:
+def _plan_partitions(path: Path, events: pl.DataFrame) -> list[tuple[Path, pl.DataFrame]]:
+    """One new part per UTC date: (its path, its rows), named before anything is written."""
     if not events.height:
         return []
-    dates = []
+    plan = []
     with_date = events.with_columns(pl.col("timestamp").dt.date().alias("_date"))
     for (date,), part in with_date.partition_by("_date", as_dict=True, maintain_order=True).items():
-        name = date.isoformat()
-        target = path / EVENTS_DIR / f"event_date={name}" / f"part-{uuid.uuid4().hex[:16]}.parquet"
+        target = path / EVENTS_DIR / f"event_date={date.isoformat()}" / f"part-{uuid.uuid4().hex[:16]}.parquet"
         # Clustered by conversation, then actor (workspace events mostly have no
         # conversation, so they cluster by actor); readers sort by time themselves.
         ordered = part.drop("_date").sort("conversation_id", "actor_id", "timestamp", "event_id", nulls_last=False)
-        _write_parquet_atomic(ordered, target)
-        dates.append(name)
+        plan.append((target, ordered))
+    return plan
+
+
+def _write_partitions(plan: list[tuple[Path, pl.DataFrame]]) -> list[str]:
+    dates = []
+    for target, part in plan:
+        _write_parquet_atomic(part, target)
+        dates.append(target.parent.name.removeprefix("event_date="))
     return sorted(dates)
 
 

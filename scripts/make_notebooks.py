@@ -140,7 +140,11 @@ def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
     extra = '    subject=params["subject"],\n    received=params["received"],\n' if kind == "gdpr" else ""
     if kind == "framework":
-        extra = '    frameworks_dirs=params["frameworks_dirs"],\n'
+        # The review file's decisions, the previous report to compare with, and final vs DRAFT.
+        extra = (
+            '    frameworks_dirs=params["frameworks_dirs"],\n'
+            '    review=params["review_file"],\n    previous=params["previous_dir"],\n    final=params["final"],\n'
+        )
     first = '    params["kind"],\n' if kind == "framework" else ""
     return f'''
 from auditreports.pipeline import {function}
@@ -440,6 +444,37 @@ if chosen.height:
 """
 
 
+_EXPLORE_REVIEW = """
+# The review file (review_file parameter; write it with `auditreports review --store DIR --period P --out review.yml`):
+# which of its findings are still undecided, and plain calls that record a decision in it.
+from auditreports.review import DECISIONS, load_review, record_decision, undecided
+
+if params["review_file"]:
+    review = load_review(params["review_file"])
+    listed = found.frame.filter(pl.col("finding_id").is_in(list(review.entries)))
+    to_decide = undecided(listed, review)
+    print(f"{review.path}: {len(review.decisions)} decided, {to_decide.height} undecided of {listed.height} listed")
+    display(to_decide.select("finding_id", "severity", "rule_name", "title", "window_start", "count"))
+else:
+    print("no review_file given: set it above to list undecided findings and record decisions")
+
+
+def decide(finding_id: str, decision: str, note: str | None = None, by: str | None = None) -> None:
+    \"\"\"Record one decision in the review file (validated first); decision is one of DECISIONS.\"\"\"
+    if not params["review_file"]:
+        raise UsageError("set the review_file parameter first")
+    entry = record_decision(
+        params["review_file"], finding_id, decision, note=note, by=by, finding_ids=found.frame["finding_id"]
+    )
+    print(f"{entry.finding}: {entry.describe()}")
+
+
+# For example:
+# decide("<finding id>", "incident", note="INC-2291: password reset, IP blocked", by="Dana Lee")
+print("decisions:", ", ".join(DECISIONS))
+"""
+
+
 def explore_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -463,6 +498,11 @@ def explore_notebook() -> nbformat.NotebookNode:
         _md("## Findings, and from a finding to its events"),
         _code(_EXPLORE_FINDINGS),
         _code(_EXPLORE_FINDING_EVENTS),
+        _md(
+            "## Review: decide on findings\n\nThe review file lists every finding of the period; a report run with "
+            "`--review review.yml` shows each decision, and `--final` needs one on every critical and high finding."
+        ),
+        _code(_EXPLORE_REVIEW),
     ]
     return _finish(nb, "explore")
 

@@ -38,3 +38,16 @@ def data_samples() -> Path:
     if not (DATA_SAMPLES / "ground_truth.json").is_file():
         pytest.fail("data_samples/ is missing or incomplete; regenerate it with `auditreports samples data_samples`")
     return DATA_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def held_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of a held-out sample quarter (seed 7, scale 0.05: ~16,000 events, 2026-Q3)."""
+    from auditreports.cli import main
+
+    root = tmp_path_factory.mktemp("held_out")
+    assert main(["samples", str(root / "samples"), "--seed", "7", "--scale", "0.05"]) == 0
+    store = root / "store"
+    sources = [str(root / "samples" / "workspace"), str(root / "samples" / "conversations")]
+    assert main(["ingest", *sources, "--store", str(store)]) == 0
+    return store

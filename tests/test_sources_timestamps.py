@@ -58,3 +58,10 @@ def test_fast_path_agrees_with_the_general_parser_on_random_canonical_timestamps
     assert timestamp.to_list() == expected_ts
     assert kind.to_list() == expected_kind
     assert kind.null_count() < len(values) // 2  # most were readable: the fast path was exercised
+
+
+@pytest.mark.parametrize("text", ["2016-12-31T23:59:60.000Z", "2016-12-31T23:59:60.5Z", "2026-07-03T14:02:60.000Z"])
+def test_a_leap_second_is_read_as_the_next_instant_and_flagged_odd(text: str) -> None:
+    timestamp, kind = normalise_timestamps(pl.Series([text], dtype=pl.String))
+    assert kind.to_list() == ["odd"]
+    assert timestamp[0] is not None and timestamp[0].second == 0

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import AuthenticationError, FetchError, UsageError
+from ..errors import AuthenticationError, FetchError, StoreError, UsageError
+from ..store import store_lock
 from ._checkpoint import Checkpoint, checkpoint_key
 from ._retry import RetryStats
 from ._settings import FetchSettings
 from ._sink import conflicts_of_fetch, store_batch, store_ledger_entry
-from ._token import Token, load_token, redact
+from ._token import Token, load_token, redact, seal, unseal
 from .client import Page, first_page_url, iter_pages, open_client
 from .pagination import PaginationStrategy
 from .styles import get_style
@@ -51,6 +52,16 @@ def public_endpoint(url: str) -> str:
         for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _store_dir_for_writing(store_dir: Path) -> None:
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"{store_dir}: cannot create the store directory ({exc.strerror}); choose a writable place",
+            path=str(store_dir),
+        ) from None
 
 
 def _utc_iso(epoch: float) -> str:
@@ -98,6 +109,7 @@ class FetchReport:
     http_5xx: int = 0
     http_408: int = 0
     connection_errors: int = 0
+    empty_pages: int = 0
     waited_seconds: float = 0.0
     first_cursor: str | None = None
     last_cursor: str | None = None
@@ -194,6 +206,14 @@ def fetch(
     if store_dir.exists() and not store_dir.is_dir():
         raise UsageError(f"--store {store_dir} is a file; give a directory for the Parquet store")
     filters = {"conversation_id": conversation_id, "event_type": event_type, "author": author}
+    for name, value in filters.items():
+        items = value.split(",") if value is not None and name == "event_type" else [value]
+        if value is not None and any(not (item or "").strip() for item in items):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} {value!r} is empty or blank (or has an empty item); give a value, or leave {flag} out "
+                "to fetch everything (an empty filter is never read as 'no filter')"
+            )
     unsupported = sorted(name for name, value in filters.items() if value is not None and name not in style.filters)
     if unsupported:
         raise UsageError(
@@ -210,121 +230,129 @@ def fetch(
     start_url = first_page_url(url, style.query(since, until, filters, page_size))
     endpoint = redact(public_endpoint(url.split("?")[0] if "?" in url else url), secret)
     fetch_id = checkpoint_key(start_url, filters, page_size, strategy.name)
-    checkpoint = Checkpoint(store_dir, fetch_id)
-    source_prefix = f"{endpoint}#fetch={fetch_id}&page="
-    saved = checkpoint.load()
-    if saved is not None and saved.get("next_url") is None:
-        saved = None  # a finished run that stopped before clearing its checkpoint: start afresh
+    _store_dir_for_writing(store_dir)
+    # One writer at a time, for the whole run: another ingest or fetch into this store waits.
+    with store_lock(store_dir):
+        checkpoint = Checkpoint(store_dir, fetch_id)
+        source_prefix = f"{endpoint}#fetch={fetch_id}&page="
+        saved = checkpoint.load()
+        if saved is not None and saved.get("next_url") is None:
+            saved = None  # a finished run that stopped before clearing its checkpoint: start afresh
 
-    stats = RetryStats()
-    report = FetchReport(
-        endpoint=endpoint,
-        strategy=strategy.name,
-        source_format=style.format,
-        window={"since": since, "until": until},
-        filters=filters,
-        page_size=page_size,
-        started_at=_utc_iso(settings.wall_clock()),
-        fetch_id=fetch_id,
-        store=str(store_dir),
-        notes=notes,
-    )
-    seen: set[str] = set()
-    next_url, number, cursor = start_url, 1, None
-    if saved is not None:
-        _restore(report, stats, saved)
-        seen = set(saved.get("cursors_seen", []))
-        next_url, number, cursor = saved["next_url"], int(saved["next_page"]), saved.get("next_cursor")
-    started_clock = time.monotonic()
-    previous_duration = report.duration_seconds
-    progress = _Progress(settings, stats)
-    progress.events_at_start = report.events
-    buffer: list[Page] = []
-
-    position: dict[str, Any] = {"next_url": next_url, "next_cursor": cursor, "next_page": number}
-
-    def flush(next_page: Page | None) -> None:
-        if buffer:
-            outcome = store_batch(store_dir, buffer, source_prefix=source_prefix, format=style.format)
-            report.events_added += outcome.added
-            report.duplicates_dropped += outcome.duplicates
-            report.quarantined += outcome.quarantined
-            if outcome.first_timestamp and (
-                report.first_timestamp is None or outcome.first_timestamp < report.first_timestamp
-            ):
-                report.first_timestamp = outcome.first_timestamp
-            if outcome.last_timestamp and (
-                report.last_timestamp is None or outcome.last_timestamp > report.last_timestamp
-            ):
-                report.last_timestamp = outcome.last_timestamp
-            buffer.clear()
-        following = next_page.next if next_page is not None else None
-        position.update(
-            next_url=following.url if following is not None else None,
-            next_cursor=following.cursor if following is not None else None,
-            next_page=next_page.number + 1 if next_page is not None else None,
+        stats = RetryStats()
+        report = FetchReport(
+            endpoint=endpoint,
+            strategy=strategy.name,
+            source_format=style.format,
+            window={"since": since, "until": until},
+            filters=filters,
+            page_size=page_size,
+            started_at=_utc_iso(settings.wall_clock()),
+            fetch_id=fetch_id,
+            store=str(store_dir),
+            notes=notes,
         )
-        save()
+        seen: set[str] = set()
+        contents: dict[str, int] = {}
+        next_url, number, cursor = start_url, 1, None
+        if saved is not None:
+            _restore(report, stats, saved)
+            seen = {c for c in (unseal(c, secret) for c in saved.get("cursors_seen", [])) if c is not None}
+            contents = {str(k): int(v) for k, v in saved.get("pages_seen", {}).items()}
+            next_url = unseal(saved["next_url"], secret) or start_url
+            number, cursor = int(saved["next_page"]), unseal(saved.get("next_cursor"), secret)
+        started_clock = time.monotonic()
+        previous_duration = report.duration_seconds
+        progress = _Progress(settings, stats)
+        progress.events_at_start = report.events
+        buffer: list[Page] = []
 
-    def save() -> None:
-        report.duration_seconds = previous_duration + time.monotonic() - started_clock
-        checkpoint.save(_checkpoint_state(report, stats, seen, position))
+        position: dict[str, Any] = {"next_url": next_url, "next_cursor": cursor, "next_page": number}
 
-    with open_client(settings) as client:
-        try:
-            for page in iter_pages(
-                client,
-                next_url,
-                token=secret,
-                settings=settings,
-                strategy=strategy,
-                start_number=number,
-                start_cursor=cursor,
-                seen_cursors=seen,
-                stats=stats,
-            ):
-                buffer.append(page)
-                report.pages = page.number
-                report.events += len(page.records)
-                report.last_cursor = page.cursor if page.cursor is not None else report.last_cursor
-                if page.number == 1 and page.next is not None:
-                    report.first_cursor = page.next.cursor
-                progress.page(report.pages, report.events)
-                if page.next is None:
-                    report.end_reason = "empty page" if not page.records else "no next page"
-                    flush(None)
-                elif len(buffer) >= settings.pages_per_write:
-                    flush(page)
-        except (FetchError, KeyboardInterrupt) as exc:
-            # The pages received so far are good: keep them and the resume point, record the stop.
+        def flush(next_page: Page | None) -> None:
             if buffer:
-                flush(buffer[-1])
-            elif report.pages > 0:
-                save()  # same resume point; keeps the retries this run spent for the ledger
-            if isinstance(exc, AuthenticationError) and style.auth_hint:
-                exc.message = f"{exc.message} ({style.auth_hint}; this fetch sent {settings.auth_scheme})"
-            if isinstance(exc, FetchError):
-                report.error = redact(exc.message, secret)
-                exc.message = report.error
-                exc.args = (report.error,)
-            else:
-                report.error = "interrupted"
-            _finish(
-                report,
-                stats,
-                settings,
-                store_dir,
-                source_prefix,
-                previous_duration,
-                started_clock,
-                record=report.pages > 0,
+                outcome = store_batch(store_dir, buffer, source_prefix=source_prefix, format=style.format)
+                report.events_added += outcome.added
+                report.duplicates_dropped += outcome.duplicates
+                report.quarantined += outcome.quarantined
+                if outcome.first_timestamp and (
+                    report.first_timestamp is None or outcome.first_timestamp < report.first_timestamp
+                ):
+                    report.first_timestamp = outcome.first_timestamp
+                if outcome.last_timestamp and (
+                    report.last_timestamp is None or outcome.last_timestamp > report.last_timestamp
+                ):
+                    report.last_timestamp = outcome.last_timestamp
+                buffer.clear()
+            following = next_page.next if next_page is not None else None
+            position.update(
+                next_url=following.url if following is not None else None,
+                next_cursor=following.cursor if following is not None else None,
+                next_page=next_page.number + 1 if next_page is not None else None,
             )
-            raise
-    report.complete = True
-    _finish(report, stats, settings, store_dir, source_prefix, previous_duration, started_clock, record=True)
-    checkpoint.clear()
-    progress.page(report.pages, report.events, final=True)
-    return report
+            save()
+
+        def save() -> None:
+            report.duration_seconds = previous_duration + time.monotonic() - started_clock
+            # The checkpoint is on disk: a cursor or URL the server built around the token is sealed.
+            checkpoint.save(_checkpoint_state(report, stats, seen, contents, position, secret))
+
+        with open_client(settings) as client:
+            try:
+                for page in iter_pages(
+                    client,
+                    next_url,
+                    token=secret,
+                    settings=settings,
+                    strategy=strategy,
+                    start_number=number,
+                    start_cursor=cursor,
+                    seen_cursors=seen,
+                    seen_pages=contents,
+                    stats=stats,
+                ):
+                    buffer.append(page)
+                    report.pages = page.number
+                    report.events += len(page.records)
+                    report.last_cursor = redact(page.cursor, secret) if page.cursor is not None else report.last_cursor
+                    if page.number == 1 and page.next is not None:
+                        report.first_cursor = redact(page.next.cursor, secret)
+                    progress.page(report.pages, report.events)
+                    if page.next is None:
+                        report.end_reason = "empty page" if not page.records else "no next page"
+                        flush(None)
+                    elif len(buffer) >= settings.pages_per_write:
+                        flush(page)
+            except (FetchError, KeyboardInterrupt) as exc:
+                # The pages received so far are good: keep them and the resume point, record the stop.
+                if buffer:
+                    flush(buffer[-1])
+                elif report.pages > 0:
+                    save()  # same resume point; keeps the retries this run spent for the ledger
+                if isinstance(exc, AuthenticationError) and style.auth_hint:
+                    exc.message = f"{exc.message} ({style.auth_hint}; this fetch sent {settings.auth_scheme})"
+                if isinstance(exc, FetchError):
+                    report.error = redact(exc.message, secret)
+                    exc.message = report.error
+                    exc.args = (report.error,)
+                else:
+                    report.error = "interrupted"
+                _finish(
+                    report,
+                    stats,
+                    settings,
+                    store_dir,
+                    source_prefix,
+                    previous_duration,
+                    started_clock,
+                    record=report.pages > 0,
+                )
+                raise
+        report.complete = True
+        _finish(report, stats, settings, store_dir, source_prefix, previous_duration, started_clock, record=True)
+        checkpoint.clear()
+        progress.page(report.pages, report.events, final=True)
+        return report
 
 
 def _finish(
@@ -348,13 +376,21 @@ def _finish(
 
 
 def _checkpoint_state(
-    report: FetchReport, stats: RetryStats, seen: set[str], position: dict[str, Any]
+    report: FetchReport,
+    stats: RetryStats,
+    seen: set[str],
+    contents: dict[str, int],
+    position: dict[str, Any],
+    secret: Token,
 ) -> dict[str, Any]:
     return {
         "report": report.as_ledger(),
         "retry_stats": stats.as_dict(),
-        "cursors_seen": sorted(seen),
-        **position,
+        "cursors_seen": sorted(str(seal(c, secret)) for c in seen),
+        "pages_seen": contents,
+        "next_url": seal(position.get("next_url"), secret),
+        "next_cursor": seal(position.get("next_cursor"), secret),
+        "next_page": position.get("next_page"),
         "saved_at": _utc_iso(time.time()),
     }
 

@@ -33,7 +33,12 @@ class FetchSettings:
       ``uniform(0, min(backoff_max, backoff_base * 2**retry))`` seconds.
     - ``retry_after_cap``: the longest wait a Retry-After header can impose.
     - ``max_retry_time``: the total seconds one page may spend retrying.
-    - ``timeout``: connect/read timeout of one request, seconds.
+    - ``timeout``: connect/read timeout of one request, seconds (per read).
+    - ``page_timeout``: wall-clock seconds one page's whole body may take to arrive
+      (a server sending a byte at a time never trips the per-read timeout); a slower
+      page is retried like a dropped connection.
+    - ``max_pages``: pages one run reads at most (a budget against a server that hands
+      out fresh cursors forever); past it the run stops incomplete and resumes later.
     - ``progress_every``: pages between progress lines when stderr is not a terminal.
     - ``auth_scheme``: the ``Authorization`` scheme the token is sent with (``Bearer``;
       Okta API tokens use ``SSWS``).
@@ -47,6 +52,8 @@ class FetchSettings:
     retry_after_cap: float = 120.0
     max_retry_time: float = 600.0
     timeout: float = 30.0
+    page_timeout: float = 300.0
+    max_pages: int = 1_000_000
     progress_every: int = 10
     progress: bool = True
     user_agent: str = "auditreports-fetch"
@@ -66,6 +73,10 @@ class FetchSettings:
             raise ConfigError(f"pages_per_write must be at least 1, got {self.pages_per_write}")
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.max_pages < 1:
+            raise ConfigError(f"max_pages must be at least 1, got {self.max_pages}")
+        if not self.page_timeout > 0:
+            raise ConfigError(f"page_timeout must be a positive number of seconds, got {self.page_timeout}")
         for name in ("backoff_base", "backoff_max", "retry_after_cap", "max_retry_time", "timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-__all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "Token", "load_token", "redact"]
+__all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "Token", "load_token", "redact", "seal", "unseal"]
 
 TOKEN_ENV = "AUDITREPORTS_TOKEN"
 TOKEN_FILE_ENV = "AUDITREPORTS_TOKEN_FILE"
@@ -78,9 +78,73 @@ def load_token(environ: Mapping[str, str] | None = None) -> Token:
     )
 
 
+_PREFIX = 8  # a shown prefix this long already narrows a token down too far
+
+
+def _token_spans(text: str, secret: str) -> list[tuple[int, int]]:
+    """Where ``secret`` or a prefix of it at least 8 characters long appears in ``text``."""
+    spans = []
+    head = secret[:_PREFIX]
+    start = text.find(head)
+    while start != -1 and len(head) == _PREFIX:
+        end = start + len(head)
+        while end - start < len(secret) and end < len(text) and text[end] == secret[end - start]:
+            end += 1
+        spans.append((start, end))
+        start = text.find(head, end)
+    return spans
+
+
 def redact(text: str, token: Token | str | None) -> str:
-    """``text`` with every occurrence of the token replaced by ``[REDACTED]``."""
-    if token is None:
+    """``text`` with the token, and any prefix of it of 8 or more characters, replaced by ``[REDACTED]``.
+
+    Servers echo tokens in odd places (a cursor, a Link URL, a 401 message quoting the
+    first characters of what was sent), so a prefix is as secret as the whole.
+    """
+    if token is None or not text:
         return text
     secret = token.reveal() if isinstance(token, Token) else token
-    return text.replace(secret, REDACTED) if secret else text
+    if not secret:
+        return text
+    if len(secret) < _PREFIX:
+        return text.replace(secret, REDACTED)
+    out, last = [], 0
+    for start, end in _token_spans(text, secret):
+        out.append(text[last:start])
+        out.append(REDACTED)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+_SEALED = "\x00auditreports-token:{}\x00"
+
+
+def seal(text: str | None, token: Token) -> str | None:
+    """``text`` (a cursor or URL) with the token replaced by a marker, for the checkpoint on disk.
+
+    Unlike :func:`redact` this is reversible with the same token, so a fetch can resume
+    from a cursor the server built around the token without the token touching disk.
+    """
+    if text is None:
+        return None
+    secret = token.reveal()
+    if len(secret) < _PREFIX:
+        return text.replace(secret, _SEALED.format(len(secret)))
+    out, last = [], 0
+    for start, end in _token_spans(text, secret):
+        out.append(text[last:start])
+        out.append(_SEALED.format(end - start))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def unseal(text: str | None, token: Token) -> str | None:
+    """The cursor or URL :func:`seal` wrote, with the token put back."""
+    if text is None:
+        return None
+    import re
+
+    secret = token.reveal()
+    return re.sub("\x00auditreports-token:(\\d+)\x00", lambda m: secret[: int(m.group(1))], text)

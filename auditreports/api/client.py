@@ -8,6 +8,7 @@ token. ``fetch`` (in ``_fetch``) puts the pages into the store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from ..errors import AuthenticationError, FetchError, PaginationError, RetriesExhaustedError
+from ..sources._dupkeys import loads_keeping_duplicates
 from ._retry import RETRYABLE_ERRORS, RetryStats, backoff_delay, is_retryable_status, parse_retry_after
 from ._settings import FetchSettings
 from ._token import Token, redact
@@ -85,6 +87,38 @@ def _server_message(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+class _BodyTooSlow(Exception):
+    """The page's body did not arrive within ``FetchSettings.page_timeout`` (a slow-loris server)."""
+
+
+def _get_within(client: httpx.Client, url: str, *, token: Token, settings: FetchSettings) -> httpx.Response:
+    """GET ``url`` and read the whole body within ``settings.page_timeout`` seconds of wall-clock time.
+
+    httpx's timeout is per read: a server dribbling one byte per second never trips it.
+    So the body is read chunk by chunk against a deadline and given back as a complete,
+    already-read response (decoded the same way httpx would).
+    """
+    deadline = settings.clock() + settings.page_timeout
+    headers = {"Authorization": token.authorization(settings.auth_scheme)}
+    with client.stream("GET", url, headers=headers) as streamed:
+        chunks = []
+        for chunk in streamed.iter_raw():
+            chunks.append(chunk)
+            if settings.clock() > deadline:
+                raise _BodyTooSlow(
+                    f"the body did not arrive within {settings.page_timeout:g} s "
+                    f"({sum(map(len, chunks))} bytes so far; FetchSettings.page_timeout)"
+                )
+        response = httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            content=b"".join(chunks),
+            request=streamed.request,
+            extensions=streamed.extensions,
+        )
+    return response
+
+
 def _get_page(
     client: httpx.Client,
     url: str,
@@ -103,7 +137,10 @@ def _get_page(
         attempt += 1
         retry_after: float | None = None
         try:
-            response = client.get(url, headers={"Authorization": token.authorization(settings.auth_scheme)})
+            response = _get_within(client, url, token=token, settings=settings)
+        except _BodyTooSlow as exc:
+            reason = "connection"
+            detail = str(exc)
         except RETRYABLE_ERRORS as exc:
             reason = "connection"
             detail = redact(f"{type(exc).__name__}: {exc}", token)
@@ -163,42 +200,100 @@ def iter_pages(
     start_number: int = 1,
     start_cursor: str | None = None,
     seen_cursors: set[str] | None = None,
+    seen_pages: dict[str, int] | None = None,
     stats: RetryStats | None = None,
 ) -> Iterator[Page]:
-    """Yield the pages from ``url`` on, until there is no next page or a page is empty.
+    """Yield the pages from ``url`` on, until the API says there is no next page.
 
-    ``start_number``/``start_cursor``/``seen_cursors`` continue a run from a checkpoint.
-    A cursor seen before is a :class:`PaginationError` (the API loops); so is a body
-    that is not JSON or has no list of events, naming the page and its cursor.
+    ``start_number``/``start_cursor``/``seen_cursors``/``seen_pages`` continue a run from
+    a checkpoint. Each of these stops the run with a :class:`PaginationError` (the fetch
+    is then recorded incomplete), naming the page and its cursor:
+
+    - a cursor seen before (the API loops);
+    - a page whose events repeat an earlier page's exactly, under a fresh cursor (the
+      API loops without repeating cursors);
+    - an empty page that says more pages follow (``has_more: true``, a next link), after
+      ``max_attempts`` tries: the API dropped a page, and ending there would call an
+      incomplete fetch complete (APIs whose empty page ends a poll, such as Okta's,
+      declare ``empty_page_ends`` on their strategy);
+    - more than ``settings.max_pages`` pages in this run (a page budget);
+    - a body that is not JSON or has no list of events.
     """
     strategy = strategy or LinkOrBodyCursor()
     stats = stats if stats is not None else RetryStats()
     seen = seen_cursors if seen_cursors is not None else set()
+    contents = seen_pages if seen_pages is not None else {}
+    empty_page_ends = bool(getattr(strategy, "empty_page_ends", False))
     number, cursor, next_url = start_number, start_cursor, url
+    pages_this_run = 0
     while True:
-        response = _get_page(
-            client, next_url, token=token, number=number, cursor=cursor, settings=settings, stats=stats
-        )
-        where = f"page {number} (cursor {_short(cursor)})"
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
+        pages_this_run += 1
+        where = f"page {number} (cursor {_short(redact(cursor or '', token) or None)})"
+        if pages_this_run > settings.max_pages:
             raise PaginationError(
-                f"{where} is not valid JSON ({exc}); the API sent a broken page, nothing after it was read",
+                f"stopped before {where}: {settings.max_pages} pages read in this run (the page budget, --max-pages); "
+                "the fetch is incomplete: run it again to continue, or raise --max-pages",
                 page=number,
                 cursor=cursor,
-            ) from None
-        try:
-            records = strategy.records(body)
-            following = strategy.next_page(response, body) if records else None
-        except PageShapeError as exc:
-            raise PaginationError(f"{where} is not an audit-log page: {exc}", page=number, cursor=cursor) from None
+            )
+        empty_tries = 0
+        while True:
+            response = _get_page(
+                client, next_url, token=token, number=number, cursor=cursor, settings=settings, stats=stats
+            )
+            try:
+                # Records naming a key twice come back marked; the mapper quarantines them.
+                body = loads_keeping_duplicates(response.content)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise PaginationError(
+                    f"{where} is not valid JSON ({exc}); the API sent a broken page, nothing after it was read",
+                    page=number,
+                    cursor=cursor,
+                ) from None
+            try:
+                records = strategy.records(body)
+                following = strategy.next_page(response, body)
+            except PageShapeError as exc:
+                raise PaginationError(
+                    f"{where} is not an audit-log page: {redact(str(exc), token)}", page=number, cursor=cursor
+                ) from None
+            if records or following is None:
+                break
+            if empty_page_ends:
+                following = None
+                break
+            # An empty page that promises more: the server dropped this page. Ask again.
+            empty_tries += 1
+            stats.observe("empty")
+            if empty_tries >= settings.max_attempts:
+                raise PaginationError(
+                    f"{where} came back empty {empty_tries} times while the API says more pages follow; "
+                    "stopping rather than calling the fetch complete: run it again later to resume",
+                    page=number,
+                    cursor=cursor,
+                )
+            delay = backoff_delay(empty_tries - 1, settings)
+            stats.retried(delay)
+            settings.sleep(delay)
+        if records:
+            digest = hashlib.sha256(
+                json.dumps(records, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+            ).hexdigest()[:32]
+            if digest in contents:
+                raise PaginationError(
+                    f"{where} repeats exactly the events of page {contents[digest]} under a new cursor: "
+                    "the API's pagination loops; stopping, the fetch is incomplete",
+                    page=number,
+                    cursor=cursor,
+                )
+            contents[digest] = number
         if following is not None:
             if following.cursor in seen or following.cursor == cursor:
                 raise PaginationError(
-                    f"{where} points back to cursor {_short(following.cursor)}, already read: the API's pagination loops",
+                    f"{where} points back to cursor {_short(redact(following.cursor, token))}, already read: "
+                    "the API's pagination loops",
                     page=number,
-                    cursor=following.cursor,
+                    cursor=redact(following.cursor, token),
                 )
             seen.add(following.cursor)
         yield Page(number=number, cursor=cursor, url=next_url, records=records, next=following)

@@ -65,6 +65,9 @@ class BodyCursor:
 
     ``data_field=None`` means the body itself is the list of events. ``has_more_field``
     may be None for APIs that signal the end only by a missing cursor.
+    ``empty_page_ends``: an empty page ends the fetch even when it points to a next page
+    (a polling API such as Okta's always does); otherwise such a page is a fault that
+    the fetch retries and, if it persists, stops on as incomplete.
     """
 
     data_field: str | None = "data"
@@ -72,6 +75,7 @@ class BodyCursor:
     has_more_field: str | None = "has_more"
     cursor_param: str = "cursor"
     name: str = "body-cursor"
+    empty_page_ends: bool = False
 
     def records(self, body: Any) -> list[Any]:
         data = body if self.data_field is None else (body.get(self.data_field) if isinstance(body, dict) else None)
@@ -105,6 +109,7 @@ class LinkHeader:
 
     data_field: str | None = "data"
     name: str = "link-header"
+    empty_page_ends: bool = False
 
     def records(self, body: Any) -> list[Any]:
         return BodyCursor(data_field=self.data_field).records(body)

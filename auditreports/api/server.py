@@ -56,7 +56,15 @@ class ServerFaults:
     number always answers 200 with a body that is not JSON. ``loop_cursor_page``: that
     page hands out the cursor of the page before it again (a pagination loop).
     ``retry_after``: seconds announced in Retry-After, alternating between the
-    delta-seconds and the HTTP-date form.
+    delta-seconds and the HTTP-date form. ``retry_after_header``: send this literal
+    Retry-After value instead (malformed values, for testing the client).
+    ``empty_page`` / ``empty_page_times``: that page answers ``{"data": [], "has_more":
+    true}`` with its real next cursor, the first ``empty_page_times`` times it is asked
+    for (a server dropping a page). ``endless_from_page``: from that page on, every page
+    repeats the same events with a fresh cursor (pagination that never ends).
+    ``trickle_page`` / ``trickle_ms``: that page's body is sent one byte every
+    ``trickle_ms`` (a slow-loris body). ``echo_token``: the token is echoed into
+    ``next_cursor``, the Link URL and 401 messages (a careless server).
     """
 
     seed: int = 0
@@ -68,6 +76,13 @@ class ServerFaults:
     bad_json_page: int | None = None
     loop_cursor_page: int | None = None
     retry_after: int = 1
+    retry_after_header: str | None = None
+    empty_page: int | None = None
+    empty_page_times: int = 1_000_000
+    endless_from_page: int | None = None
+    trickle_page: int | None = None
+    trickle_ms: int = 100
+    echo_token: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rate_429", "drop_connection"):
@@ -187,6 +202,7 @@ def encode_cursor(key: tuple[int, str, int], page: int) -> str:
 
 def decode_cursor(cursor: str) -> tuple[tuple[int, str, int], int]:
     try:
+        cursor = cursor.split(".")[0]  # a token echoed after the cursor (ServerFaults.echo_token)
         padded = cursor + "=" * (-len(cursor) % 4)
         ts, event_id, ordinal, page = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return (int(ts), str(event_id), int(ordinal)), int(page)
@@ -322,7 +338,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, "unauthorized", "missing bearer token")
             return
         if not hmac.compare_digest(auth[len("Bearer ") :].encode(), state.token.encode()):
-            self._error(401, "invalid_token", "the bearer token is not valid for this workspace")
+            sent = auth[len("Bearer ") :]
+            echo = f" (token {sent[:12]}... of {sent})" if faults.echo_token else ""
+            self._error(401, "invalid_token", f"the bearer token is not valid for this workspace{echo}")
             return
         try:
             query = _parse_query(split.query)
@@ -334,14 +352,28 @@ class _Handler(BaseHTTPRequestHandler):
         if faults.slow_ms:
             time.sleep(faults.slow_ms / 1000)
         if 2 <= number <= faults.burst_503 + 1:
-            self._error(
-                503, "unavailable", "service temporarily unavailable", {"Retry-After": state.retry_after_value()}
-            )
+            retry_after = _raw_header(faults.retry_after_header) or state.retry_after_value()
+            self._error(503, "unavailable", "service temporarily unavailable", {"Retry-After": retry_after})
             return
         if faults.rate_429 and rng.random() < faults.rate_429:
-            self._error(429, "rate_limited", "too many requests", {"Retry-After": state.retry_after_value()})
+            retry_after = _raw_header(faults.retry_after_header) or state.retry_after_value()
+            self._error(429, "rate_limited", "too many requests", {"Retry-After": retry_after})
             return
         body = self._page(query)
+        if faults.empty_page is not None and query.page == faults.empty_page and seen < faults.empty_page_times:
+            body[0]["data"] = []
+        if faults.trickle_page is not None and query.page == faults.trickle_page:
+            data = json.dumps(body[0], separators=(",", ":")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(faults.trickle_ms / 1000)
+            return
         if faults.bad_json_page is not None and query.page == faults.bad_json_page:
             self._send_body(200, b'{"data": [{"event_id": "aev_truncated", "timest<html>upstream error</html>')
             return
@@ -397,6 +429,10 @@ class _Handler(BaseHTTPRequestHandler):
                 last_key = key
             i += 1
         next_cursor = encode_cursor(last_key, q.page + 1) if more and last_key is not None else None
+        if faults.endless_from_page is not None and q.page >= faults.endless_from_page and q.after is not None:
+            next_cursor = encode_cursor(q.after, q.page + 1)  # the same events again, under a new cursor
+        if next_cursor is not None and faults.echo_token:
+            next_cursor = f"{next_cursor}.{state.token}"
         if next_cursor is not None and faults.loop_cursor_page is not None and q.page == faults.loop_cursor_page:
             next_cursor = q.cursor or next_cursor
         body: dict[str, Any] = {"data": data}
@@ -409,6 +445,11 @@ class _Handler(BaseHTTPRequestHandler):
             url = f"http://{host}:{port}{API_PATH}?" + urlencode({**q.params, "cursor": next_cursor})
             headers["Link"] = f'<{url}>; rel="next"'
         return body, headers
+
+
+def _raw_header(value: str | None) -> str | None:
+    """A header value sent as its UTF-8 bytes (http.server writes headers as Latin-1)."""
+    return None if value is None else value.encode("utf-8").decode("latin-1")
 
 
 def _address(server: ThreadingHTTPServer) -> tuple[str, int]:

@@ -103,7 +103,7 @@ API_STYLES: dict[str, ApiStyle] = {
         name="okta",
         format="okta",
         title="the Okta System Log API",
-        strategy=LinkHeader(data_field=None, name="okta-link"),
+        strategy=LinkHeader(data_field=None, name="okta-link", empty_page_ends=True),
         max_page_size=1000,
         filters=frozenset({"event_type", "author"}),
         query=_okta_query,

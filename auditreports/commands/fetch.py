@@ -59,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pages buffered per store write; an interruption re-fetches at most this many (default 20)",
     )
     parser.add_argument("--max-attempts", type=int, default=8, metavar="N", help="attempts per page (default 8)")
+    parser.add_argument(
+        "--max-pages",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="pages one run reads at most; past it the fetch stops incomplete and the next run resumes (default 1,000,000)",
+    )
     parser.add_argument("--json", action="store_true", help="print the completeness record as one JSON document")
     parser.epilog = (
         f"The token is read from {TOKEN_ENV} or from the file named by {TOKEN_FILE_ENV}, never from the command line. "
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         page_size=args.page_size if args.page_size is not None else style.max_page_size,
         pages_per_write=args.pages_per_write,
         max_attempts=args.max_attempts,
+        max_pages=args.max_pages,
         auth_scheme=args.auth_scheme,
     )
     report = fetch(

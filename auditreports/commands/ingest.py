@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _file_line(entry: dict[str, Any]) -> str:
-    kind = "format not recognised" if entry["format"] == "unknown" else f"{entry['format']} {entry['layout']}"
+    kind = {"unknown": "format not recognised", "empty": "empty file"}.get(
+        entry["format"], f"{entry['format']} {entry['layout']}"
+    )
     text = (
         f"{entry['path']}: {kind}, {entry['lines_read']} lines: "
         f"{entry['loaded']} loaded ({entry['events']} events), {entry['quarantined']} quarantined, {entry['blank']} blank"
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 "store_conflicts": report["conflicts"],
             },
             "skipped_inputs": skipped,
+            "skipped_paths": result.skipped,
             "quarantined": [
                 {"file": r["source_file"], "line": r["source_line"], "reason": r["reason"]}
                 for r in result.quarantine.head(100).iter_rows(named=True)

@@ -52,6 +52,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--organisation", help="organisation name on the cover")
     p.add_argument("--reviewer", help="reviewer named in the sign-off block")
     p.add_argument("--appendix-cap", type=int, help="evidence rows printed in the appendix (rest: embedded CSV)")
+    p.add_argument(
+        "--review", dest="review_file", metavar="FILE", help="SOC 2 / HIPAA: the review file whose decisions to show"
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="SOC 2 / HIPAA: a final report; refused (exit 1) while a critical/high finding is undecided",
+    )
+    p.add_argument(
+        "--previous",
+        dest="previous_dir",
+        metavar="DIR",
+        help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
@@ -104,6 +118,19 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         if name not in declared:
             raise UsageError(f"{flag} is not an option of {args.kind} reports")
         params[name] = value
+    review_given = [
+        flag
+        for flag, on in (("--review", args.review_file), ("--final", args.final), ("--previous", args.previous_dir))
+        if on
+    ]
+    if review_given and "review_file" not in declared:
+        raise UsageError(f"{', '.join(review_given)} are for framework reports (soc2, hipaa, …), not {args.kind}")
+    if args.review_file:
+        params["review_file"] = args.review_file
+    if args.final:
+        params["final"] = True
+    if args.previous_dir:
+        params["previous_dir"] = args.previous_dir
     for item in args.parameter:
         if "=" not in item:
             raise UsageError(f"-p expects NAME=VALUE, got {item!r}")

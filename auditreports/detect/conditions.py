@@ -241,11 +241,32 @@ def _operator(name: str, kind: str, op: str, raw: Any, ctx: _Ctx, line: int | No
             except re.error as exc:
                 ctx.error(line, f"regular expression {v!r} for {name!r} is invalid: {exc}")
                 return bad
+            problem = _engine_regex_problem(v)
+            if problem:
+                ctx.error(line, f"regular expression {v!r} for {name!r} cannot run in the rule engine: {problem}")
+                return bad
         return pl.any_horizontal([col.str.contains(v) for v in values])
     method = {"startswith": "starts_with", "endswith": "ends_with"}.get(op)
     if method is not None:
         return pl.any_horizontal([getattr(col.str, method)(v) for v in values])
     return pl.any_horizontal([col.str.contains(v, literal=True) for v in values])
+
+
+def _engine_regex_problem(pattern: str) -> str | None:
+    """Why Polars' regex engine (Rust ``regex``) cannot run ``pattern``, checked at rule load, or None.
+
+    Python's ``re`` accepts look-around and back-references, which the engine does not
+    support; and the engine caps a compiled pattern's size. Finding that out at run time
+    would fail a report half-way, so a rule that uses them is rejected with its file:line.
+    """
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        text = " ".join(str(exc).split())
+        if "size limit" in text:
+            return "the compiled pattern exceeds the engine's size limit (10 MB); simplify it"
+        return f"look-ahead, look-behind and back-references are not supported, nor is this syntax ({text[:160]})"
+    return None
 
 
 def _kind_word(kind: str) -> str:

@@ -139,6 +139,7 @@ class FindingView:
     related: Table | None = None  # what the same actors / IPs did next (report/actionable.py)
     diffs: list[Diff] = field(default_factory=list)  # the change itself, when the finding is a change
     reverts: list[str] = field(default_factory=list)  # later changes that set the value back
+    review: Any = None  # a report.reviewed.FindingReview once a review file is applied
 
     @property
     def rule(self) -> str:
@@ -157,6 +158,7 @@ class SignOff:
     reviewer: str
     reviewer_role: str
     decisions: Table
+    date: str = ""  # the review's latest decision date, once a review file is applied
 
 
 @dataclass

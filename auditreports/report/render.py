@@ -58,6 +58,7 @@ ATTACHMENT_DESCRIPTIONS = {
     "manifest.json": "Manifest of the inputs (sha256 per file) and of the store",
     "subject_data.json": "The data subject's data, machine-readable (JSON)",
     "subject_data.csv": "The data subject's data, machine-readable (CSV)",
+    "review.yml": "The review file: the reviewer's decision on each finding (its sha256 is in the manifest)",
 }
 
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._canonical import canonical_json_lenient
+from ._dupkeys import duplicate_key_reason, loads_keeping_duplicates, object_pairs_marking_duplicates
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
@@ -225,6 +226,10 @@ class _Records:
 
 
 def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
+    # The first line that looks like JSON or this format's CSV header decides; lines before
+    # it (a comment, an exporter's banner) do not make the whole file "text": they are
+    # quarantined one by one by the layout's own per-record pass.
+    text_seen = False
     for line in lines.series.head(1000):
         s = line.strip()
         if not s:
@@ -232,12 +237,12 @@ def _layout(lines: _Lines, spec_csv_headers: set[str]) -> str:
         if s.startswith("["):
             return "json-array"
         if s.startswith("{"):
-            return "api-page" if _is_api_page(lines) else "ndjson"
+            return "api-page" if not text_seen and _is_api_page(lines) else "ndjson"
         header = {h.strip().strip('"') for h in s.split(",")}
-        if len(header & spec_csv_headers) >= 2:
+        if len(header & spec_csv_headers) >= 2 and not text_seen:
             return "csv"
-        return "text"
-    return "ndjson"  # an empty file: nothing to parse either way
+        text_seen = True
+    return "text" if text_seen else "ndjson"  # an empty file: nothing to parse either way
 
 
 def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
@@ -295,7 +300,8 @@ class _Scanner:
         self.starts = [0]
         for line in lines.text[:-1]:
             self.starts.append(self.starts[-1] + len(line) + 1)
-        self.decoder = json.JSONDecoder()
+        # Marks objects that name a key twice (sources._dupkeys), so such elements are quarantined.
+        self.decoder = json.JSONDecoder(object_pairs_hook=object_pairs_marking_duplicates)
         self.records = _Records([], [], [], [], layout, [])
 
     def line_index(self, pos: int) -> int:
@@ -339,7 +345,10 @@ class _Scanner:
                 self.quarantine(pos, end, f"the array element is not valid JSON ({exc.msg}); it may be truncated")
                 pos = end
                 continue
-            if not isinstance(value, dict):
+            duplicated = duplicate_key_reason(value)
+            if duplicated:
+                self.quarantine(pos, end, duplicated)
+            elif not isinstance(value, dict):
                 self.quarantine(pos, end, f"the array element is a JSON {type(value).__name__}, not an object")
             else:
                 chunk = text[pos:end]
@@ -560,11 +569,14 @@ def _one_per_line(texts: list[str]) -> str:
 
 def _json_problem(text: str, spec: RecordSpec) -> str | None:
     try:
-        value = json.loads(text)
+        value = loads_keeping_duplicates(text)
     except json.JSONDecodeError as exc:
         return f"the record is not valid JSON ({exc.msg}, character {exc.pos + 1}); it may be truncated"
     except RecursionError:
         return "the record is nested too deeply to be JSON we can read"
+    duplicated = duplicate_key_reason(value)
+    if duplicated:
+        return duplicated
     if not isinstance(value, dict):
         return f"the record is a JSON {_json_type(value)}, not an object"
     for f in spec.fields:

@@ -4,7 +4,8 @@ Audit exports disagree on how they write time. The canonical form of both platfo
 formats is ISO 8601 with a fraction and ``Z`` (``2026-07-03T14:02:11.532Z``). Other
 forms are accepted but flagged, so an auditor can see that the evidence was
 normalised: no time zone (``naive_timestamp``, read as UTC), an offset, no fraction,
-a space separator or epoch seconds / milliseconds (``odd_timestamp``). Anything else
+a space separator, a leap second (``23:59:60``, read as the next minute's first
+instant) or epoch seconds / milliseconds (``odd_timestamp``). Anything else
 is not a timestamp and its record is quarantined by the caller.
 """
 
@@ -48,7 +49,9 @@ def normalise_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     micros = pl.when(number >= _EPOCH_MS_THRESHOLD).then(number * 1_000).otherwise(number * 1_000_000)
     epoch = pl.from_epoch(micros.round(0).cast(pl.Int64, strict=False), time_unit="us").dt.replace_time_zone("UTC")
     timestamp = pl.when(is_epoch).then(epoch).otherwise(iso)
-    canonical = sep.eq("T") & sec.is_not_null() & frac.is_not_null() & tz.eq("Z")
+    # A leap second (:60) is read as the first instant of the next minute, which is a
+    # normalisation the auditor must see: never "canonical".
+    canonical = sep.eq("T") & sec.is_not_null() & frac.is_not_null() & tz.eq("Z") & sec.ne(":60")
     kind = (
         pl.when(timestamp.is_null())
         .then(pl.lit(None, dtype=pl.String))
