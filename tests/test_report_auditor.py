@@ -379,7 +379,9 @@ def test_hipaa_pages_grow_with_people_and_findings_not_with_events(
     big = tmp_path_factory.mktemp("heldout-x5")
     assert cli_main(["samples", str(big / "data"), "--seed", "7", "--scale", "0.5"]) == 0
     data = big / "data"
-    assert cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(big / "store")]) == 0
+    assert (
+        cli_main(["ingest", str(data / "workspace"), str(data / "conversations"), "--store", str(big / "store")]) == 0
+    )
     pages = {}
     events = {}
     for name, root in (("small", workspace), ("big", big)):
