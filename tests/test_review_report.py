@@ -92,7 +92,9 @@ def test_report_shows_the_decision_note_who_and_when(draft: ReportResult, decide
         "2026-10-03",
     )
     # The finding's detail block: decision, who, when and the note together.
-    detail = next(p for p in _pages(draft.pdf) if fid in p and "decision" in p and "by, on" in p and "Contents" not in p)
+    detail = next(
+        p for p in _pages(draft.pdf) if fid in p and "decision" in p and "by, on" in p and "Contents" not in p
+    )
     assert "incident" in detail and "Dana Lee, 2026-10-03" in detail
     undecided_high = [f for f in draft.model.findings if f.severity == "high" and f.finding_id != fid]
     assert undecided_high and all(f.review.decision is None for f in undecided_high)
