@@ -311,7 +311,7 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
         with stage("render HTML twin"):
             html = out_dir / "report.html"
             atomic_write(html, render_html_twin(model, settings).encode("utf-8"))
-    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings), html)
+    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings), html=html)
 
 
 def _overrides_used(settings: ReportSettings) -> str:
