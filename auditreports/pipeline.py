@@ -110,15 +110,18 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
     return loaded.events, {"version": 1, "inputs": loaded.ledger, "fetches": []}, loaded.quarantine
 
 
-def _verify(events: pl.LazyFrame, period: Period, integrity: Any = None) -> dict[str, Any]:
+def _verify(
+    events: pl.LazyFrame, period: Period, integrity: Any = None, quarantine: pl.DataFrame | None = None
+) -> dict[str, Any]:
     from .integrity import IntegritySettings
-    from .integrity.verify import verify
+    from .integrity.verify import verify, with_unreadable_lines
 
     if isinstance(integrity, Mapping):
         integrity = IntegritySettings.from_mapping(integrity)
     # Coverage is measured against the requested period, not just what the log holds.
     window = (period.start_utc, period.end_utc_exclusive)
-    return dict(verify(events, period=window, settings=integrity).to_dict())
+    # Lines the loader could not read were not verified: PARTIAL, naming each file.
+    return dict(with_unreadable_lines(verify(events, period=window, settings=integrity), quarantine).to_dict())
 
 
 def prepare_inputs(
@@ -143,7 +146,7 @@ def prepare_inputs(
     with stage("open"):
         events, ledger, quarantine = _open(store_or_src)
     with stage("verify"):
-        verification = _verify(events, p, integrity)
+        verification = _verify(events, p, integrity, quarantine)
     with stage("detect"):
         from .detect import builtin_rules_dir, detect
 
