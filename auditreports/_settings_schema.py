@@ -184,6 +184,7 @@ class ReportSection(BaseModel):
         None, description="a finite number of hours > 0, e.g. 24"
     )
     staff_names: bool | None = Field(None, description="true or false")
+    phi_free_text: bool | None = Field(None, description="true or false")
     charts: bool | None = Field(None, description="true or false")
     # deprecated aliases of organisation keys
     organisation: str | None = Field(None, description="deprecated: use organisation.name")

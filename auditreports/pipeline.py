@@ -35,7 +35,7 @@ from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, refuse_unknown_subject, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
-from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_pdf
+from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
 from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .settings import Settings
@@ -66,6 +66,7 @@ class ReportResult:
     # GDPR only: the internal release record beside the response, and its own evidence.
     release_record: Path | None = None
     release_evidence_dir: Path | None = None
+    html: Path | None = None  # the HTML twin (report.html) of a report built from sections
 
 
 @dataclass
@@ -109,15 +110,18 @@ def _open(store_or_src: Any) -> tuple[pl.LazyFrame, dict[str, Any], pl.DataFrame
     return loaded.events, {"version": 1, "inputs": loaded.ledger, "fetches": []}, loaded.quarantine
 
 
-def _verify(events: pl.LazyFrame, period: Period, integrity: Any = None) -> dict[str, Any]:
+def _verify(
+    events: pl.LazyFrame, period: Period, integrity: Any = None, quarantine: pl.DataFrame | None = None
+) -> dict[str, Any]:
     from .integrity import IntegritySettings
-    from .integrity.verify import verify
+    from .integrity.verify import verify, with_unreadable_lines
 
     if isinstance(integrity, Mapping):
         integrity = IntegritySettings.from_mapping(integrity)
     # Coverage is measured against the requested period, not just what the log holds.
     window = (period.start_utc, period.end_utc_exclusive)
-    return dict(verify(events, period=window, settings=integrity).to_dict())
+    # Lines the loader could not read were not verified: PARTIAL, naming each file.
+    return dict(with_unreadable_lines(verify(events, period=window, settings=integrity), quarantine).to_dict())
 
 
 def prepare_inputs(
@@ -142,7 +146,7 @@ def prepare_inputs(
     with stage("open"):
         events, ledger, quarantine = _open(store_or_src)
     with stage("verify"):
-        verification = _verify(events, p, integrity)
+        verification = _verify(events, p, integrity, quarantine)
     with stage("detect"):
         from .detect import builtin_rules_dir, detect
 
@@ -222,6 +226,8 @@ def _manifest(model: ReportModel, prepared: _Prepared, files: Mapping[str, bytes
             {"path": i.get("path"), "sha256": i.get("sha256")} for i in prepared.inputs.ledger.get("inputs") or []
         ],
         "rule_pack_sha256": prepared.rule_pack_hash,
+        # The settings file and the directories it names change the results: hashed too.
+        "configuration": model.extra.get("configuration_inputs", []),
         "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in sorted(files.items())},
     }
 
@@ -306,7 +312,12 @@ def _finish(model: ReportModel, prepared: _Prepared, out_dir: Path, settings: Re
         written[name] = evidence_dir / name
     with stage("render PDF"):
         pdf = render_pdf(model, out_dir / "report.pdf", attachments=files, settings=settings)
-    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings))
+    html = None
+    if model.kind != "gdpr":  # the twin of the framework reports (GDPR answers are sent as the PDF)
+        with stage("render HTML twin"):
+            html = out_dir / "report.html"
+            atomic_write(html, render_html_twin(model, settings).encode("utf-8"))
+    return ReportResult(pdf, evidence_dir, written, model, model.completeness.verdict, len(model.findings), html=html)
 
 
 def _overrides_used(settings: ReportSettings) -> str:
@@ -383,9 +394,29 @@ def framework_report(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
     )
+    model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     known = [f["finding_id"] for f in prepared.findings_doc["findings"]]
     apply_review(model, review, previous, final=final, known_ids=known)
     return _finish(model, prepared, Path(out_dir), s)
+
+
+def configuration_inputs(settings: Any, report: ReportSettings, detection: Any) -> list[dict[str, str]]:
+    """The settings file and every directory file it names, with their SHA-256 (they change results)."""
+    named: list[tuple[str, Any]] = [("settings file", getattr(settings, "path", None))]
+    named += [
+        ("staff directory (report)", report.staff),
+        ("customer directory", report.customers),
+        ("processing record", report.processing_record),
+        ("staff directory (detection)", getattr(detection, "actors_csv", None)),
+    ]
+    out = []
+    for what, path in named:
+        if path is None:
+            continue
+        file = Path(path)
+        digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "missing"
+        out.append({"what": what, "path": str(file), "sha256": digest})
+    return out
 
 
 def soc2_quarterly(store_or_src: Any, **kwargs: Any) -> ReportResult:
@@ -453,6 +484,8 @@ def gdpr_subject_access(
         atomic_write(evidence_dir / name, payload)
         written[name] = evidence_dir / name
     release: ReportModel = model.extra["release_record"]
+    # The settings file and the directories it names change what the record says: hashed into its manifest.
+    release.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     files = release_evidence_files(release, prepared, sent)
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     release.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in release.stamp.items]

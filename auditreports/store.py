@@ -571,8 +571,23 @@ def _against_store(store: Store, events: pl.DataFrame) -> tuple[pl.DataFrame, pl
     if not events.height or not files:
         return events, none, []
     ids = events.get_column("event_id").unique().implode()
-    stored = (
+    # First only the id column of every part (cheap, and the memory of one column of
+    # matches), then whole rows from just the parts that hold one of the ids: a batched
+    # ingest compares each batch with a store that grows batch by batch.
+    holding = (
         pl.scan_parquet(files, hive_partitioning=False, include_file_paths="_file")
+        .select("event_id", "_file")
+        .filter(pl.col("event_id").is_in(ids))
+        .select("_file")
+        .unique()
+        .collect()
+        .get_column("_file")
+        .to_list()
+    )
+    if not holding:
+        return events, none, []
+    stored = (
+        pl.scan_parquet(sorted(holding), hive_partitioning=False, include_file_paths="_file")
         .filter(pl.col("event_id").is_in(ids))
         .with_columns([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
         .select([*EVENT_SCHEMA, "_file"])

@@ -85,8 +85,9 @@ def test_framework_restricts_rules_and_names_requirements(tmp_path: Path, capsys
     assert main(["detect", str(src), "--json", "--framework", "hipaa"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["framework"] == "hipaa"
-    assert document["findings"][0]["requirements"] == ["164.308(a)(1)(ii)(D)"]
-    assert "password_spraying" not in {r["name"] for r in document["rules"]}
+    # Brute force is activity review and log-in monitoring (164.308(a)(5)(ii)(C), issue 20).
+    assert document["findings"][0]["requirements"] == ["164.308(a)(1)(ii)(D)", "164.308(a)(5)(ii)(C)"]
+    assert "api_key_new_ip" not in {r["name"] for r in document["rules"]}
 
 
 def test_sensitivity_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

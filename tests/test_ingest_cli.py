@@ -70,6 +70,7 @@ def test_json_prints_one_document_and_strict_fails_on_quarantine(
         "loaded": 6,
         "events": 6,
         "quarantined": 1,
+        "batches": 1,
         "blank": 0,
         "duplicates": 0,
         "conflicts": 0,

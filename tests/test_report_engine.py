@@ -150,7 +150,7 @@ def test_new_section_kind_and_query_are_one_function_each_plus_yaml(tmp_path: Pa
         return Section(str(spec["key"]), str(spec["title"]), facts=[("exporters", str(n))], kind="test_engine_summary")
 
     def add(doc):
-        doc["report"]["sections"].insert(0, {"key": "summary", "kind": "test_engine_summary", "title": "In brief"})
+        doc["report"]["sections"].insert(0, {"key": "brief", "kind": "test_engine_summary", "title": "In brief"})
 
     path = _framework_file(tmp_path / "fw", "acme", add)
     model = build_report(path.as_posix(), _inputs())

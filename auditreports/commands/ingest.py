@@ -11,11 +11,11 @@ import json
 import sys
 from typing import Any
 
+from ..errors import UsageError
+from ..ingest import DEFAULT_BATCH_BYTES, ingest
 from ..progress import say
 from ..settings import discover_settings, load_settings
-from ..sources import load
 from ..sources.vendors import register_field_maps
-from ..store import write_store
 
 HELP = "load audit-log files, directories or globs into a Parquet store (nothing lost: bad lines are quarantined)"
 
@@ -34,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a directory of your own field maps (*.yml, docs/formats.md); repeatable; adds to sources.maps_dirs",
     )
     parser.add_argument("--settings", dest="settings_file", metavar="FILE", help="settings YAML (sources.maps_dirs)")
+    parser.add_argument(
+        "--batch-mb",
+        type=int,
+        default=DEFAULT_BATCH_BYTES // (1024 * 1024),
+        metavar="MB",
+        help="parse and write the files in batches of about this many MB of (decompressed) text, "
+        "so memory stays bounded whatever the input size (default %(default)s)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if any line was quarantined")
     parser.add_argument("--json", action="store_true", help="print one JSON document with the result on stdout")
 
@@ -69,8 +77,16 @@ def run(args: argparse.Namespace) -> int:
     added = load_organisation_maps(args.maps, args.settings_file)
     if added and not args.json:
         say(f"Organisation field maps loaded: {', '.join(added)}")
-    result = load(args.src, format=args.format, on_file=None if args.json else lambda e: say(_file_line(e)))
-    report = write_store(args.store, result)
+    if args.batch_mb <= 0:
+        raise UsageError(f"--batch-mb must be a positive number of megabytes, not {args.batch_mb}")
+    done = ingest(
+        args.src,
+        args.store,
+        format=args.format,
+        batch_bytes=args.batch_mb * 1024 * 1024,
+        on_file=None if args.json else lambda e: say(_file_line(e)),
+    )
+    result, report = done.load, done.store
     loaded_events = result.loaded_events
     quarantined_lines = sum(e["quarantined"] for e in result.ledger)
     skipped = report["skipped_inputs"]
@@ -84,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 "loaded": sum(e["loaded"] for e in result.ledger),
                 "events": loaded_events,
                 "quarantined": quarantined_lines,
+                "batches": done.batches,
                 "blank": sum(e["blank"] for e in result.ledger),
                 "duplicates": result.duplicates,
                 "conflicts": result.conflicts,

@@ -21,6 +21,7 @@ from ..integrity import (
     write_manifest,
 )
 from ..integrity.manifest import file_entry
+from ..integrity.verify import with_unreadable_lines
 from ..progress import stage
 
 HELP = "verify a log's hash chain, sequence, coverage and conversation continuity; write a signed evidence manifest"
@@ -61,8 +62,8 @@ def _as_of(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], int, Path | None]:
-    """(events, inputs to hash, origins from a ledger, quarantined lines, store path)."""
+def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], Any, Path | None]:
+    """(events, inputs to hash, origins from a ledger, quarantine frame, store path)."""
     if bool(args.src) == bool(args.store):
         raise UsageError("give either SRC (files, directories or globs) or --store DIR, not both and not neither")
     if args.store:
@@ -79,15 +80,14 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], list[dic
             store.events,
             [{"path": str(f), "role": "store"} for f in files],
             origins,
-            store.quarantine.height,
+            store.quarantine,
             store.path,
         )
     from ..sources import load
 
     result = load(args.src if len(args.src) > 1 else args.src[0], format=args.format)
     inputs = [{"path": e["path"], "role": "input"} for e in result.ledger]
-    quarantined = sum(int(e.get("quarantined") or 0) for e in result.ledger)
-    return result.events, inputs, [], quarantined, None
+    return result.events, inputs, [], result.quarantine, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,11 +101,21 @@ def run(args: argparse.Namespace) -> int:
     if sign_key is not None and not args.manifest_out:
         raise UsageError("--sign-key signs the manifest; give --manifest-out FILE as well")
     with stage("loading"):
-        events, inputs, origins, quarantined, _ = _load(args)
+        events, inputs, origins, quarantine, _ = _load(args)
+    quarantined = quarantine.height if quarantine is not None else 0
     with stage("verifying"):
         result = verify(
             events, settings=settings, period=period, previous_manifest=args.previous_manifest, as_of=_as_of(args.as_of)
         )
+    if result.events_checked == 0 and quarantined:
+        files = sorted({str(f) for f in quarantine.get_column("source_file").to_list()})
+        raise NothingLoadedError(
+            f"nothing could be read from {', '.join(files[:3])}{' …' if len(files) > 3 else ''} "
+            f"({quarantined:,} line(s) quarantined: {quarantine.get_column('reason')[0]}); "
+            "check that SRC is an audit log, or force its format with --format (see `auditreports formats`)"
+        )
+    # Lines the loader could not read were not verified: the verdict says so (PARTIAL), per file.
+    result = with_unreadable_lines(result, quarantine)
     if result.events_checked == 0:
         raise NothingLoadedError(
             "no event to verify (nothing loaded, or nothing in the period); check SRC and --period"

@@ -34,7 +34,7 @@ from .period import UtcWindow, parse_period
 from .sequence import duplicate_ids, sequence_breaks
 from .settings import IntegritySettings
 
-__all__ = ["verify"]
+__all__ = ["verify", "with_unreadable_lines"]
 
 _COLUMNS = (
     "event_id", "seq", "timestamp", "event_type", "source_action", "conversation_id", "actor_id", "actor_name",
@@ -197,3 +197,39 @@ def _with_history(everything: pl.DataFrame, ordered: pl.DataFrame, period: UtcWi
 
 def _sorted(breaks: list[Break]) -> list[Break]:
     return sorted(breaks, key=lambda b: (b.position if b.position is not None else -1, b.kind))
+
+
+def with_unreadable_lines(verification: Verification, quarantine: pl.DataFrame | None) -> Verification:
+    """The verdict with the loader's quarantine counted: lines that could not be read were not verified.
+
+    A log whose file could not be read in part (or at all) cannot be attested complete: each
+    file with quarantined lines becomes an *unverified* entry naming the file, how many lines
+    and the first reason, so the verdict is PARTIAL rather than a VERIFIED that silently left
+    an input out.
+    """
+    if quarantine is None or quarantine.height == 0 or "source_file" not in quarantine.columns:
+        return verification
+    per_file = (
+        quarantine.group_by("source_file", maintain_order=True)
+        .agg(pl.len().alias("lines"), pl.col("reason").first().alias("reason"))
+        .sort("source_file")
+    )
+    unverified = tuple(
+        Unverified(
+            "load",
+            f"{lines:,} line(s) of {file} could not be read ({reason}) and are not in the log verified",
+            source=str(file),
+            events=int(lines),
+        )
+        for file, lines, reason in per_file.iter_rows()
+    )
+    check = CheckResult("load", "loader", events=0, unverified=unverified)
+    return Verification(
+        events_checked=verification.events_checked,
+        checks=(*verification.checks, check),
+        gaps=verification.gaps,
+        notices=verification.notices,
+        sources=verification.sources,
+        chain_heads=verification.chain_heads,
+        parameters=verification.parameters,
+    )

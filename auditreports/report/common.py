@@ -90,6 +90,7 @@ def assemble(
     findings: pl.DataFrame | None = None,
     events_for_findings: pl.DataFrame | None = None,
     extra: dict[str, Any] | None = None,
+    rule_notes: Mapping[str, tuple[str, str]] | None = None,
 ) -> ReportModel:
     generated = now_utc()
     appendix = build_appendix(
@@ -104,6 +105,7 @@ def assemble(
         settings,
         triage=triage,
         actor=actor,
+        rule_notes=rule_notes,
     )
     return ReportModel(
         kind=kind,

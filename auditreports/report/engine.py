@@ -162,6 +162,9 @@ class ReportSpec:
     notebook: str | None = None
     parameters: tuple[str, ...] = ()
     path: str = ""
+    summary: Mapping[str, Any] | None = None  # how each criterion is concluded (report/summary.py)
+    minimum_necessary: bool = False  # withhold conversation free text unless settings.phi_free_text
+    appendix_grouped: bool = False  # print the appendix as actor x event type x day with a count
 
 
 _TOP = (
@@ -177,6 +180,8 @@ _TOP = (
     "builder",
     "notebook",
     "parameters",
+    "summary",
+    "minimum_necessary",
 )
 _SECTION = ("key", "kind", "title", "intro", "facts", "charts", "tables", "query", "limit", "note")
 _TABLE = ("title", "query", "columns", "limit", "empty", "note", "max_chars")
@@ -273,7 +278,7 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
     appendix: tuple[str, ...] | None = None
     appendix_note = ""
     if appendix_node is not None:
-        appendix_node = _keys(appendix_node, ("queries", "note"), path, "appendix")
+        appendix_node = _keys(appendix_node, ("queries", "note", "group"), path, "appendix")
         appendix = _names(appendix_node.get("queries"), path, "appendix.queries")
         appendix_note = _text(appendix_node, "note", path, "appendix")
     for where, names in (("findings.touching", touching), ("evidence", evidence), ("appendix", appendix or ())):
@@ -342,12 +347,15 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
         notebook=notebook,
         parameters=parameters,
         path=path,
+        summary=node.get("summary"),
+        minimum_necessary=bool(node.get("minimum_necessary", False)),
+        appendix_grouped=bool((appendix_node or {}).get("group", False)),
     )
 
 
 def _load_builtin_queries() -> None:
     # The shipped queries register themselves on import.
-    from . import hipaa, soc2  # noqa: F401
+    from . import hipaa, soc2, summary  # noqa: F401
 
 
 # ---------------------------------------------------------------- prose
@@ -455,14 +463,26 @@ def controls_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
     """Requirement -> the rules and integrity checks that evidence it, with what they found."""
     section = tables_section(spec, ctx)
     section.kind = "controls"
+    from .summary import conclude
+
+    conclusions = {c.criterion: f"{c.conclusion}: {c.basis}" for c in conclude(ctx, every_requirement=True)}
     section.tables.insert(
-        0, control_evidence_table(ctx.framework, ctx.findings, str(ctx.inputs.verification.get("verdict", "NOT RUN")))
+        0,
+        control_evidence_table(
+            ctx.framework, ctx.findings, str(ctx.inputs.verification.get("verdict", "NOT RUN")), conclusions
+        ),
     )
     return section
 
 
-def control_evidence_table(framework: Framework | None, findings: pl.DataFrame, verdict: str) -> Table:
-    """One row per requirement of the framework map: its rules, its checks, what they found."""
+def control_evidence_table(
+    framework: Framework | None,
+    findings: pl.DataFrame,
+    verdict: str,
+    conclusions: Mapping[str, str] | None = None,
+) -> Table:
+    """One row per requirement of the framework map: its rules, its checks, what they found
+    (the requirement's conclusion, as the executive summary gives it, when ``conclusions`` has it)."""
     title = "Control → evidence"
     if framework is None:
         return Table(title, ["control", "evidence"], [], empty="No framework map was given.")
@@ -480,12 +500,14 @@ def control_evidence_table(framework: Framework | None, findings: pl.DataFrame, 
         status = f"{hits} finding(s) to review" if hits else "no exception found"
         if req.integrity_checks:
             status += f"; integrity {verdict}"
+        if conclusions and req.id in conclusions:
+            status = conclusions[req.id]
         rows.append([req.id, req.title, ", ".join(req.rules) or "—", ", ".join(req.integrity_checks) or "—", status])
     return Table(
         title,
         ["control", "requirement", "detection rules", "integrity checks", "result"],
         rows,
-        widths=["9%", "33%", "24%", "16%", "18%"],
+        widths=["10%", "22%", "22%", "14%", "32%"],
         empty="The framework map lists no requirement.",
     )
 
@@ -552,18 +574,23 @@ def build_report(
     chart_models = {key: Chart(key, title, figure=CHARTS[fn](ctx)) for key, (fn, title) in charts.items()}
     finding_ids = _finding_event_ids(findings)
     ev = inputs.events
+    if spec.minimum_necessary and not settings.phi_free_text:
+        from .minimum import withhold_free_text
+
+        ev = withhold_free_text(ev)
     evidence = ev.filter(
         pl.col("event_id").is_in(pl.concat([_event_ids(ctx.frame(q) for q in spec.evidence), finding_ids]).implode())
     )
     appendix_events = None
     appendix_note = ""
+    printed = finding_ids
     if spec.appendix is not None:
         printed = pl.concat([finding_ids, _event_ids(ctx.frame(q) for q in spec.appendix)])
         appendix_events = ev.filter(pl.col("event_id").is_in(printed.implode()))
         appendix_note = prose(
             spec.appendix_note, ctx, "appendix.note", printed=appendix_events.height, evidence=evidence.height
         )
-    return assemble(
+    model = assemble(
         kind=spec.kind,
         title=spec.title,
         subtitle=spec.subtitle,
@@ -582,4 +609,27 @@ def build_report(
         rule_pack_hash=rule_pack_hash,
         manifest_hash=manifest_hash,
         triage=triage,
+        rule_notes=_rule_notes(),
     )
+    from .actionable import enrich_findings
+
+    enrich_findings(model.findings, findings, inputs.events, staff=settings.staff)
+    if spec.appendix_grouped:
+        from .minimum import grouped_appendix
+
+        model.appendix = grouped_appendix(
+            ev.filter(pl.col("event_id").is_in(printed.implode())) if spec.appendix is not None else evidence,
+            settings,
+            note=appendix_note,
+        )
+    from .summary import population_evidence
+
+    model.extra["population"] = population_evidence(ctx)
+    return model
+
+
+def _rule_notes() -> dict[str, tuple[str, str]]:
+    """rule name -> (why it matters, what to check), from the rule YAML files."""
+    from ..detect.rules import load_rules
+
+    return {r.name: (r.why_it_matters, r.what_to_check) for r in load_rules()}

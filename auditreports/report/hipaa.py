@@ -79,6 +79,7 @@ def phi_access_per_staff(ctx: QueryContext) -> pl.LazyFrame:
         .group_by("staff_id")
         .agg(
             pl.col("actor").first(),
+            pl.col("actor_type").cast(pl.String).first().alias("actor_kind"),
             pl.len().alias("accesses"),
             pl.col("phi_conversation").n_unique().alias("conversations"),
             pl.col("subject_id").drop_nulls().n_unique().alias("patients"),
@@ -121,6 +122,7 @@ def after_hours_per_staff(ctx: QueryContext) -> pl.LazyFrame:
         .group_by("staff_id")
         .agg(
             pl.col("actor").first(),
+            pl.col("actor_type").cast(pl.String).first().alias("actor_kind"),
             pl.len().alias("accesses"),
             pl.col("phi_conversation").n_unique().alias("conversations"),
             pl.col("subject_id").drop_nulls().n_unique().alias("patients"),
@@ -176,7 +178,11 @@ def disclosures(ctx: QueryContext) -> pl.LazyFrame:
             for p in ("$.recipient", "$.destination", "$.url", "$.endpoint", "$.target")
         ],
         pl.col("reason").str.extract(r"->\s*(\S+)"),
-        pl.when(pl.col("event_type").is_in(["integration.api.call", "data.export"])).then(pl.col("actor")),
+        pl.when(pl.col("event_type") == "integration.api.call").then(pl.col("actor")),
+        # An export's file goes to whoever downloaded it; the log does not say who received it then.
+        pl.when(pl.col("event_type") == "data.export").then(
+            pl.concat_str([pl.lit("not recorded (downloaded by "), pl.col("actor"), pl.lit(")")])
+        ),
         pl.concat_str([pl.col("resource_type"), pl.col("resource_id")], separator=":"),
         pl.lit("(not recorded)"),
     ).alias("recipient")

@@ -77,6 +77,7 @@ class Chart:
     title: str
     uri: str | None = None  # data:image/svg+xml URI once exported
     figure: Any = None  # the Plotly figure, for notebooks
+    html: str | None = None  # the interactive chart (div + script), set only while rendering the HTML twin
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Section:
     diffs: list[Diff] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)  # label/value lines
     kind: str = "tables"  # the section kind that built it (a template may print kinds differently)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a section kind's own partial prints
 
 
 @dataclass
@@ -132,6 +134,12 @@ class FindingView:
     summary: str
     evidence: Table
     triage: str = "open — awaiting review"
+    ref: str = ""  # F1, F2, … in the order the report lists findings (the executive summary cites these)
+    why_it_matters: str = ""  # from the rule's YAML
+    what_to_check: str = ""  # from the rule's YAML
+    related: Table | None = None  # what the same actors / IPs did next (report/actionable.py)
+    diffs: list[Diff] = field(default_factory=list)  # the change itself, when the finding is a change
+    reverts: list[str] = field(default_factory=list)  # later changes that set the value back
     review: Any = None  # a report.reviewed.FindingReview once a review file is applied
 
     @property
@@ -175,6 +183,7 @@ class Appendix:
     cap: int
     csv_name: str = "events.csv"
     note: str = ""  # what the printed rows are when they are a subset of events.csv
+    unit: str = "event(s)"  # what a printed line is ("grouped line(s)" when grouped per actor x type x day)
 
     @property
     def truncated(self) -> bool:
@@ -245,6 +254,15 @@ def _display_expr(name: str, dtype: pl.DataType, fmt: str = "auto") -> pl.Expr:
     return out.fill_null(NULL).alias(name)
 
 
+def _clip(text: pl.Expr, max_chars: int) -> pl.Expr:
+    """Text cut to ``max_chars`` with an ellipsis when it was longer (the full value is in the evidence)."""
+    return (
+        pl.when(text.str.len_chars() > max_chars)
+        .then(text.str.slice(0, max(max_chars - 1, 0)) + pl.lit("…"))
+        .otherwise(text)
+    )
+
+
 def table_from_frame(
     frame: pl.DataFrame,
     columns: Mapping[str, str],
@@ -266,7 +284,7 @@ def table_from_frame(
     schema = shown.schema
     formats = formats or {}
     exprs = [
-        _display_expr(col, schema[col], formats.get(label, "auto")).str.slice(0, max_chars).alias(label)
+        _clip(_display_expr(col, schema[col], formats.get(label, "auto")), max_chars).alias(label)
         for label, col in columns.items()
     ]
     rows = [list(r) for r in shown.select(exprs).rows()] if shown.height else []
@@ -288,7 +306,10 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
 
     An API key is named as the key, with its owner: the owner did not make the call.
     """
-    role = pl.coalesce(pl.col("actor_role"), pl.col("actor_type").cast(pl.String))
+    # One identity per actor: a person's role where an event does not record it (conversation
+    # logs) is the role their other events in the same frame record, not "user".
+    known = pl.col("actor_role").forward_fill().backward_fill().over("actor_id")
+    role = pl.coalesce(pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String))
     is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
         kind = pl.col("actor_type").cast(pl.String)
@@ -310,6 +331,30 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
     )
     person = pl.concat_str([name, pl.lit(" ("), role, pl.lit(")")], ignore_nulls=True)
     return pl.when(is_key & pl.col("actor_id").is_not_null()).then(key).otherwise(person).alias("actor")
+
+
+def local_time_expr(zones: Mapping[str, str], *, default: str | None = None, ts: str = "timestamp") -> pl.Expr:
+    """The actor's local time ("Sun 03:03 America/New_York") from the staff directory's time zones.
+
+    One ``convert_time_zone`` per distinct zone (a directory has a handful), chosen by actor id;
+    actors not in the directory get ``default`` (the organisation's zone) or "—".
+    """
+    out: pl.Expr = pl.lit(None, dtype=pl.String)
+    by_zone: dict[str, list[str]] = {}
+    for actor_id, zone in zones.items():
+        by_zone.setdefault(zone, []).append(actor_id)
+    branches: Any = None
+    for zone, ids in sorted(by_zone.items()):
+        value = pl.col(ts).dt.convert_time_zone(zone).dt.strftime("%a %H:%M ") + pl.lit(zone)
+        cond = pl.col("actor_id").is_in(ids)
+        branches = pl.when(cond).then(value) if branches is None else branches.when(cond).then(value)
+    fallback = (
+        pl.col(ts).dt.convert_time_zone(default).dt.strftime("%a %H:%M ") + pl.lit(default)
+        if default and default != "UTC"
+        else pl.lit(NULL)
+    )
+    out = fallback if branches is None else branches.otherwise(fallback)
+    return out.fill_null(NULL).alias("local_time")
 
 
 # ---------------------------------------------------------------- completeness
@@ -577,10 +622,15 @@ def build_findings(
     *,
     triage: Mapping[str, str] | None = None,
     actor: pl.Expr | None = None,
+    rule_notes: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[list[FindingView], list[tuple[str, int]]]:
     """Findings by severity, each with its first evidence events."""
     actor = actor if actor is not None else actor_expr()
     n = settings.finding_evidence_rows
+    zones: dict[str, str] = {}
+    if rule_notes is not None:  # the engine's reports: each actor's local time, from the staff directory
+        zones = {actor_id: hours.timezone for actor_id, hours in settings.actors.items()}
+    local = local_time_expr(zones, default=settings.timezone)
     links = (
         findings.select("finding_id", pl.col("event_ids").list.head(n))
         .explode("event_ids")
@@ -593,6 +643,7 @@ def build_findings(
             events.select(
                 "event_id",
                 "timestamp",
+                local,
                 "event_type",
                 actor,
                 "ip",
@@ -607,24 +658,30 @@ def build_findings(
     )
     by_finding = evidence.partition_by("finding_id", as_dict=True) if evidence.height else {}
     views = []
-    for f in findings.iter_rows(named=True):
+    for index, f in enumerate(findings.iter_rows(named=True), start=1):
         ev = by_finding.get((f["finding_id"],), evidence.clear())
         count = int(f["count"] or len(f["event_ids"] or []))
+        columns = {
+            "time (UTC)": "timestamp",
+            "event id": "event_id",
+            "actor's local time": "local_time",
+            "event": "event_type",
+            "actor": "actor",
+            "ip": "ip",
+            "resource / conversation": "target",
+        }
+        widths = ["10%", "22%", "12%", "15%", "17%", "11%", "13%"]
+        if not zones and not (settings.timezone and settings.timezone != "UTC"):
+            del columns["actor's local time"]
+            widths = ["11%", "24%", "20%", "18%", "12%", "15%"]
         evtable = table_from_frame(
             ev,
-            {
-                "time": "timestamp",
-                "event id": "event_id",
-                "event": "event_type",
-                "actor": "actor",
-                "ip": "ip",
-                "resource / conversation": "target",
-            },
+            columns,
             "",
             limit=None,
             empty="No evidence event ids were attached to this finding.",
             max_chars=80,
-            widths=["11%", "22%", "22%", "18%", "12%", "15%"],
+            widths=widths,
         )
         if count > ev.height:
             evtable.note = f"First {ev.height} of {count} events; all are in the appendix and events.csv."
@@ -645,6 +702,9 @@ def build_findings(
                 summary=str(f["summary"] or ""),
                 evidence=evtable,
                 triage=(triage or {}).get(str(f["finding_id"]), "open — awaiting review"),
+                ref=f"F{index}",
+                why_it_matters=(rule_notes or {}).get(str(f["rule_name"]), ("", ""))[0],
+                what_to_check=(rule_notes or {}).get(str(f["rule_name"]), ("", ""))[1],
             )
         )
     counts = findings.group_by(pl.col("severity").str.to_lowercase()).len()
@@ -657,12 +717,29 @@ def build_findings(
 
 
 def build_signoff(statement: str, findings: list[FindingView], settings: ReportSettings) -> SignOff:
-    rows = [[f.finding_id, f.severity, f.title, "", ""] for f in findings]
+    # Informational findings (routine changes, grouped per actor x change type x week) are one
+    # change log reviewed as one item, not one sign-off per edit.
+    detailed = [f for f in findings if f.detailed]
+    routine = [f for f in findings if not f.detailed]
+    rows = [[f.finding_id, f.severity, f"{f.ref} · {f.title}" if f.ref else f.title, "", ""] for f in detailed]
+    if routine:
+        events = sum(f.count for f in routine)
+        rows.append(
+            [
+                "change log",
+                "info",
+                f"Change log ({routine[0].ref}{'–' + routine[-1].ref if len(routine) > 1 else ''}): "
+                f"{len(routine)} routine item(s), "
+                f"{events} event(s), reviewed as one item",
+                "",
+                "",
+            ]
+        )
     decisions = Table(
         "Decision per finding",
         ["finding", "severity", "title", "decision", "ticket / note"],
         rows,
-        note="Decision: accept, remediate or false positive.",
+        note="Decision: accept, remediate or false positive. Routine changes are decided once, as the change log.",
         empty="No finding to decide on.",
         widths=["22%", "9%", "35%", "18%", "16%"],
     )

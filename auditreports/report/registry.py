@@ -123,4 +123,8 @@ def load_report(
         name, path = kind.name, kind.path
     framework = load_framework(path, rules_dirs=[Path(d) for d in rules_dirs])
     spec = parse_report_spec(name, _report_block(path), str(path))
+    from ..detect.frameworks import INTEGRITY_CHECKS
+    from .summary import check_summary_spec
+
+    check_summary_spec(spec.summary, str(path), [r.id for r in framework.requirements], INTEGRITY_CHECKS)
     return LoadedReport(framework, spec)

@@ -43,6 +43,7 @@ __all__ = [
     "PACKAGE_TEMPLATES",
     "override_directory",
     "render_html",
+    "render_html_twin",
     "render_pdf",
     "template_environment",
     "write_pdf_bytes",
@@ -136,6 +137,41 @@ def render_html(model: ReportModel, settings: ReportSettings | None = None) -> s
         ) from None
     except jinja2.TemplateError as exc:
         raise ReportError(f"the {model.kind} report template failed: {exc}; check your template overrides.") from None
+
+
+def _chart_html(key: str, figure: object) -> str:
+    """An interactive Plotly chart as a div and a script; the figure's JSON cannot close the script."""
+    import plotly.io as pio
+
+    data = pio.to_json(figure, validate=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    div = f"chart-{key}".replace('"', "")
+    return (
+        f'<div id="{div}" class="plotly-chart" style="height: 360px"></div>'
+        f"<script>(function(){{var f={data};Plotly.newPlot({div!r},f.data,f.layout,"
+        "{displaylogo:false,responsive:true});})();</script>"
+    )
+
+
+def render_html_twin(model: ReportModel, settings: ReportSettings | None = None) -> str:
+    """The HTML twin of the PDF: same model, same template, one self-contained file.
+
+    The stylesheet and plotly.js are inlined and every chart is interactive (Plotly), so the
+    file works offline and requests nothing from the network. The PDF stays the archival record.
+    """
+    from plotly.offline import get_plotlyjs
+
+    saved = {key: c.html for key, c in model.charts.items()}
+    plotly_js = get_plotlyjs().replace("</script", "<\\/script")
+    model.extra["twin"] = {"css": _stylesheet(settings).replace("</", "<\\/"), "plotly": plotly_js}
+    try:
+        for key, c in model.charts.items():
+            if c.figure is not None:
+                c.html = _chart_html(key, c.figure)
+        return render_html(model, settings)
+    finally:
+        model.extra.pop("twin", None)
+        for key, c in model.charts.items():
+            c.html = saved[key]
 
 
 def _stylesheet(settings: ReportSettings | None) -> str:

@@ -132,6 +132,9 @@ def apply_review(
     if open_blocking:
         summary += f" ({open_blocking} of them critical/high)"
     model.extra["review_summary"] = summary
+    for section in model.sections:  # the executive summary counts decided / undecided from the review
+        if section.kind == "summary":
+            section.extra.update(decided=decided, undecided=undecided)
     model.extra["draft"] = not final
     facts = list(model.extra.get("cover_facts", []))
     facts.append(("Review", summary))
@@ -170,15 +173,35 @@ def _signoff(model: ReportModel, review: Review | None) -> None:
         signoff.date = max(dates).isoformat() if dates else ""
     rows = []
     for f in model.findings:
+        if not f.detailed:
+            continue
         r = f.review
         rows.append(
             [
                 f.finding_id,
                 f.severity,
-                f.title,
+                f"{f.ref} · {f.title}" if f.ref else f.title,
                 r.label if r.decision else "",
                 r.note,
                 ", ".join(x for x in (r.by, r.at) if x),
+            ]
+        )
+    # Routine changes (informational, grouped per actor x change type x week) are one change
+    # log reviewed as one item: one row, decided when every item of it is.
+    routine = [f for f in model.findings if not f.detailed]
+    if routine:
+        labels = {f.review.label for f in routine if f.review.decision}
+        done = sum(1 for f in routine if f.review.decision)
+        decision = labels.pop() if done == len(routine) and len(labels) == 1 else ""
+        rows.append(
+            [
+                "change log",
+                "info",
+                f"Change log ({routine[0].ref}{'–' + routine[-1].ref if len(routine) > 1 else ''}): "
+                f"{len(routine)} routine item(s), {sum(f.count for f in routine)} event(s), reviewed as one item",
+                decision,
+                "" if decision or not done else f"{done} of {len(routine)} item(s) decided",
+                "",
             ]
         )
     signoff.decisions = Table(

@@ -71,6 +71,9 @@ class ReportSettings:
     - ``staff_names``: kept for compatibility; the GDPR response names staff by role only
       (Art. 15(4)) whatever it says, and the internal release record always names them.
     - ``charts``: draw charts (needs kaleido + Chromium); off renders tables only.
+    - ``phi_free_text``: print free text of conversations (notes, message bodies) in a report
+      whose framework applies minimum necessary (HIPAA); default false: withheld there, in the
+      PDF and in its embedded events.csv.
     """
 
     organisation: str = "Organisation"
@@ -97,6 +100,7 @@ class ReportSettings:
     actors: Mapping[str, ActorHours] = field(default_factory=lambda: MappingProxyType({}))
     retention_required_days: int | None = None
     settings_source: str = "built-in defaults"  # the settings file and its sha256, for the stamp
+    phi_free_text: bool = False
 
     def __post_init__(self) -> None:
         parse_business_hours(self.business_hours, "report business_hours")
@@ -177,7 +181,7 @@ class ReportSettings:
                         f"report setting coverage_gap_hours must be a finite number of hours > 0, not {value!r}."
                     )
                 values[key] = float(value)
-            elif key in ("staff_names", "charts"):
+            elif key in ("staff_names", "charts", "phi_free_text"):
                 if not isinstance(value, bool):
                     raise ConfigError(f"report setting {key} must be true or false, not {value!r}.")
                 values[key] = value

@@ -37,6 +37,7 @@ __all__ = [
     "formats",
     "get_format",
     "load",
+    "load_paths",
     "register_format",
 ]
 
@@ -55,6 +56,8 @@ class LoadResult:
     conflicts: int = 0
     # every path a directory walk passed over, with why ({"path", "reason"}): also kept in the ledger
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # how many records were quarantined when ``quarantine`` holds only the first of them (batched ingest)
+    quarantined_records: int | None = None
 
     @property
     def lines_read(self) -> int:
@@ -81,7 +84,8 @@ class LoadResult:
                 f"{row['source_file']}:{row['source_line']} ({row['reason']})"
                 for row in self.quarantine.head(first_quarantined).iter_rows(named=True)
             ]
-            more = self.quarantine.height - len(where)
+            total = self.quarantine.height if self.quarantined_records is None else self.quarantined_records
+            more = total - len(where)
             text += " Quarantined: " + "; ".join(where) + (f"; and {more} more." if more else ".")
         failed = [e for e in self.ledger if e.get("error")]
         if failed:
@@ -109,10 +113,26 @@ def load(
     forced = get_format(format) if format is not None else None
     skipped: list[dict[str, str]] = []
     paths = resolve_inputs(src, skipped)
+    return load_paths(paths, forced=forced, on_file=on_file, skipped=skipped)
+
+
+def load_paths(
+    paths: Sequence[tuple[str, bool]],
+    *,
+    forced: FormatSpec | None = None,
+    on_file: Callable[[dict[str, Any]], None] | None = None,
+    skipped: list[dict[str, str]] | None = None,
+    progress: bool = True,
+) -> LoadResult:
+    """:func:`load` on files already found by ``resolve_inputs`` (``(path, named)`` pairs).
+
+    Bounded-memory ingest (:func:`auditreports.store.ingest`) calls this once per batch of files.
+    """
+    skipped = [] if skipped is None else skipped
     parts: list[pl.DataFrame] = []
     quarantines: list[pl.DataFrame] = []
     ledger: list[dict[str, Any]] = []
-    for path, named in bar(paths, total=len(paths), desc="loading", unit="file"):
+    for path, named in bar(paths, total=len(paths), desc="loading", unit="file") if progress else paths:
         before = len(skipped)
         loaded = _load_file(path, forced, named, skipped)
         if loaded is None:

@@ -1,0 +1,86 @@
+"""One identity per actor across a report: staff directory first, then the log.
+
+People are "Name (id)"; an API key is "key_id (API key of Owner (usr_…))", its owner taken
+from the key's creation event, else the staff directory, else the name the log gives the
+key's calls. Bots and system actors keep their id. Used to turn finding summaries such as
+"usr_113 changed usr_113" into names a reviewer recognises.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import ConfigError
+
+__all__ = ["Identities", "identities"]
+
+
+class Identities:
+    def __init__(self, people: dict[str, str], keys: dict[str, str]) -> None:
+        self.people = people  # staff id -> name
+        self.keys = keys  # key id -> owner staff id or name
+        ids = sorted({*people, *keys}, key=len, reverse=True)
+        self._pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ids)) + r")(?![\w-])") if ids else None
+
+    def name(self, actor_id: str) -> str:
+        if actor_id in self.keys:
+            owner = self.keys[actor_id]
+            return f"{actor_id} (API key of {self.name(owner) if owner in self.people else owner})"
+        if actor_id in self.people:
+            return f"{self.people[actor_id]} ({actor_id})"
+        return actor_id
+
+    def text(self, value: str) -> str:
+        """Every known id in ``value`` as the actor's name and id (each id once per mention)."""
+        if not value or self._pattern is None:
+            return value
+        return self._pattern.sub(lambda m: self.name(m.group(1)), value)
+
+
+def _directory(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"staff directory {path} cannot be read ({exc}); check the staff setting.") from None
+    id_col = next((c for c in ("staff_id", "actor_id", "id") if c in frame.columns), None)
+    if id_col is None or "name" not in frame.columns:
+        return {}
+    return {k: v for k, v in frame.select(id_col, "name").drop_nulls().rows()}
+
+
+def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:
+    """Who is who in ``events``: the staff directory first, then the names the log records."""
+    kind = pl.col("actor_type").cast(pl.String)
+    logged = (
+        events.filter((kind == "user") & pl.col("actor_id").is_not_null() & pl.col("actor_name").is_not_null())
+        .group_by("actor_id")
+        .agg(pl.col("actor_name").mode().first())
+    )
+    people = {**dict(logged.rows()), **_directory(staff)}
+    created = (
+        events.filter(
+            pl.col("event_type").str.contains(r"api_key[._]created")
+            & pl.col("resource_id").is_not_null()
+            & pl.col("actor_id").is_not_null()
+        )
+        .group_by("resource_id")
+        .agg(pl.col("actor_id").first())
+    )
+    keys = {
+        k: v
+        for k, v in events.filter((kind == "api_key") & pl.col("actor_id").is_not_null())
+        .group_by("actor_id")
+        .agg(pl.col("actor_name").drop_nulls().first())
+        .rows()
+        if v is not None
+    }
+    # A name the log gives a key's calls is its owner only if it is a person's name.
+    by_name = {name: staff_id for staff_id, name in people.items()}
+    keys = {k: by_name.get(v, v) for k, v in keys.items()}
+    keys.update(dict(created.rows()))
+    return Identities(people, keys)
