@@ -205,6 +205,7 @@ _OPTIONAL: tuple[ParameterSpec, ...] = (
         "answer deliberately 'no data held' for a subject in no event and not in the customer directory",
     ),
     ParameterSpec("extension", _as_optional_str, None, "reason for extending the deadline by two months (Art. 12(3))"),
+    ParameterSpec("late_reason", _as_optional_str, None, "why an answer past the Art. 12(3) deadline is late"),
 )
 OPTIONAL_PARAMETERS = {spec.name: spec for spec in _OPTIONAL}
 

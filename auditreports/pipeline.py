@@ -234,7 +234,10 @@ def _manifest(model: ReportModel, prepared: _Prepared, files: Mapping[str, bytes
 
 def gdpr_subject_files(model: ReportModel) -> dict[str, bytes]:
     """The data subject's machine-readable copy (Art. 15(3)): what report.pdf carries, nothing else."""
-    data = model.extra["subject_data"]
+    # One timestamp format in both files: ISO 8601 in UTC with a Z (2026-07-02T02:40:04.798000Z).
+    data = model.extra["subject_data"].with_columns(
+        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+    )
     response = model.extra["response"]
     document = {
         "controller": response["organisation"],
@@ -439,6 +442,7 @@ def gdpr_subject_access(
     rules_dirs: Sequence[str | os.PathLike[str]] = (),
     no_data_confirmed: bool = False,
     extension: str | None = None,
+    late_reason: str | None = None,
     today: date | None = None,
 ) -> ReportResult:
     """The GDPR Art. 15 answer: ``report.pdf`` for the data subject, ``release-record.pdf`` for the organisation.
@@ -465,6 +469,7 @@ def gdpr_subject_access(
         notebook_name=notebook_name,
         rule_pack_hash=prepared.rule_pack_hash,
         extension=extension,
+        late_reason=late_reason,
         today=today,
     )
     out = Path(out_dir)

@@ -140,7 +140,7 @@ def _run_source(kind: str) -> str:
     function = REPORTS[kind]["function"]
     extra = (
         '    subject=params["subject"],\n    received=params["received"],\n'
-        '    no_data_confirmed=params["no_data_confirmed"],\n    extension=params["extension"],\n'
+        '    no_data_confirmed=params["no_data_confirmed"],\n    extension=params["extension"],\n    late_reason=params["late_reason"],\n'
         if kind == "gdpr"
         else ""
     )

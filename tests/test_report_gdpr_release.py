@@ -212,9 +212,10 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
         encoding="utf-8",
     )
     (root / "staff.csv").write_text(
-        "staff_id,name,email,role\n"
+        "staff_id,name,email,role,time_zone\n"
         + "".join(
-            f"{p['id']},{p['name']},{p['email']},{r}\n" for p, r in zip(STAFF, ("agent", "agent", "owner"), strict=True)
+            f"{p['id']},{p['name']},{p['email']},{r},UTC\n"
+            for p, r in zip(STAFF, ("agent", "agent", "owner"), strict=True)
         ),
         encoding="utf-8",
     )
@@ -363,7 +364,10 @@ def test_unknown_subject_is_refused_before_the_notebook_starts(
     base = ["report", "gdpr", "--store", str(store), "--period", "2026-Q2", "--received", "2026-05-31"]
     base += ["--customers", str(directory / "customers.csv"), "--out", str(out)]
     code = cli_main([*base, "--subject", "cus_88O1"])  # a typo: letter O for zero
-    err = capsys.readouterr().err.strip()
+    # The error is one line; "[auditreports] settings: …" before it is the settings-discovery progress line.
+    err = "\n".join(
+        line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("[auditreports] ")
+    )
     assert code == 2 and not started and not out.exists()
     assert len(err.splitlines()) == 1 and "cus_88O1" in err and "--no-data-confirmed" in err
     for blank in ("", "   "):

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--extension", metavar="REASON", help="GDPR: deadline extended by two months (Art. 12(3)), why")
     p.add_argument(
+        "--late-reason", metavar="REASON", help="GDPR: why an answer past the deadline is late (release record)"
+    )
+    p.add_argument(
         "--phi-tag", dest="phi_tags", action="append", help="HIPAA: a tag marking PHI conversations (repeatable)"
     )
     p.add_argument(
@@ -125,6 +128,7 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
         ("customer_directory", "--customers"),
         ("phi_tags", "--phi-tag"),
         ("extension", "--extension"),
+        ("late_reason", "--late-reason"),
         ("no_data_confirmed", "--no-data-confirmed"),
     ):
         value = getattr(args, name, None)

@@ -23,7 +23,7 @@ import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,17 @@ import yaml
 from ..errors import ConfigError, ParameterError
 from .charts import subject_activity_figure
 from .common import ReportInputs, assemble
-from .model import Chart, ReportModel, Section, Table, actor_expr, now_utc, table_from_frame
+from .model import (
+    Chart,
+    ReportModel,
+    Section,
+    Table,
+    actor_expr,
+    coverage_gaps,
+    integrity_gaps,
+    now_utc,
+    table_from_frame,
+)
 from .period import parse_date
 from .redact import redact_frame, redact_text_expr
 from .settings import ReportSettings
@@ -100,6 +110,12 @@ SUBJECT_COLUMNS = (
     "before",
     "after",
     "record_count",
+)
+# A recipient without ``receives:`` in the record of processing: what its name and purpose say.
+RECIPIENT_ROLE_WORDS: tuple[tuple[str, str], ...] = (
+    ("assistant", r"(?i)\b(?:LLM|AI|language model|chatbot)\b|assistant"),
+    ("always", r"(?i)\bhost(?:s|ed|ing)?\b|\bplatform\b"),
+    ("staff", r"(?i)\bstaff\b|\bagents?\b|\bemployees?\b"),
 )
 STAFF = "[staff member]"
 IP = "[IP address]"
@@ -254,6 +270,25 @@ class Recipient:
     purpose: str = ""
     api_keys: tuple[str, ...] = ()
     location: str = ""
+    receives: str = ""
+
+    @property
+    def role(self) -> str:
+        """What makes this recipient receive a subject's data: ``receives:`` in the record, else its words.
+
+        ``assistant`` (the LLM/AI provider: every answer of the support assistant), ``always``
+        (the host of the workspace: it holds everything), ``staff`` (staff actions), or
+        ``integration`` (its API keys' events).
+        """
+        if self.receives:
+            return self.receives
+        if self.api_keys:
+            return "integration"
+        words = f"{self.name} {self.purpose}"
+        for role, pattern in RECIPIENT_ROLE_WORDS:
+            if re.search(pattern, words):
+                return role
+        return "integration"
 
 
 def recipients_from_record(record: Mapping[str, Any]) -> list[Recipient]:
@@ -268,6 +303,7 @@ def recipients_from_record(record: Mapping[str, Any]) -> list[Recipient]:
                     str(entry.get("purpose") or ""),
                     tuple(str(k) for k in ([keys] if isinstance(keys, str) else keys)),
                     str(entry.get("location") or ""),
+                    str(entry.get("receives") or "").strip().lower(),
                 )
             )
         elif entry:
@@ -380,13 +416,22 @@ class Minimiser:
     counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, subject: Subject, events: pl.DataFrame, staff: pl.DataFrame, customers: Path | None) -> Minimiser:
-        people = (
-            events.filter(pl.col("actor_type").cast(pl.String).is_in(["user", "api_key"]))
-            .select("actor_id", "actor_name", "actor_email")
-            .unique()
-        )
-        names = set(staff["name"].drop_nulls().to_list()) | set(people["actor_name"].drop_nulls().to_list())
+    def build(
+        cls,
+        subject: Subject,
+        events: pl.DataFrame,
+        staff: pl.DataFrame,
+        customers: Path | None,
+        recipients: Sequence[Recipient] = (),
+    ) -> Minimiser:
+        kind = pl.col("actor_type").cast(pl.String)
+        people = events.filter(kind.is_in(["user", "api_key"])).select("actor_id", "actor_name", "actor_email").unique()
+        users = events.filter(kind == "user").select("actor_name").unique()
+        # Staff names are people's names: the staff directory and the log's users. An API key's
+        # label ("E-mail bridge") is an integration's name, not a person's, and is kept — unless
+        # it is also a person's name (a key named after its owner).
+        names = set(staff["name"].drop_nulls().to_list()) | set(users["actor_name"].drop_nulls().to_list())
+        names -= {r.name for r in recipients}
         ids = set(staff["staff_id"].drop_nulls().to_list()) | set(people["actor_id"].drop_nulls().to_list())
         emails = set(staff["email"].drop_nulls().to_list()) | set(people["actor_email"].drop_nulls().to_list())
         other_names: set[str] = set()
@@ -566,10 +611,33 @@ def _rows(frame: pl.DataFrame, columns: Mapping[str, pl.Expr]) -> list[dict[str,
     return frame.select([e.alias(k) for k, e in columns.items()]).to_dicts()
 
 
+def _what_it_concerned(subject_ids: Sequence[str]) -> pl.Expr:
+    """The conversation reference, or in words what else a staff action concerned (never a workspace id)."""
+    resource = pl.col("resource_type").fill_null("").str.replace_all("_", " ")
+    return (
+        pl.when(pl.col("conversation_id").is_not_null())
+        .then(pl.col("conversation_id"))
+        .when(pl.col("event_type").str.starts_with("data.export") | pl.col("event_type").str.contains("exported"))
+        .then(pl.lit("workspace-wide export"))
+        .when(
+            pl.col("resource_id").is_in(list(subject_ids)) | pl.col("resource_type").is_in(["customer", "user_profile"])
+        )
+        .then(pl.lit("your customer profile"))
+        .when(resource != "")
+        .then(pl.concat_str([pl.lit("a "), resource]))
+        .otherwise(pl.lit("—"))
+    )
+
+
 def _art15(record: Mapping[str, Any]) -> list[tuple[str, str, str | list[str]]]:
     out: list[tuple[str, str, str | list[str]]] = []
     for letter, heading, keys in ART15_SECTIONS:
         lines: list[str] = []
+        if letter == "a" and _purposes_with_bases(record):
+            lines = _purposes_with_bases(record)
+            keys = ()
+        if letter == "f" and _authority(record):  # the authority is named in full; a short "complaint" line repeats it
+            keys = ()
         for key in keys:
             value = _lookup(record, key)
             if letter == "e" and isinstance(value, Mapping):  # the complaint has its own letter, (f)
@@ -580,6 +648,36 @@ def _art15(record: Mapping[str, Any]) -> list[tuple[str, str, str | list[str]]]:
             lines.extend([text] if isinstance(text, str) else text)
         out.append((letter, heading, lines if len(lines) != 1 else lines[0]) if lines else (letter, heading, ""))
     return out
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{4,}", text.lower())}
+
+
+def _purposes_with_bases(record: Mapping[str, Any]) -> list[str]:
+    """Each purpose once, with its legal basis: ``legal_bases`` entries matched to ``purposes`` by their words.
+
+    A legal basis whose purpose matches no listed purpose is its own line; a purpose with no
+    basis in the record says so. Empty when the record has no ``legal_bases`` mappings.
+    """
+    bases = [b for b in record.get("legal_bases") or [] if isinstance(b, Mapping) and b.get("basis")]
+    if not bases:
+        return []
+    purposes = [str(p) for p in record.get("purposes") or [] if p]
+    used: set[int] = set()
+    lines = []
+    for purpose in purposes:
+        found = []
+        for i, b in enumerate(bases):
+            words = _words(str(b.get("purpose") or ""))
+            if words and len(words & _words(purpose)) / len(words) >= 0.6:
+                found.append(str(b["basis"]))
+                used.add(i)
+        lines.append(f"{purpose} — legal basis: {'; '.join(found) if found else 'ask our data protection officer'}")
+    for i, b in enumerate(bases):
+        if i not in used:
+            lines.append(f"{b.get('purpose') or 'Processing'} — legal basis: {b['basis']}")
+    return lines
 
 
 def _authority(record: Mapping[str, Any]) -> dict[str, str]:
@@ -605,9 +703,14 @@ def build_gdpr_model(
     rule_pack_hash: str | None = None,
     manifest_hash: str | None = None,
     extension: str | None = None,
+    late_reason: str | None = None,
     today: date | None = None,
 ) -> ReportModel:
-    """The response to the data subject (kind ``gdpr``); its release record is ``extra["release_record"]``."""
+    """The response to the data subject (kind ``gdpr``); its release record is ``extra["release_record"]``.
+
+    ``late_reason`` is why an answer past the Art. 12(3) deadline is late: the release record
+    shows it (or says that none was recorded); the response apologises either way.
+    """
     settings = settings or ReportSettings()
     deadline = gdpr_deadline_status(received, extension=extension, today=today)
     record = load_processing_record(settings.processing_record)
@@ -619,7 +722,7 @@ def build_gdpr_model(
     raw = _with_roles(subject_events(inputs.events, subject), staff).sort("timestamp", "event_id")
     # Every staff member and key owner in the log, not only those who touched the subject:
     # a note may name a colleague who never opened the conversation.
-    minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers)
+    minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers, recipients)
     data = subject_data(raw, subject, minimiser=minimiser, recipients=recipients)
     ts = pl.col("timestamp").dt.convert_time_zone("UTC").dt.strftime(TIME)
 
@@ -650,8 +753,13 @@ def build_gdpr_model(
                 ]
             ),
             pl.col("after").str.json_path_match("$.knowledge_base"),
-            pl.col("after").str.json_path_match("$.skill"),
-            pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(pl.col("resource_id")),
+            # A function's code name (faq_answer) as words: "function: faq answer".
+            pl.concat_str(
+                [pl.lit("function: "), pl.col("after").str.json_path_match("$.skill").str.replace_all("_", " ")]
+            ),
+            pl.when(pl.col("resource_id") != pl.col("conversation_id")).then(
+                pl.col("resource_id").str.replace_all("_", " ")
+            ),
         ).alias("detail")
     )
     exports = data.filter(
@@ -673,6 +781,15 @@ def build_gdpr_model(
         .alias("recipient")
     )
     purpose_of = {r.name: r.purpose for r in recipients}
+    gaps = _gaps_touching(inputs, settings, data, conversations)
+    labels = _conversation_labels(data, settings.phi_tags)
+    conversations = conversations.join(labels, on="conversation_id", how="left")
+    # Who received the subject's data is what happened, not only the integrations' calls: the
+    # LLM provider received every message the assistant answered, the host holds everything,
+    # staff received what they acted on. An understated transfer abroad is a legal error.
+    called = set(disclosures["recipient"].to_list())
+    happened = {"assistant": bot.height > 0, "always": data.height > 0, "staff": people.height > 0}
+    received_by = {r.name for r in recipients if r.name in called or happened.get(r.role, False)}
     first, last = (data["timestamp"].min(), data["timestamp"].max()) if data.height else (None, None)
     controller = record.get("controller") if isinstance(record.get("controller"), Mapping) else {}
     assert isinstance(controller, Mapping)
@@ -707,6 +824,7 @@ def build_gdpr_model(
                 "last": pl.col("last").dt.convert_time_zone("UTC").dt.strftime(TIME),
                 "events": pl.col("events"),
                 "answers": pl.col("answers"),
+                "labels": pl.col("labels").fill_null(""),
             },
         ),
         "bot": _rows(
@@ -733,7 +851,7 @@ def build_gdpr_model(
                 "time": ts,
                 "role": pl.col("performed_by"),
                 "event_type": pl.col("event_type"),
-                "conversation": pl.coalesce(pl.col("conversation_id"), pl.col("resource_id")).fill_null("—"),
+                "conversation": _what_it_concerned(ids),
                 "reason": pl.col("reason").fill_null(""),
             },
         ),
@@ -751,11 +869,18 @@ def build_gdpr_model(
                 "name": r.name,
                 "purpose": r.purpose,
                 "location": r.location,
-                "used": r.name in set(disclosures["recipient"].to_list()),
+                "used": r.name in received_by,
             }
             for r in recipients
         ],
         "recipient_purposes": purpose_of,
+        "late": {
+            "overdue": deadline.overdue,
+            "extended": deadline.extended,
+            "extension_reason": deadline.extension_reason,
+            "due": deadline.due.isoformat(),
+        },
+        "incomplete_days": sorted({d for g in gaps for d in g["days"]}),
         "art15": _art15(record),
         "authority": _authority(record),
         "attachments": ["subject_data.json", "subject_data.csv"],
@@ -804,8 +929,84 @@ def build_gdpr_model(
         notebook_name=notebook_name,
         rule_pack_hash=rule_pack_hash,
         manifest_hash=manifest_hash,
+        gaps=gaps,
+        late_reason=(late_reason or "").strip(),
     )
     return model
+
+
+def _gaps_touching(
+    inputs: ReportInputs, settings: ReportSettings, data: pl.DataFrame, conversations: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """Logging gaps (silences and integrity outages) that overlap the subject's events or conversations.
+
+    What the log does not hold cannot be in the answer: each such window is told to the subject
+    (a caveat) and to the DPO (the events and conversations it touches).
+    """
+    windows = pl.concat(
+        [
+            coverage_gaps(inputs.events, inputs.period, settings.coverage_gap_hours).with_columns(
+                pl.lit("all sources").alias("source"),
+                pl.lit(f"no event at all for more than {settings.coverage_gap_hours:g} h").alias("why"),
+            ),
+            integrity_gaps(inputs.verification),
+        ]
+    ).filter(pl.col("gap_start").is_not_null() & pl.col("gap_end").is_not_null())
+    out: list[dict[str, Any]] = []
+    for gap in windows.sort("gap_start").to_dicts():
+        start, end = gap["gap_start"], gap["gap_end"]
+        events = data.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+        spanning = conversations.filter((pl.col("first") < end) & (pl.col("last") >= start))
+        touched = sorted(
+            set(events["conversation_id"].drop_nulls().to_list()) | set(spanning["conversation_id"].to_list())
+        )
+        if events.height == 0 and not touched:
+            continue
+        last = end - timedelta(microseconds=1)
+        days = [(start.date() + timedelta(days=i)).isoformat() for i in range((last.date() - start.date()).days + 1)]
+        out.append(
+            {
+                "start": start.strftime(TIME),
+                "end": end.strftime(TIME),
+                "source": gap["source"] or "",
+                "why": gap["why"] or "",
+                "days": days,
+                "events": events.height,
+                "event_ids": events["event_id"].to_list(),
+                "conversations": touched,
+            }
+        )
+    return out
+
+
+def _conversation_labels(data: pl.DataFrame, phi_tags: Sequence[str]) -> pl.DataFrame:
+    """``conversation_id, labels``: the tags added to each conversation, in plain words.
+
+    A tag that marks health information (the organisation's PHI tags) reads "marked as
+    containing health information": special-category data about the subject (Art. 9).
+    """
+    phi = [t.lower() for t in phi_tags]
+    tags = (
+        data.filter(pl.col("event_type") == "conversation.tag_applied")
+        .select(
+            "conversation_id",
+            "timestamp",
+            pl.col("after").str.json_path_match("$.tags").str.json_decode(pl.List(pl.String)).alias("tags"),
+        )
+        .explode("tags")
+        .filter(pl.col("tags").is_not_null() & pl.col("conversation_id").is_not_null())
+        .with_columns(
+            pl.when(pl.col("tags").str.to_lowercase().is_in(phi))
+            .then(pl.lit("marked as containing health information"))
+            .otherwise(pl.concat_str([pl.lit('"'), pl.col("tags").str.replace_all("_", " "), pl.lit('"')]))
+            .alias("label")
+        )
+    )
+    return (
+        tags.sort("timestamp")
+        .group_by("conversation_id", maintain_order=True)
+        .agg(pl.col("label").unique(maintain_order=True).str.join(", ").alias("labels"))
+    )
 
 
 # ---------------------------------------------------------------- the release record
@@ -827,6 +1028,8 @@ def _release_record(
     notebook_name: str | None,
     rule_pack_hash: str | None,
     manifest_hash: str | None,
+    gaps: Sequence[Mapping[str, Any]] = (),
+    late_reason: str = "",
 ) -> ReportModel:
     """The internal record of what was searched, found, withheld and released, staff named."""
     event_ids = raw.get_column("event_id").implode()
@@ -868,16 +1071,18 @@ def _release_record(
         {"what": "IP addresses and user agents", "why": "they belong to staff and integrations, not to the subject"},
         {"what": "raw records, hashes, integrity verdict, findings", "why": "internal audit evidence (this record)"},
     ]
-    gaps = []
+    gaps_list: list[str] = []
     if unnamed_keys:
-        gaps.append(
+        gaps_list.append(
             f"API key(s) {', '.join(unnamed_keys)} are in no recipient of the record of processing: the response "
             "calls them 'an integration not named in our record of processing'. Add them to recipients."
         )
     if no_role:
-        gaps.append(f"{no_role} staff event(s) have no role in the log or the staff directory.")
+        gaps_list.append(f"{no_role} staff event(s) have no role in the log or the staff directory.")
     if not response["authority"]:
-        gaps.append("The record of processing names no supervisory_authority (Art. 77); the response cannot name it.")
+        gaps_list.append(
+            "The record of processing names no supervisory_authority (Art. 77); the response cannot name it."
+        )
     request_facts = [
         ("Request received", deadline.received.isoformat()),
         (
@@ -890,6 +1095,18 @@ def _release_record(
             ),
         ),
         ("Status on " + deadline.checked_on.isoformat(), deadline.status),
+        *(
+            [
+                (
+                    "Reason for the late answer",
+                    late_reason
+                    or (f"extension: {deadline.extension_reason}" if deadline.extended else "")
+                    or "NONE RECORDED — give --late-reason (the response apologises for the delay)",
+                )
+            ]
+            if deadline.overdue
+            else []
+        ),
         ("Subject as given", subject.given),
         ("Searched for ids", ", ".join(subject.ids) or "—"),
         ("Searched for e-mails", ", ".join(subject.emails) or "— (not in the customer directory)"),
@@ -899,7 +1116,38 @@ def _release_record(
     ]
     if raw.height == 0:
         request_facts.append(("No-data answer", f"given deliberately ({NO_DATA_FLAG})"))
+    gap_rows = [
+        [
+            f"{g['start']} to {g['end']}",
+            g["source"],
+            g["why"],
+            str(g["events"]),
+            ", ".join(g["conversations"]) or "—",
+        ]
+        for g in gaps
+    ]
+    if gaps:
+        gaps_list.append(
+            f"{len(gaps)} logging gap(s) overlap the subject's data: the response tells the subject that its records "
+            f"for {', '.join(response['incomplete_days'])} are incomplete."
+        )
+    verdict = str(inputs.verification.get("verdict", "NOT RUN"))
     sections = [
+        Section(
+            "logging-gaps",
+            "Logging gaps that touch the subject's data",
+            "Windows in which the log is silent or incomplete (coverage and integrity gaps) that overlap the "
+            "subject's events or conversations. What the log does not hold is not in the response.",
+            tables=[
+                Table(
+                    "Gaps overlapping the subject's events or conversations",
+                    ["gap (UTC)", "source", "why", "subject events in it", "conversations touched"],
+                    gap_rows,
+                    widths=["24%", "12%", "30%", "10%", "24%"],
+                    empty="No logging gap overlaps the subject's events or conversations.",
+                )
+            ],
+        ),
         Section(
             "staff-access",
             "Who handled the subject's data (staff named)",
@@ -955,6 +1203,14 @@ def _release_record(
         signoff_statement=(
             "I checked that the response and its attachments hold every event about the data subject in the period, "
             "no other data subject's identifiers and no staff identity, and approved it for release."
+            if verdict == "VERIFIED" and not gaps
+            else (
+                f"The integrity of the log is {verdict}"
+                + (f" and {len(gaps)} logging gap(s) overlap the subject's data" if gaps else "")
+                + ": the response cannot be attested to hold every event about the data subject. I checked that it "
+                "holds every event the log holds about them in the period, tells them which records are incomplete, "
+                "holds no other data subject's identifiers and no staff identity, and approved it for release."
+            )
         ),
         keywords=["GDPR", "Art. 15", "release record", subject.label, inputs.period.label],
         parameters=parameters,
@@ -970,7 +1226,8 @@ def _release_record(
             "overdue": deadline.overdue,
             "status": deadline.status,
             "request_facts": request_facts,
-            "gaps": gaps,
+            "gaps": gaps_list,
+            "logging_gaps": list(gaps),
             "redactions": redactions,
             "cover_facts": [("Data subject", subject.label), ("Answer due by", deadline.due.isoformat())],
             "subject": {"ids": list(subject.ids), "emails": list(subject.emails), "given": subject.given},

@@ -38,7 +38,7 @@ categories_of_personal_data:
   customers:
     - Identification and contact data (name, email address, customer id)
     - Conversation content, notes and tags
-    - Technical data (channel, IP address of integrations acting on their behalf)
+    - Technical data (the channel you wrote from; the IP addresses of our connected services, such as the e-mail bridge, that pass your messages to us)
     - Special category - health data volunteered in conversations tagged "phi"
   staff:
     - Name, work email, role, time zone
@@ -72,7 +72,7 @@ transfers_to_third_countries:
     safeguard: Intra-group SCCs 2021/914 module 1; access from managed devices only
 retention:
   conversations: 730 days after the conversation is resolved, then archived and deleted
-  audit_log: 6 years (HIPAA documentation requirement, 45 CFR 164.316(b)(2))
+  audit_log: 6 years, because US health-privacy law (HIPAA, 45 CFR 164.316(b)(2)) requires us to keep the record of who accessed health information for six years
   exports: 30 days in the export area, then deleted
 source_of_data:
   - Directly from the data subject (conversations, email, messaging channels)
@@ -83,7 +83,7 @@ data_subject_rights:
   response_time: one month (Art. 12(3)), extendable by two months for complex requests
   access: Art. 15 subject access report generated from the audit log and conversations
   rectification: Art. 16 via support agents
-  erasure: Art. 17 via data.customer_deleted, conversations deleted; audit events kept under Art. 17(3)(b)/(e)
+  erasure: Art. 17, you may ask us to delete your customer record and your conversations; the record of who accessed them is kept where the law requires it (Art. 17(3)(b) and (e))
   restriction: Art. 18 by tagging the customer and excluding them from exports
   portability: Art. 20 JSON export of the customer's conversations
   objection: Art. 21 to quality-assurance processing
