@@ -119,7 +119,8 @@ def test_soc2_names_every_planted_incident(soc2: ReportResult, truth: dict[str, 
         _assert_evidence_printed(text, _incident(truth, rule))
     # The numbers that make them incidents are on the page too.
     assert "4800" in flat  # the oversized export's record count
-    assert "usr_113 changed usr_113 from agent to admin" in flat  # the self-granted admin role
+    # The self-granted admin role, people by name and id (issue #20: no raw ids alone).
+    assert re.search(r"\w+ \w+ \(usr_113\) changed \w+ \w+ \(usr_113\) from agent to admin", flat)
     assert "key_sheets_export" in flat  # the removed user's API key
     # The logging gap: the integrity check's outage, shown as a coverage gap with its day.
     gap = _incident(truth, "logging_gap")
