@@ -179,7 +179,13 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
             env,
         )
         doc = json.loads(report.stdout)
-        assert Path(doc["report"]).read_bytes()[:5] == b"%PDF-" and "manifest.json" in doc["evidence_files"]
+        assert Path(doc["report"]).read_bytes()[:5] == b"%PDF-"
+        if kind == "gdpr":  # the response carries only the subject's data; the manifest is the record's
+            assert set(doc["evidence_files"]) == {"subject_data.json", "subject_data.csv"}
+            assert Path(doc["release_record"]).read_bytes()[:5] == b"%PDF-"
+            assert (Path(doc["release_evidence"]) / "manifest.json").is_file()
+        else:
+            assert "manifest.json" in doc["evidence_files"]
         assert "render PDF" in report.stderr  # the kernel's stages are relayed while it runs
     demo_dir = tmp_path / "demo"
     demo_dir.mkdir()
