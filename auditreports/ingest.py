@@ -26,16 +26,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from .errors import StoreError
 from .schema import empty_events, empty_quarantine
 from .sources import LoadResult, Source, get_format, load_paths
 from .sources._io import resolve_inputs
-from .store import _check_target, store_lock, write_store
+from .store import make_store_dir, store_lock, write_store
 
 __all__ = ["DEFAULT_BATCH_BYTES", "IngestResult", "batches", "ingest"]
 
@@ -107,14 +105,7 @@ def ingest(
     walked_past: list[dict[str, str]] = []
     paths = resolve_inputs(src, walked_past)
     passed_over: list[dict[str, str]] = []
-    path = Path(store_dir)
-    _check_target(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"{path}: cannot create the store directory ({exc.strerror}); choose a writable place", path=str(path)
-        ) from None
+    path = make_store_dir(store_dir)
     ledger: list[dict[str, Any]] = []
     quarantine_head: list[pl.DataFrame] = []
     kept = quarantined = duplicates = conflicts = 0

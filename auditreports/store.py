@@ -415,14 +415,7 @@ def write_store(
     """
     if kind not in _KINDS:
         raise UsageError(f"kind must be 'inputs' or 'fetches', not {kind!r}")
-    path = Path(store_dir)
-    _check_target(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"{path}: cannot create the store directory ({exc.strerror}); choose a writable place", path=str(path)
-        ) from None
+    path = make_store_dir(store_dir)
     with store_lock(path):
         try:
             return _write_locked(path, result_or_events, quarantine, ledger_entries, kind)
@@ -545,6 +538,19 @@ def _write_locked(
         "skipped_inputs": skipped,
         "partitions": dates,
     }
+
+
+def make_store_dir(store_dir: str | os.PathLike[str]) -> Path:
+    """The store directory, created if missing: a new or empty directory, or an existing store."""
+    path = Path(store_dir)
+    _check_target(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot create the store directory ({exc.strerror}); choose a writable place", path=str(path)
+        ) from None
+    return path
 
 
 def _check_target(path: Path) -> None:
