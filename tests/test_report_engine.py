@@ -159,3 +159,21 @@ def test_new_section_kind_and_query_are_one_function_each_plus_yaml(tmp_path: Pa
     partials.mkdir()
     (partials / "_section_test_engine_summary.html").write_text("<p>summary of {{ s.title }}</p>", encoding="utf-8")
     assert "summary of In brief" in render_html(model, ReportSettings(templates_dir=partials))
+
+
+def test_prose_is_plain_text_that_the_report_templates_escape_once():
+    """Filled-in prose (intros, facts, titles) is escaped by the autoescaping report templates."""
+    from types import SimpleNamespace
+
+    from auditreports.report.engine import prose
+    from auditreports.report.render import template_environment
+
+    hostile = '<img src=x onerror="alert(1)"> & co'
+    ctx = SimpleNamespace(
+        rows=len, distinct=len, total=len, count=len, settings=SimpleNamespace(phi_tags=[hostile]),
+        inputs=SimpleNamespace(period="2026-Q3"), spec=None,
+    )  # fmt: skip
+    text = prose("Tagged {{ settings.phi_tags | join(', ') }}", ctx, "test")  # type: ignore[arg-type]
+    assert text == f"Tagged {hostile}"  # plain text, not pre-escaped
+    html = template_environment().from_string("<p>{{ intro }}</p>").render(intro=text)
+    assert "<img" not in html and "&lt;img src=x" in html and "&amp; co" in html and "&amp;amp;" not in html

@@ -361,6 +361,9 @@ def _load_builtin_queries() -> None:
 # ---------------------------------------------------------------- prose
 
 
+# Prose is filled in as plain text, not HTML: the report templates (autoescape always on, no
+# `|safe` on any prose field) escape it once when they print it. Escaping here too would print
+# "&amp;" for "&"; tests/test_report_engine.py pins that a hostile value arrives escaped.
 _PROSE = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
 
 
