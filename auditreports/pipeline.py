@@ -33,7 +33,7 @@ from .report.charts import ChartExporter, draw_charts
 from .report.common import ReportInputs
 from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, refuse_unknown_subject, resolve_subject
-from .report.model import ReportModel
+from .report.model import LABEL_ROLE, ReportModel
 from .report.registry import load_report, report_kind
 from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
 from .report.reviewed import apply_review
@@ -165,6 +165,7 @@ def prepare_inputs(
 
 
 def _csv(frame: pl.DataFrame) -> bytes:
+    frame = frame.drop(LABEL_ROLE, strict=False)  # a printing aid, not evidence
     flat = frame.with_columns(
         [
             pl.col(c).cast(pl.List(pl.String)).list.join("|").alias(c)

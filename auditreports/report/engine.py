@@ -32,6 +32,7 @@ from ..detect.frameworks import Framework
 from ..errors import ConfigError, ReportError
 from .common import ReportInputs, assemble, config_diffs
 from .model import Chart, ReportModel, Section, Table, actor_expr, table_from_frame
+from .minimum import GROUP_UNITS
 from .settings import ReportSettings
 
 __all__ = [
@@ -164,7 +165,8 @@ class ReportSpec:
     path: str = ""
     summary: Mapping[str, Any] | None = None  # how each criterion is concluded (report/summary.py)
     minimum_necessary: bool = False  # withhold conversation free text unless settings.phi_free_text
-    appendix_grouped: bool = False  # print the appendix as actor x event type x day with a count
+    appendix_grouped: bool = False  # print the appendix as actor x event type x day (or week) with a count
+    appendix_group_unit: str = "day"  # group: true | day | week
 
 
 _TOP = (
@@ -281,6 +283,11 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
         appendix_node = _keys(appendix_node, ("queries", "note", "group"), path, "appendix")
         appendix = _names(appendix_node.get("queries"), path, "appendix.queries")
         appendix_note = _text(appendix_node, "note", path, "appendix")
+    group = (appendix_node or {}).get("group", False)
+    if group is True:
+        group = "day"
+    if group is not False and group not in GROUP_UNITS:
+        raise _fail(path, "appendix.group", f"must be true, false, {' or '.join(GROUP_UNITS)}, not {group!r}")
     for where, names in (("findings.touching", touching), ("evidence", evidence), ("appendix", appendix or ())):
         for name in names:
             _check_query(name, path, where)
@@ -349,7 +356,8 @@ def parse_report_spec(kind: str, block: Any, path: str) -> ReportSpec:
         path=path,
         summary=node.get("summary"),
         minimum_necessary=bool(node.get("minimum_necessary", False)),
-        appendix_grouped=bool((appendix_node or {}).get("group", False)),
+        appendix_grouped=group is not False,
+        appendix_group_unit=group or "day",
     )
 
 
@@ -568,6 +576,9 @@ def build_report(
             f"the {spec.kind} report is built by its own builder ({spec.builder}); use its pipeline function."
         )
     settings = settings or ReportSettings()
+    from .identity import with_label_roles
+
+    inputs.events = with_label_roles(inputs.events, settings.staff)
     ctx = QueryContext(inputs, settings, framework, dict(triage or {}), spec)
     findings = select_findings(spec, ctx)
     ctx.selected_findings = findings
@@ -624,6 +635,7 @@ def build_report(
             ev.filter(pl.col("event_id").is_in(printed.implode())) if spec.appendix is not None else evidence,
             settings,
             note=appendix_note,
+            unit=spec.appendix_group_unit,
         )
     from .summary import population_evidence
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import ConfigError
+from .model import LABEL_ROLE
 
-__all__ = ["Identities", "identities"]
+__all__ = ["Identities", "identities", "with_label_roles"]
 
 
 class Identities:
@@ -40,7 +41,8 @@ class Identities:
         return self._pattern.sub(lambda m: self.name(m.group(1)), value)
 
 
-def _directory(path: Path | None) -> dict[str, str]:
+def _directory(path: Path | None, column: str = "name") -> dict[str, str]:
+    """staff id -> ``column`` (name, role) from the staff directory; empty without one."""
     if path is None:
         return {}
     try:
@@ -48,9 +50,28 @@ def _directory(path: Path | None) -> dict[str, str]:
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(f"staff directory {path} cannot be read ({exc}); check the staff setting.") from None
     id_col = next((c for c in ("staff_id", "actor_id", "id") if c in frame.columns), None)
-    if id_col is None or "name" not in frame.columns:
+    if id_col is None or column not in frame.columns:
         return {}
-    return {k: v for k, v in frame.select(id_col, "name").drop_nulls().rows()}
+    return {k: v for k, v in frame.select(id_col, column).drop_nulls().rows() if v.strip()}
+
+
+def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.DataFrame:
+    """``events`` with the one role each person is printed with, in column ``actor_label_role``.
+
+    A person whose role changed in the period (agent, then admin after a role change) is one
+    person: the staff directory's role first, else the last role the log records for them.
+    Each event keeps the role it recorded in ``actor_role`` (the evidence); only the printed
+    label is shared. API keys, bots and system actors get no label role.
+    """
+    person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
+    logged = (
+        events.filter(person & pl.col("actor_role").is_not_null())
+        .group_by("actor_id")
+        .agg(pl.col("actor_role").sort_by("timestamp").last())
+    )
+    roles = {**dict(logged.rows()), **_directory(staff, "role")}
+    label = pl.col("actor_id").replace_strict(roles, default=None, return_dtype=pl.String)
+    return events.with_columns(pl.when(person).then(label).otherwise(None).alias(LABEL_ROLE))
 
 
 def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:

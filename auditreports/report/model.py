@@ -177,7 +177,7 @@ class Appendix:
     """
 
     header: str
-    pages: list[str]
+    lines: list[str]
     total: int
     shown: int
     cap: int
@@ -188,6 +188,16 @@ class Appendix:
     @property
     def truncated(self) -> bool:
         return self.total > self.shown
+
+    @property
+    def pages(self) -> list[str]:
+        """The lines in page-sized blocks; the first block is shorter by what the heading and the
+        intro take on that page, so it does not spill a few lines onto a page of their own."""
+        first = APPENDIX_LINES_PER_PAGE - _intro_lines(self.note)
+        chunks = [self.lines[:first]] if self.lines else []
+        rest = self.lines[first:]
+        chunks += [rest[i : i + APPENDIX_LINES_PER_PAGE] for i in range(0, len(rest), APPENDIX_LINES_PER_PAGE)]
+        return ["\n".join(c) for c in chunks]
 
 
 @dataclass
@@ -301,15 +311,22 @@ def in_period(events: pl.LazyFrame, period: Period) -> pl.LazyFrame:
     )
 
 
+LABEL_ROLE = "actor_label_role"  # the one role a person is printed with (report inputs only, never exported)
+
+
 def actor_expr(*, by_role: bool = False) -> pl.Expr:
     """Who did it, as the report prints it (by role only for GDPR minimisation).
 
     An API key is named as the key, with its owner: the owner did not make the call.
     """
-    # One identity per actor: a person's role where an event does not record it (conversation
-    # logs) is the role their other events in the same frame record, not "user".
+    # One identity per actor: a person is printed under one label in every section, the role
+    # the report inputs settled on (identity.with_label_roles: the staff directory's, else the
+    # last the log records) even when their role changed in the period. Frames without that
+    # column (the regex selects nothing) fall back to the role their other events record.
     known = pl.col("actor_role").forward_fill().backward_fill().over("actor_id")
-    role = pl.coalesce(pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String))
+    role = pl.coalesce(
+        pl.col(f"^{LABEL_ROLE}$"), pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String)
+    )
     is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
         kind = pl.col("actor_type").cast(pl.String)
@@ -423,9 +440,9 @@ def build_completeness(
     )
     sources.note = (
         "quar. = quarantined, dupl. = identical duplicates dropped, confl. = id conflicts; "
-        "full paths and sha256 in the reproducibility stamp and manifest.json."
+        "the full sha256 of each file is in the reproducibility stamp, its full path in manifest.json."
     )
-    sources.widths = ["24%", "12%", "7%", "7%", "5.5%", "5.5%", "5.5%", "5.5%", "14%", "14%"]
+    sources.widths = ["30%", "10%", "7%", "7%", "5%", "5%", "5%", "5%", "13%", "13%"]
     fetches = _ledger_table(
         list(ledger.get("fetches") or []),
         {
@@ -771,9 +788,13 @@ def build_stamp(
     inputs = Table(
         "Inputs",
         ["input file", "sha256"],
-        [[str(s.get("path", "?")), str(s.get("sha256", "?"))] for s in (ledger or {}).get("inputs") or []],
+        # The file name keeps a row on one line; the full path is in manifest.json.
+        [
+            [str(s.get("path", "?")).replace("\\", "/").rsplit("/", 1)[-1], str(s.get("sha256", "?"))]
+            for s in (ledger or {}).get("inputs") or []
+        ],
         empty="No file inputs recorded (events were passed in directly).",
-        widths=["40%", "60%"],
+        widths=["35%", "65%"],
     )
     return Stamp(items, inputs)
 
@@ -788,7 +809,18 @@ _APPENDIX_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("resource / conversation", "target", 26),
     ("detail", "detail", 48),
 )
-APPENDIX_LINES_PER_PAGE = 58
+APPENDIX_LINES_PER_PAGE = 58  # fixed-width lines on a landscape A4 page below its column header
+# The appendix heading and intro share the first page with the first block. In appendix lines
+# (6.2 pt x 1.22): the heading with its margins, and per intro paragraph its margin and each line
+# of 8.5 pt text, counted at a conservative 150 characters a line (landscape A4).
+_HEADING_LINES = 7
+_INTRO_TEMPLATE_CHARS = 300  # the template's own sentence on what is printed and where the rest is
+
+
+def _intro_lines(note: str) -> int:
+    paragraphs = [len(note)] if note else []
+    paragraphs.append(_INTRO_TEMPLATE_CHARS)
+    return _HEADING_LINES + sum(2 + 2 * -(-n // 150) for n in paragraphs)
 
 
 def build_appendix(evidence: pl.DataFrame, settings: ReportSettings, *, actor: pl.Expr | None = None) -> Appendix:
@@ -832,8 +864,7 @@ def build_appendix(evidence: pl.DataFrame, settings: ReportSettings, *, actor: p
         label.ljust(width) if i < len(_APPENDIX_COLUMNS) - 1 else label
         for i, (label, _, width) in enumerate(_APPENDIX_COLUMNS)
     )
-    pages = ["\n".join(lines[i : i + APPENDIX_LINES_PER_PAGE]) for i in range(0, len(lines), APPENDIX_LINES_PER_PAGE)]
-    return Appendix(header=header, pages=pages, total=evidence.height, shown=len(lines), cap=cap)
+    return Appendix(header=header, lines=lines, total=evidence.height, shown=len(lines), cap=cap)
 
 
 def evidence_by_ids(events: pl.DataFrame, ids: pl.Series | Sequence[str]) -> pl.DataFrame:
