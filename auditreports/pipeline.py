@@ -152,6 +152,11 @@ def prepare_inputs(
 
         dirs = tuple(Path(d) for d in rules_dirs)
         found = detect(events, settings=detection, rules_dirs=dirs)
+        from .detect.rules import reviewer_note_warnings
+        from .progress import say
+
+        for line in reviewer_note_warnings(found.rules):
+            say(f"[auditreports] warning: {line}")
         findings_doc = json.loads(found.to_json())
         rule_hash = hashlib.sha256()
         for directory in (builtin_rules_dir(), *rules_dirs):
@@ -161,6 +166,8 @@ def prepare_inputs(
     inputs = ReportInputs(
         events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
     )
+    # Organisation rules explain their findings too (or say they do not).
+    inputs.rule_notes = {r.name: (r.why_it_matters, r.what_to_check, r.description) for r in found.rules}
     return _Prepared(inputs, findings_doc, rule_hash.hexdigest(), fw)
 
 

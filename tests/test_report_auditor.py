@@ -198,10 +198,11 @@ def test_hipaa_withholds_conversation_free_text_unless_asked(prepared: Any, sett
     assert WITHHELD not in set(full.evidence_events.get_column("raw").to_list())
 
 
-def test_hipaa_appendix_is_grouped_per_actor_type_day(hipaa: Any) -> None:
+def test_hipaa_appendix_is_grouped_per_actor_type_week(hipaa: Any) -> None:
     assert hipaa.appendix.unit == "grouped line(s)"
     assert hipaa.appendix.shown < hipaa.evidence_events.height
-    assert "per actor × event type × day" in hipaa.appendix.note or "actor × event type × day" in hipaa.appendix.note
+    assert "actor × event type × ISO week" in hipaa.appendix.note
+    assert hipaa.appendix.header.startswith("week ") and hipaa.appendix.lines[0][:4] == "2026"
 
 
 def test_long_free_text_is_cut_with_an_ellipsis() -> None:
@@ -394,3 +395,95 @@ def test_hipaa_pages_grow_with_people_and_findings_not_with_events(
         events[name] = result.model.completeness.period_events
     assert events["big"] >= 3 * events["small"]
     assert pages["big"] <= 1.5 * pages["small"], pages
+
+
+def _labels(model: Any) -> dict[str, set[str]]:
+    """Person name -> the roles it is printed with, over every table, finding card and appendix line."""
+    import re
+
+    person = re.compile(r"([A-Z][a-zà-ÿ]+ [A-Z][a-zà-ÿ]+) \((agent|admin|owner|user|viewer|member)\)")
+    cells: list[str] = []
+    for section in model.sections:
+        for table in section.tables:
+            cells += [c for row in table.rows for c in row]
+    for f in model.findings:
+        cells += [c for row in f.evidence.rows for c in row]
+        if f.related is not None:
+            cells += [c for row in f.related.rows for c in row]
+    cells += model.appendix.lines
+    names: dict[str, set[str]] = {}
+    for cell in cells:
+        for name, role in person.findall(str(cell)):
+            names.setdefault(name, set()).add(role)
+    return names
+
+
+@pytest.mark.parametrize("kind", ["soc2", "hipaa"])
+def test_a_person_whose_role_changed_is_one_person_under_one_label(prepared: Any, settings: Any, kind: str) -> None:
+    """An agent promoted to admin in the period (a role-change event) is printed under one label in
+    every section: the staff directory's role when it lists them, else the last role logged."""
+    events = prepared.inputs.events
+    user = pl.col("actor_type").cast(pl.String) == "user"
+    changed = (
+        events.filter(user & pl.col("actor_role").is_not_null())
+        .group_by("actor_id")
+        .agg(pl.col("actor_role").n_unique().alias("roles"), pl.col("actor_name").drop_nulls().first())
+        .filter(pl.col("roles") > 1)
+    )
+    assert changed.height, "the held-out quarter has a person whose logged role changes"
+    # Without a staff directory the last logged role names them; with one, the directory's role.
+    import dataclasses
+
+    for report_settings in (settings.report, dataclasses.replace(settings.report, staff=None)):
+        model = build_report(kind, prepared.inputs, report_settings)
+        labels = _labels(model)
+        split = {n: r for n, r in labels.items() if len(r) > 1}
+        assert not split, f"{kind}: people printed under two labels: {split}"
+        assert set(changed["actor_name"].drop_nulls()) & set(labels)
+    # The per-event role stays the evidence: events.csv keeps what each event recorded.
+    model = build_report(kind, prepared.inputs, settings.report)
+    from auditreports.pipeline import _csv
+
+    header = _csv(model.evidence_events).decode().splitlines()[0]
+    assert "actor_role" in header and "actor_label_role" not in header
+
+
+def test_an_organisation_rule_without_reviewer_notes_loads_warns_and_shows_what_is_known(
+    workspace: Path, settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --rules DIR rule without why_it_matters / what_to_check runs; the run warns that its
+    findings reach the auditor without them; its card has no empty heading and says what the
+    rule detects instead."""
+    import re
+    import uuid
+
+    from auditreports.detect.rules import builtin_rules_dir, load_rules, reviewer_note_warnings
+
+    shipped = (builtin_rules_dir() / "brute_force_login.yml").read_text(encoding="utf-8")
+    text = re.sub(r"(?ms)^(why_it_matters|what_to_check): >\n(  .*?\n)+", "", shipped)
+    text = text.replace("9d70e0db-d77e-48eb-a037-b0daa78ee20b", str(uuid.uuid4()))
+    text = text.replace("name: brute_force_login", "name: acme_login_guessing")
+    assert "why_it_matters" not in text and "what_to_check" not in text
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "acme_login_guessing.yml").write_text(text, encoding="utf-8")
+
+    org = next(r for r in load_rules([rules_dir]) if r.name == "acme_login_guessing")
+    assert org.lacks_reviewer_notes == ("why_it_matters", "what_to_check")
+    (warning,) = reviewer_note_warnings(load_rules([rules_dir]))
+    assert "acme_login_guessing.yml" in warning and "why_it_matters or what_to_check" in warning
+
+    prepared = prepare_inputs(
+        workspace / "store", period="2026-Q3", detection=settings.detection, rules_dirs=[rules_dir]
+    )
+    assert "acme_login_guessing" in capsys.readouterr().err
+    model = build_report("soc2", prepared.inputs, settings.report)
+    cards = [f for f in model.findings if f.rule_name == "acme_login_guessing"]
+    assert cards, "the organisation rule found the planted brute force"
+    html = render_html(model, settings.report)
+    card = html.split(f'id="finding-{cards[0].ref}"', 1)[1].split('<div class="finding ', 1)[0]
+    assert "why it matters" not in card and "what to check" not in card
+    assert "the rule" in card and "guessing that account" in card
+    # The shipped rule's own card keeps its notes.
+    shipped_card = next(f for f in model.findings if f.rule_name == "brute_force_login")
+    assert shipped_card.why_it_matters and shipped_card.what_to_check and not shipped_card.rule_description

@@ -123,7 +123,7 @@ KINDS = ("soc2", "hipaa")
 def test_no_near_empty_page_except_before_a_major_section(reports: dict[str, Any], kind: str) -> None:
     _, pages = reports[kind]
     thin = [
-        p.number
+        (p.number, round(p.fill, 2), p.lines[:1], pages[i + 1].lines[:1])
         for i, p in enumerate(pages)
         if p.fill < 1 / 3
         and p.number != 1  # the cover
@@ -181,3 +181,18 @@ def test_the_appendix_first_page_holds_its_intro_and_lines_without_spilling(repo
         start = next(i for i, p in enumerate(pages) if any(line.startswith("Appendix:") for line in p.lines[:2]))
         appendix = pages[start:]
         assert all(p.fill >= 1 / 3 for p in appendix[:-1]), [(p.number, round(p.fill, 2)) for p in appendix]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_pdf_is_tagged_and_stays_pdf_a_3b_with_its_attachments(reports: dict[str, Any], kind: str) -> None:
+    import re
+
+    from pypdf import PdfReader
+
+    result, _ = reports[kind]
+    reader = PdfReader(str(result.pdf))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and root["/MarkInfo"]["/Marked"]
+    xmp = root["/Metadata"].get_object().get_data().decode("utf-8", "replace")
+    assert re.search(r"pdfaid:part[^0-9]{0,3}3", xmp) and re.search(r"pdfaid:conformance[^A-Z]{0,3}B", xmp)
+    assert {"events.csv", "manifest.json"} <= set(reader.attachments)

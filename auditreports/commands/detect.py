@@ -132,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
             # The rules see the whole log (baselines need the history before the period);
             # the period chooses which findings are reported, as the reports do.
             findings = detect(events, rules=rules, settings=settings, rules_dirs=args.rules)
+        from ..detect.rules import reviewer_note_warnings
+
+        for line in reviewer_note_warnings(findings.rules):
+            say(f"[auditreports] warning: {line}")
         if period is not None:
             findings = dataclasses.replace(
                 findings,

@@ -26,7 +26,7 @@ from .durations import is_duration
 from .problems import Problems
 from .yamlsource import LineDict, line_of, load_yaml
 
-__all__ = ["SEVERITIES", "STATUSES", "SUMMARY_FIELDS", "Rule", "builtin_rules_dir", "load_rules"]
+__all__ = ["SEVERITIES", "STATUSES", "SUMMARY_FIELDS", "Rule", "builtin_rules_dir", "load_rules", "reviewer_note_warnings"]
 
 from ..schema import SEVERITIES
 
@@ -36,14 +36,15 @@ _REQUIRED = (
     "name",
     "title",
     "description",
-    "why_it_matters",
-    "what_to_check",
     "severity",
     "status",
     "logic",
     "summary",
 )
-_OPTIONAL = ("references", "falsepositives", "tags", "author", "date", "modified", "parameters", "severity_when")
+# What a reviewer reads on a finding card: required of the shipped rules; an organisation
+# rule may lack them (its card shows what is known) and `lacks_reviewer_notes` says so.
+_REVIEWER_NOTES = ("why_it_matters", "what_to_check")
+_OPTIONAL = (*_REVIEWER_NOTES, "references", "falsepositives", "tags", "author", "date", "modified", "parameters", "severity_when")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Values a summary template can use besides group fields and parameters.
 SUMMARY_FIELDS = ("count", "distinct", "value", "baseline", "limit", "window_start", "window_end")
@@ -69,6 +70,11 @@ class Rule:
     why_it_matters: str = ""  # for a reviewer: the risk this rule evidences, in plain words
     what_to_check: str = ""  # for a reviewer: what to look at to close a finding
     severity_when: tuple[Any, ...] = ()  # raw severity_when entries (compiled with the logic)
+
+    @property
+    def lacks_reviewer_notes(self) -> tuple[str, ...]:
+        """The reviewer notes (why_it_matters, what_to_check) this rule's file does not give."""
+        return tuple(k for k in _REVIEWER_NOTES if not getattr(self, k))
 
     @property
     def kind(self) -> str:
@@ -144,9 +150,14 @@ def load_rules(rules_dirs: Iterable[str | Path] = (), *, builtin: bool = True) -
     rules: list[Rule] = []
     seen_ids: dict[str, str] = {}
     seen_names: dict[str, str] = {}
+    shipped = builtin_rules_dir().resolve()
     for path in files:
         rule = _read_rule(path, problems)
         if rule is None:
+            continue
+        if rule.lacks_reviewer_notes and path.resolve().parent == shipped:
+            for key in rule.lacks_reviewer_notes:
+                problems.add(rule.path, None, f"missing required key {key!r} (every shipped rule explains itself)")
             continue
         where = f"{rule.path}:{line_of(rule.logic) or ''}"
         if rule.id in seen_ids:
@@ -261,8 +272,8 @@ def _read_rule(path: Path, problems: Problems) -> Rule | None:
         falsepositives=lists["falsepositives"],
         tags=lists["tags"],
         path=file,
-        why_it_matters=" ".join(str(doc["why_it_matters"]).split()),
-        what_to_check=" ".join(str(doc["what_to_check"]).split()),
+        why_it_matters=" ".join(str(doc.get("why_it_matters", "")).split()),
+        what_to_check=" ".join(str(doc.get("what_to_check", "")).split()),
         severity_when=tuple(doc.get("severity_when") or ()),
     )
 
@@ -296,3 +307,13 @@ def _check_summary(
             problems.add(
                 file, line, f"'summary' uses unknown field {{{name}}}{hint}; allowed: {', '.join(sorted(allowed))}"
             )
+
+
+def reviewer_note_warnings(rules: Iterable[Rule]) -> list[str]:
+    """One line per rule whose finding cards go to an auditor without why it matters / what to check."""
+    return [
+        f"{r.path}: rule {r.name!r} has no {' or '.join(r.lacks_reviewer_notes)}; its findings reach the "
+        "auditor without them (add them to the rule file)"
+        for r in rules
+        if r.lacks_reviewer_notes
+    ]

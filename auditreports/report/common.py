@@ -53,6 +53,9 @@ class ReportInputs:
         self.all_count = int(lf.select(pl.len()).collect().item())
         self.events = in_period(lf, period).sort("timestamp", "event_id").collect()
         self.period = period
+        # rule name -> (why it matters, what to check, description), for the rules that ran
+        # (organisation rules included); the shipped rules' notes are the default.
+        self.rule_notes: dict[str, tuple[str, str, str]] = {}
         self.verification = dict(verification or {})
         findings = normalise_findings(findings)
         # Only findings that touch the period belong in a period report.
@@ -90,7 +93,7 @@ def assemble(
     findings: pl.DataFrame | None = None,
     events_for_findings: pl.DataFrame | None = None,
     extra: dict[str, Any] | None = None,
-    rule_notes: Mapping[str, tuple[str, str]] | None = None,
+    rule_notes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ReportModel:
     generated = now_utc()
     appendix = build_appendix(

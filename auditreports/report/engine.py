@@ -623,7 +623,7 @@ def build_report(
         rule_pack_hash=rule_pack_hash,
         manifest_hash=manifest_hash,
         triage=triage,
-        rule_notes=_rule_notes(),
+        rule_notes={**_rule_notes(), **inputs.rule_notes},
     )
     from .actionable import enrich_findings
 
@@ -643,8 +643,8 @@ def build_report(
     return model
 
 
-def _rule_notes() -> dict[str, tuple[str, str]]:
-    """rule name -> (why it matters, what to check), from the rule YAML files."""
+def _rule_notes() -> dict[str, tuple[str, str, str]]:
+    """rule name -> (why it matters, what to check, description), from the shipped rule files."""
     from ..detect.rules import load_rules
 
-    return {r.name: (r.why_it_matters, r.what_to_check) for r in load_rules()}
+    return {r.name: (r.why_it_matters, r.what_to_check, r.description) for r in load_rules()}

@@ -136,6 +136,7 @@ class FindingView:
     triage: str = "open — awaiting review"
     ref: str = ""  # F1, F2, … in the order the report lists findings (the executive summary cites these)
     why_it_matters: str = ""  # from the rule's YAML
+    rule_description: str = ""  # what the rule detects, shown when its file gives no why_it_matters
     what_to_check: str = ""  # from the rule's YAML
     related: Table | None = None  # what the same actors / IPs did next (report/actionable.py)
     diffs: list[Diff] = field(default_factory=list)  # the change itself, when the finding is a change
@@ -639,7 +640,7 @@ def build_findings(
     *,
     triage: Mapping[str, str] | None = None,
     actor: pl.Expr | None = None,
-    rule_notes: Mapping[str, tuple[str, str]] | None = None,
+    rule_notes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[list[FindingView], list[tuple[str, int]]]:
     """Findings by severity, each with its first evidence events."""
     actor = actor if actor is not None else actor_expr()
@@ -706,6 +707,7 @@ def build_findings(
             dict.fromkeys(x.strftime(TIME_FORMAT) for x in (f["window_start"], f["window_end"]) if x is not None)
         )
         window = " – ".join(bounds)
+        notes = tuple((rule_notes or {}).get(str(f["rule_name"]), ())) + ("", "", "")
         views.append(
             FindingView(
                 finding_id=str(f["finding_id"]),
@@ -720,8 +722,9 @@ def build_findings(
                 evidence=evtable,
                 triage=(triage or {}).get(str(f["finding_id"]), "open — awaiting review"),
                 ref=f"F{index}",
-                why_it_matters=(rule_notes or {}).get(str(f["rule_name"]), ("", ""))[0],
-                what_to_check=(rule_notes or {}).get(str(f["rule_name"]), ("", ""))[1],
+                why_it_matters=notes[0],
+                what_to_check=notes[1],
+                rule_description="" if notes[0] else notes[2],
             )
         )
     counts = findings.group_by(pl.col("severity").str.to_lowercase()).len()

@@ -210,7 +210,8 @@ def write_pdf_bytes(
             document = HTML(string=html, url_fetcher=fetcher, base_url=None).render(
                 stylesheets=[CSS(string=css, url_fetcher=fetcher)]
             )
-            pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=files)
+            # Tagged (a structure tree: headings, tables, reading order) and still PDF/A-3b.
+            pdf = document.write_pdf(pdf_variant="pdf/a-3b", pdf_tags=True, attachments=files)
             del document
             gc.collect()
     except RefusedResource as exc:
