@@ -111,7 +111,8 @@ def held_out_events() -> pl.DataFrame:
             reason=(
                 f"Same refund as {OTHER['id']} ({OTHER['name']}, {OTHER['email']}); ask {OWNER['name']} "
                 f"({OWNER['email']}, {OWNER['id']}) — call from {SNOOP['ip']}. File invoice\u202egpj.exe attached. "
-                f"{COLLEAGUE['name']} knows the case."
+                f"{COLLEAGUE['name']} knows the case. Meera will call back; Layla's case is the same; "
+                "Vale and Ottoline approved."
             ),
             **_staff(AGENT, role=None),
         ),
@@ -273,9 +274,11 @@ def test_response_and_every_attachment_disclose_no_staff_and_no_other_subject(an
     assert set(docs) == {"text", "subject_data.json", "subject_data.csv"}
     forbidden = [OTHER["id"], OTHER["email"], OTHER["name"], "key_crm_ho", "key_mystery", "192.0.2.20"]
     forbidden += [p[k] for p in (*STAFF, COLLEAGUE) for k in ("id", "name", "email", "ip")]
+    # A first name or a surname alone names the person too.
+    forbidden += [part for p in (*STAFF, COLLEAGUE, OTHER) for part in p["name"].split()]
     for where, text in docs.items():
         flat = " ".join(text.split())
-        leaked = [v for v in forbidden if v.lower() in flat.lower()]
+        leaked = [v for v in forbidden if re.search(rf"\b{re.escape(v)}\b", flat, re.I)]
         assert not leaked, f"{where} discloses {leaked}"
         assert "c_2" not in re.findall(r"\bc_\d+\b", flat), f"{where} holds another subject's conversation"
         for jargon in ("sha256", "verdict", "finding"):

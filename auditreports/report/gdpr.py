@@ -398,6 +398,24 @@ def _alternation(values: Sequence[str]) -> str | None:
     return r"(?i)\b(?:" + "|".join(re.escape(v) for v in cleaned) + r")\b"
 
 
+def _name_parts(names: Sequence[str], keep: Sequence[str]) -> str | None:
+    """A person's first name or surname alone, as written with its capital ("Meera will call").
+
+    Matched case-sensitively so a name that is also a word ("Will", "May") is only taken where
+    it is capitalised; a part of the subject's own name (``keep``) is never removed.
+    """
+    kept = {part.lower() for name in keep for part in re.split(r"[\s'’-]+", name)}
+    parts = {
+        part
+        for name in names
+        for part in re.split(r"[\s'’-]+", name.strip())
+        if len(part) >= 3 and part[:1].isupper() and part.lower() not in kept
+    }
+    if not parts:
+        return None
+    return r"\b(?:" + "|".join(re.escape(v) for v in sorted(parts, key=len, reverse=True)) + r")\b"
+
+
 @dataclass
 class Minimiser:
     """Everything the response may not disclose, and the expressions that remove it.
@@ -461,6 +479,8 @@ class Minimiser:
             (API_KEY_PATTERN, "[integration key]"),
             (_alternation(self.staff_names), STAFF),
             (_alternation(self.other_names), OTHER_NAME),
+            (_name_parts(self.staff_names, self.subject.names), STAFF),
+            (_name_parts(self.other_names, self.subject.names), OTHER_NAME),
             (IPV4_PATTERN, IP),
             (IPV6_PATTERN, IP),
         ):
