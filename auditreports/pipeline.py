@@ -155,8 +155,8 @@ def prepare_inputs(
         from .detect.rules import reviewer_note_warnings
         from .progress import say
 
-        for line in reviewer_note_warnings(found.rules):
-            say(f"[auditreports] warning: {line}")
+        for warning in reviewer_note_warnings(found.rules):
+            say(f"[auditreports] warning: {warning}")
         findings_doc = json.loads(found.to_json())
         rule_hash = hashlib.sha256()
         for directory in (builtin_rules_dir(), *rules_dirs):

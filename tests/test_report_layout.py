@@ -13,6 +13,7 @@ Rendered from a held-out sample quarter (seed 7), ingested and detected as a use
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def read_pages(pdf: Path) -> list[Page]:
         body = [
             c
             for c in _chars(layout)
-            if c.upright and c.size < 30 and c.get_text().strip() and MARGIN < c.y0 and c.y1 < height - MARGIN
+            if c.upright and c.size < 30 and c.get_text().strip() and c.y0 > MARGIN and c.y1 < height - MARGIN
         ]
         rows: dict[int, list[LTChar]] = {}
         for c in body:
@@ -71,7 +72,7 @@ def read_pages(pdf: Path) -> list[Page]:
             buckets.setdefault(int(c.y0 // 2), []).append(c)
         for key, chars in buckets.items():
             line = sorted(chars + buckets.get(key + 1, []), key=lambda c: c.x0)
-            for a, b in zip(line, line[1:], strict=False):
+            for a, b in itertools.pairwise(line):
                 # Two letters of one line drawn over each other by more than half a glyph
                 # (kerning moves them a fraction of a point): text overflowing its column.
                 if (

@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
             findings = detect(events, rules=rules, settings=settings, rules_dirs=args.rules)
         from ..detect.rules import reviewer_note_warnings
 
-        for line in reviewer_note_warnings(findings.rules):
-            say(f"[auditreports] warning: {line}")
+        for warning in reviewer_note_warnings(findings.rules):
+            say(f"[auditreports] warning: {warning}")
         if period is not None:
             findings = dataclasses.replace(
                 findings,

@@ -26,7 +26,15 @@ from .durations import is_duration
 from .problems import Problems
 from .yamlsource import LineDict, line_of, load_yaml
 
-__all__ = ["SEVERITIES", "STATUSES", "SUMMARY_FIELDS", "Rule", "builtin_rules_dir", "load_rules", "reviewer_note_warnings"]
+__all__ = [
+    "SEVERITIES",
+    "STATUSES",
+    "SUMMARY_FIELDS",
+    "Rule",
+    "builtin_rules_dir",
+    "load_rules",
+    "reviewer_note_warnings",
+]
 
 from ..schema import SEVERITIES
 
@@ -44,7 +52,17 @@ _REQUIRED = (
 # What a reviewer reads on a finding card: required of the shipped rules; an organisation
 # rule may lack them (its card shows what is known) and `lacks_reviewer_notes` says so.
 _REVIEWER_NOTES = ("why_it_matters", "what_to_check")
-_OPTIONAL = (*_REVIEWER_NOTES, "references", "falsepositives", "tags", "author", "date", "modified", "parameters", "severity_when")
+_OPTIONAL = (
+    *_REVIEWER_NOTES,
+    "references",
+    "falsepositives",
+    "tags",
+    "author",
+    "date",
+    "modified",
+    "parameters",
+    "severity_when",
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Values a summary template can use besides group fields and parameters.
 SUMMARY_FIELDS = ("count", "distinct", "value", "baseline", "limit", "window_start", "window_end")
@@ -156,8 +174,8 @@ def load_rules(rules_dirs: Iterable[str | Path] = (), *, builtin: bool = True) -
         if rule is None:
             continue
         if rule.lacks_reviewer_notes and path.resolve().parent == shipped:
-            for key in rule.lacks_reviewer_notes:
-                problems.add(rule.path, None, f"missing required key {key!r} (every shipped rule explains itself)")
+            for note in rule.lacks_reviewer_notes:
+                problems.add(rule.path, None, f"missing required key {note!r} (every shipped rule explains itself)")
             continue
         where = f"{rule.path}:{line_of(rule.logic) or ''}"
         if rule.id in seen_ids:

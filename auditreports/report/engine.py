@@ -31,8 +31,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from ..detect.frameworks import Framework
 from ..errors import ConfigError, ReportError
 from .common import ReportInputs, assemble, config_diffs
-from .model import Chart, ReportModel, Section, Table, actor_expr, table_from_frame
 from .minimum import GROUP_UNITS
+from .model import Chart, ReportModel, Section, Table, actor_expr, table_from_frame
 from .settings import ReportSettings
 
 __all__ = [

@@ -61,9 +61,7 @@ _WEEK_COLUMNS: tuple[tuple[str, str, int], ...] = (
 GROUP_UNITS = ("day", "week")
 
 
-def grouped_appendix(
-    events: pl.DataFrame, settings: ReportSettings, *, note: str = "", unit: str = "day"
-) -> Appendix:
+def grouped_appendix(events: pl.DataFrame, settings: ReportSettings, *, note: str = "", unit: str = "day") -> Appendix:
     """The appendix grouped per actor × event type × ``unit`` (day or ISO week): count, first/last,
     first event id. A week bounds the lines by people × event types × weeks, whatever the volume."""
     weekly = unit == "week"

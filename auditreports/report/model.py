@@ -325,9 +325,7 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
     # last the log records) even when their role changed in the period. Frames without that
     # column (the regex selects nothing) fall back to the role their other events record.
     known = pl.col("actor_role").forward_fill().backward_fill().over("actor_id")
-    role = pl.coalesce(
-        pl.col(f"^{LABEL_ROLE}$"), pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String)
-    )
+    role = pl.coalesce(pl.col(f"^{LABEL_ROLE}$"), pl.col("actor_role"), known, pl.col("actor_type").cast(pl.String))
     is_key = pl.col("actor_type").cast(pl.String) == "api_key"
     if by_role:
         kind = pl.col("actor_type").cast(pl.String)
@@ -707,7 +705,7 @@ def build_findings(
             dict.fromkeys(x.strftime(TIME_FORMAT) for x in (f["window_start"], f["window_end"]) if x is not None)
         )
         window = " – ".join(bounds)
-        notes = tuple((rule_notes or {}).get(str(f["rule_name"]), ())) + ("", "", "")
+        notes = (*(rule_notes or {}).get(str(f["rule_name"]), ()), "", "", "")
         views.append(
             FindingView(
                 finding_id=str(f["finding_id"]),
