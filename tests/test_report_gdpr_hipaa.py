@@ -175,5 +175,7 @@ def test_hipaa_phi_scope_staff_patient_after_hours_and_disclosures() -> None:
     disclosures = {r[1]: r for r in s["disclosures"].tables[1].rows}
     assert len(s["disclosures"].tables[1].rows) == 2  # the export and the PHI webhook, not the other one
     assert disclosures["integration.webhook.delivered"][3:5] == ["https://crm.example/hook", "CRM sync"]
-    assert disclosures["data.export"][5] == "1200"
+    # One line per week x event x sender x recipient x purpose: times, days, records.
+    assert disclosures["data.export"][5:8] == ["1", "1", "1200"]
+    assert disclosures["data.export"][0].startswith("2026-W")
     assert "accounting of disclosures" not in model.title.lower()

@@ -233,6 +233,28 @@ def disclosures_per_recipient(ctx: QueryContext) -> pl.LazyFrame:
     )
 
 
+@query("disclosures_per_week")
+def disclosures_per_week(ctx: QueryContext) -> pl.LazyFrame:
+    """Disclosures grouped per ISO week x event x sender x recipient x purpose, with a count:
+    a webhook firing a dozen times a day is one line a week, not a page (every row in events.csv)."""
+    return (
+        ctx.frame("disclosures")
+        .lazy()
+        .group_by(
+            pl.col("timestamp").dt.truncate("1w").alias("_week"), "event_type", "actor", "recipient", "purpose"
+        )
+        .agg(
+            pl.len().alias("n"),
+            pl.col("timestamp").dt.date().n_unique().alias("days"),
+            pl.col("records").sum().alias("records"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .sort("_week", "event_type", "actor", "recipient", "purpose")
+        .with_columns(pl.col("_week").dt.strftime("%G-W%V").alias("week"))
+    )
+
+
 @query("disclosed_exports")
 def disclosed_exports(ctx: QueryContext) -> pl.LazyFrame:
     """Exports are printed one by one; machine deliveries are summarised per recipient."""

@@ -82,6 +82,28 @@ def visible_controls(value: object) -> object:
     return value
 
 
+_HYPHENATED = re.compile(r"\S*-\S*")
+_KEEP_MAX = 40  # a longer token (a URL, a long file name) may wrap at its hyphens
+
+
+def keep_words(value: object) -> object:
+    """A table cell with each short hyphenated token (a date, an ISO week, a file name, an id)
+    kept on one line: a narrow column wraps between words, never inside "2026-07-02"."""
+    if not isinstance(value, str) or isinstance(value, markupsafe.Markup) or "-" not in value:
+        return value
+    text = str(visible_controls(value))
+    parts: list[str] = []
+    pos = 0
+    for m in _HYPHENATED.finditer(text):
+        if len(m.group()) > _KEEP_MAX:
+            continue
+        parts += [markupsafe.escape(text[pos : m.start()]), markupsafe.Markup('<span class="nw">')]
+        parts += [markupsafe.escape(m.group()), markupsafe.Markup("</span>")]
+        pos = m.end()
+    parts.append(markupsafe.escape(text[pos:]))
+    return markupsafe.Markup("").join(parts)
+
+
 def override_directory(settings: ReportSettings | None = None) -> Path | None:
     """The organisation template directory named by ``templates_dir`` (``--templates``), or None.
 
@@ -108,7 +130,7 @@ def template_environment(settings: ReportSettings | None = None) -> jinja2.Envir
     if overrides is not None:
         searchpath.append(str(overrides))
     searchpath.append(str(PACKAGE_TEMPLATES))
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=jinja2.ChoiceLoader(
             [
                 # "default:base.html" is always the shipped template, so an override can extend it.
@@ -122,6 +144,8 @@ def template_environment(settings: ReportSettings | None = None) -> jinja2.Envir
         lstrip_blocks=False,
         finalize=visible_controls,
     )
+    env.filters["keep_words"] = keep_words
+    return env
 
 
 def render_html(model: ReportModel, settings: ReportSettings | None = None) -> str:
