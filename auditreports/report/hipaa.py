@@ -240,9 +240,7 @@ def disclosures_per_week(ctx: QueryContext) -> pl.LazyFrame:
     return (
         ctx.frame("disclosures")
         .lazy()
-        .group_by(
-            pl.col("timestamp").dt.truncate("1w").alias("_week"), "event_type", "actor", "recipient", "purpose"
-        )
+        .group_by(pl.col("timestamp").dt.truncate("1w").alias("_week"), "event_type", "actor", "recipient", "purpose")
         .agg(
             pl.len().alias("n"),
             pl.col("timestamp").dt.date().n_unique().alias("days"),
