@@ -487,3 +487,44 @@ def test_an_organisation_rule_without_reviewer_notes_loads_warns_and_shows_what_
     # The shipped rule's own card keeps its notes.
     shipped_card = next(f for f in model.findings if f.rule_name == "brute_force_login")
     assert shipped_card.why_it_matters and shipped_card.what_to_check and not shipped_card.rule_description
+
+
+def test_hipaa_rows_grow_with_people_not_with_events(prepared: Any, settings: Any) -> None:
+    """Three times the PHI accesses and integration calls, by the same people on the same days
+    about the same conversations: every printed table and the appendix keep their row count
+    (their counts grow, not their rows); events.csv carries every new event."""
+    base = prepared.inputs
+    events = base.events
+    busy = (
+        pl.col("event_type").str.starts_with("conversation.")
+        | pl.col("event_type").str.starts_with("integration.")
+        | (pl.col("event_type") == "data.conversation.view")
+    )
+    # Copies a second or two later, never across midnight (same day, same ISO week).
+    copies = [
+        events.filter(busy & (pl.col("timestamp").dt.hour() < 23)).with_columns(
+            (pl.col("event_id") + f"-copy{n}").alias("event_id"),
+            (pl.col("timestamp") + pl.duration(seconds=n)).alias("timestamp"),
+        )
+        for n in (1, 2)
+    ]
+    more = ReportInputs(
+        pl.concat([events, *copies], how="diagonal_relaxed"),
+        period=base.period,
+        verification=base.verification,
+        findings=base.findings,
+        ledger=base.ledger,
+        quarantine=base.quarantine,
+    )
+    assert more.events.height >= events.height + 2 * events.filter(busy).height * 0.9
+    small = build_report("hipaa", base, settings.report)
+    big = build_report("hipaa", more, settings.report)
+
+    def rows(model: Any) -> dict[str, int]:
+        out = {f"{s.key}/{t.title}": len(t.rows) for s in model.sections for t in s.tables}
+        out["appendix lines"] = model.appendix.total
+        out["findings"] = len(model.findings)
+        return out
+
+    assert rows(big) == rows(small)
+    assert big.evidence_events.height > 1.5 * small.evidence_events.height
