@@ -152,7 +152,7 @@ def test_late_answer_apologises_and_the_record_says_why_or_that_no_reason_was_re
 
 def test_logging_gap_over_the_subjects_conversation_is_told(late) -> None:
     flat = _flat(late.pdf)
-    assert "Our records for 2026-04-06 are incomplete" in flat
+    assert "Our records for 2026-04-06 are incomplete" in flat and "in particular for your conversation(s) c_1" in flat
     record = _flat(late.release_record)
     assert "Logging gaps that touch the subject's data" in record
     assert "2026-04-06 09:12 UTC to 2026-04-06 14:00 UTC" in record and "c_1" in record

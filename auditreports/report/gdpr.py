@@ -979,6 +979,7 @@ def build_gdpr_model(
             "due": deadline.due.isoformat(),
         },
         "incomplete_days": sorted({d for g in gaps for d in g["days"]}),
+        "incomplete_conversations": sorted({c for g in gaps for c in g["conversations"]}),
         "art15": _art15(record),
         "authority": _authority(record),
         "attachments": ["subject_data.json", "subject_data.csv"],
