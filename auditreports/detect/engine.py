@@ -321,6 +321,34 @@ def _prepare(events: Any, settings: Any) -> tuple[pl.DataFrame, DetectionSetting
     return _canonical(events), _settings(settings)
 
 
+# Read whatever the rules say: the allow-lists, and what a finding counts and names.
+_ALWAYS = ("event_id", "timestamp", "ip", "actor_id")
+
+
+def _needed_columns(
+    compiled: Sequence[tuple[Rule, CompiledRule, Mapping[str, Any]]], settings: DetectionSettings
+) -> list[str]:
+    """The event columns the rules' plans read: without any other, every plan still resolves.
+
+    Found by asking Polars for each plan's schema over the canonical schema less one
+    column (a plan that reads it fails to resolve), so a rule, built-in or an
+    organisation's, never runs over a frame missing a column it reads.
+    """
+    names = list(EVENT_SCHEMA)
+    needed = []
+    for name in names:
+        if name in _ALWAYS:
+            needed.append(name)
+            continue
+        probe = pl.LazyFrame(schema={c: EVENT_SCHEMA[c] for c in names if c != name})
+        try:
+            for rule, comp, params in compiled:
+                _plan(rule, comp, params, probe, settings, None).collect_schema()
+        except pl.exceptions.ColumnNotFoundError:
+            needed.append(name)
+    return needed
+
+
 def detect(
     events: Any,
     *,
@@ -335,16 +363,20 @@ def detect(
     ``settings.disabled_rules``. ``settings`` is a :class:`DetectionSettings` or the
     mapping of a ``detection:`` section.
     """
-    frame, resolved = _prepare(events, settings)
+    resolved = _settings(settings)
     all_rules = load_rules(rules_dirs)
     chosen = _select_rules(all_rules, rules, resolved)
     _check_severity_settings(chosen, all_rules, resolved)
+    compiled = [(rule, *rule.compile(resolved.rules.get(rule.name))) for rule in chosen]
+    if isinstance(events, pl.DataFrame):
+        frame = _canonical(events)
+    else:
+        # Collected with only the columns the rules read: the stored records (raw), user
+        # agents, file names and hashes are most of a log's bytes and no rule reads them.
+        frame = _as_lazy(events).select(_needed_columns(compiled, resolved)).collect()
     exclude = _exclusion(frame, resolved)
     lf = frame.lazy()
-    plans = []
-    for rule in chosen:
-        compiled, params = rule.compile(resolved.rules.get(rule.name))
-        plans.append(_plan(rule, compiled, params, lf, resolved, exclude))
+    plans = [_plan(rule, comp, params, lf, resolved, exclude) for rule, comp, params in compiled]
     results = pl.collect_all(plans) if plans else []
     return Findings(_calibrated(_finish(results), resolved), tuple(chosen), resolved, frame.height)
 
