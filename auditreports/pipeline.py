@@ -158,8 +158,16 @@ def prepare_inputs(
             for path in sorted(Path(directory).glob("*.yml")):
                 rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
         fw = load_report(framework, frameworks_dirs=frameworks_dirs, rules_dirs=dirs) if framework else None
+    # A framework report prints its evidence rows only: their stored records are read for them
+    # alone (ReportInputs.evidence_rows), not held for the whole period.
     inputs = ReportInputs(
-        events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
+        events,
+        period=p,
+        verification=verification,
+        findings=found.frame,
+        ledger=ledger,
+        quarantine=quarantine,
+        defer_raw=fw is not None,
     )
     return _Prepared(inputs, findings_doc, rule_hash.hexdigest(), fw)
 

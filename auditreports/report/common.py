@@ -36,7 +36,9 @@ class ReportInputs:
 
     ``events`` any canonical frame (lazy or not); ``verification`` the verdict dict;
     ``findings`` the findings frame; ``ledger`` the ingest ledger dict;
-    ``quarantine`` the quarantine frame.
+    ``quarantine`` the quarantine frame. ``defer_raw``: collect the period's events
+    without ``raw`` (the stored records, more than half of a log's bytes, which only the
+    evidence rows carry): :meth:`evidence_rows` reads them for the rows a report prints.
     """
 
     def __init__(
@@ -48,10 +50,14 @@ class ReportInputs:
         findings: pl.DataFrame | None = None,
         ledger: Mapping[str, Any] | None = None,
         quarantine: pl.DataFrame | None = None,
+        defer_raw: bool = False,
     ) -> None:
         lf = conform(events.lazy())
         self.all_count = int(lf.select(pl.len()).collect().item())
-        self.events = in_period(lf, period).sort("timestamp", "event_id").collect()
+        self._in_period = in_period(lf, period)
+        self._deferred = defer_raw
+        chosen = self._in_period.drop("raw") if defer_raw else self._in_period
+        self.events = chosen.sort("timestamp", "event_id", maintain_order=True).collect()
         self.period = period
         self.verification = dict(verification or {})
         findings = normalise_findings(findings)
@@ -65,6 +71,17 @@ class ReportInputs:
         )
         self.ledger = dict(ledger or {})
         self.quarantine = quarantine
+
+    def evidence_rows(self, event_ids: pl.Series) -> pl.DataFrame:
+        """The period's events with these ids, every column (``raw`` too), in :attr:`events` order.
+
+        The same rows as ``events.filter(event_id in event_ids)`` with every column, read
+        from the source again when the period was collected without ``raw``.
+        """
+        wanted = pl.col("event_id").is_in(event_ids.implode())
+        if not self._deferred:
+            return self.events.filter(wanted)
+        return self._in_period.filter(wanted).sort("timestamp", "event_id", maintain_order=True).collect()
 
 
 def assemble(
