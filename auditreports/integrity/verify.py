@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from .._frames import reorder
 from ..errors import InputError, UsageError
 from ..schema import conform
 from .chain import verify_chain
@@ -200,8 +201,9 @@ def verify(
     spans: list[dict[str, Any]] = []
     heads: dict[str, dict[str, Any]] = {}
     checked = 0
-    by_source = _by_source(frame)
-    del frame  # the sources' slices are views of one sorted copy: the log is held once
+    holder = [frame]
+    del frame  # _by_source sorts it column by column, freeing each column as it goes
+    by_source = _by_source(holder)
     for source, everything in by_source:
         anchor = None
         if period is not None:
@@ -210,12 +212,7 @@ def verify(
             if before.height and before["hash"].drop_nulls().len():
                 last = before.row(before.height - 1, named=True)
                 anchor = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"]}
-            ordered = (
-                everything.filter(pl.col("timestamp").is_between(start, end, closed="left"))
-                .drop("position")
-                .with_row_index("position")
-                .with_columns(pl.col("position").cast(pl.Int64))
-            )
+            ordered = _rows_where(everything, pl.col("timestamp").is_between(start, end, closed="left"))
         else:
             ordered = everything
         n = ordered.height
@@ -288,14 +285,29 @@ def verify(
     )
 
 
-def _by_source(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+def _rows_where(frame: pl.DataFrame, condition: pl.Expr, *, renumber: bool = True) -> pl.DataFrame:
+    """The rows meeting ``condition`` (renumbered from 0): a view, not a copy, when they are one run."""
+    keep = frame.select(condition.fill_null(False)).to_series()
+    kept = keep.arg_true()
+    if kept.len() and int(kept[-1]) - int(kept[0]) + 1 == kept.len():  # the usual case: one block
+        rows = frame.slice(int(kept[0]), kept.len())
+    else:
+        rows = frame.filter(keep)
+    if not renumber:
+        return rows
+    return rows.drop("position").with_row_index("position").with_columns(pl.col("position").cast(pl.Int64))
+
+
+def _by_source(holder: list[pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
     """Each source's events in :func:`~.chain.physical_order`, sorted once for all sources.
 
     One sort of the whole log by source, then the source's file rank, line, sequence and id,
     is the same order as sorting each source on its own; each source is then a slice (a view,
-    not a copy) with its own 0-based ``position``.
+    not a copy) with its own 0-based ``position``. The frame (taken out of ``holder``, so
+    nothing else holds it) is reordered a column at a time, each old column freed once
+    moved: the log is held about once, not twice.
     """
-    keyed = frame.with_columns(pl.col("source").fill_null("unknown").alias("_source"))
+    keyed = holder.pop().with_columns(pl.col("source").fill_null("unknown").alias("_source"))
     file_rank = (
         keyed.group_by("_source", "source_file")
         .agg(pl.col("seq").min().alias("_file_seq"))
@@ -303,12 +315,19 @@ def _by_source(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
         .with_row_index("_file_rank")
         .select("_source", "source_file", "_file_rank")
     )
-    ordered = (
-        keyed.join(file_rank, on=["_source", "source_file"], how="left", nulls_equal=True)
-        .sort(["_source", "_file_rank", "source_line", "seq", "event_id"], nulls_last=True)
-        .drop("_file_rank")
+    ranks = keyed.select("_source", "source_file").join(
+        file_rank, on=["_source", "source_file"], how="left", nulls_equal=True, maintain_order="left"
+    )["_file_rank"]
+    order = (
+        keyed.select("_source", "source_line", "seq", "event_id")
+        .with_columns(ranks)
+        .select(pl.arg_sort_by(["_source", "_file_rank", "source_line", "seq", "event_id"], nulls_last=True))
+        .to_series()
     )
+    moved = [keyed]
     del keyed
+    ordered = reorder(moved, order)
+    del order
     counts = ordered.group_by("_source", maintain_order=True).len()
     out = []
     offset = 0
@@ -323,7 +342,7 @@ def _with_history(everything: pl.DataFrame, ordered: pl.DataFrame, period: UtcWi
     """Continuity looks for a conversation's ``created`` before the period too, but never after it."""
     if period is None:
         return ordered
-    return everything.filter(pl.col("timestamp") < period[1])
+    return _rows_where(everything, pl.col("timestamp") < period[1], renumber=False)
 
 
 def _sorted(breaks: list[Break]) -> list[Break]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from .._frames import reorder
 from ..period import Period
 from ..schema import conform
 from .model import (
@@ -57,7 +58,10 @@ class ReportInputs:
         self._in_period = in_period(lf, period)
         self._deferred = defer_raw
         chosen = self._in_period.drop("raw") if defer_raw else self._in_period
-        self.events = chosen.sort("timestamp", "event_id", maintain_order=True).collect()
+        collected = [chosen.collect()]
+        order = collected[0].select(pl.arg_sort_by("timestamp", "event_id", maintain_order=True)).to_series()
+        # Sorted a column at a time: the period is held once, not twice, at the peak.
+        self.events = reorder(collected, order)
         self.period = period
         self.verification = dict(verification or {})
         findings = normalise_findings(findings)
