@@ -74,21 +74,28 @@ def _frame(events: Any, settings: IntegritySettings, period: UtcWindow | None = 
         chained = _chained(whole, period)
         facts = [_row_facts(b, settings, period, chained).select(_FACTS) for b in whole.iter_slices(BATCH_ROWS)]
         return _with_facts(whole.drop("raw"), facts or [_row_facts(whole, settings, period, chained).select(_FACTS)])
-    slim = lf.drop("raw").collect()
-    chained = _chained(slim, period)
-    facts = []
-    for offset in range(0, slim.height, BATCH_ROWS):
+    chained = _chained(lf, period)
+    n = int(lf.select(pl.len()).collect().item())
+    facts, prints = [], []
+    for offset in range(0, n, BATCH_ROWS):
         batch = lf.slice(offset, BATCH_ROWS).select("raw", *_KEY, "timestamp", "source").collect()
-        expected = slim.slice(offset, BATCH_ROWS).select(_KEY)
-        if batch.height != expected.height or not batch.select(_KEY).equals(expected):
-            # A plan that does not give its rows in the same order twice: read raw once, whole.
-            batch = lf.select("raw", *_KEY, "timestamp", "source").collect()
-            facts = [_row_facts(batch, settings, period, chained).select(_FACTS)]
-            break
+        prints.append(_fingerprint(batch))
         facts.append(_row_facts(batch, settings, period, chained).select(_FACTS))
+        del batch
+    # The rest of the log after the records: the memory the batches used is reused for it.
+    slim = lf.drop("raw").collect()
+    if slim.height != n or (n and not _fingerprint(slim).equals(pl.concat(prints))):
+        # A plan that does not give its rows in the same order twice: read it once, whole.
+        whole = lf.collect()
+        return _with_facts(whole.drop("raw"), [_row_facts(whole, settings, period, chained).select(_FACTS)])
     if not facts:
         facts = [_row_facts(lf.clear().collect(), settings, period, chained).select(_FACTS)]
     return _with_facts(slim, facts)
+
+
+def _fingerprint(frame: pl.DataFrame) -> pl.Series:
+    """Which rows, in which order: a hash of each row's id and stored hash."""
+    return frame.select(pl.struct(_KEY).hash().alias("_row")).to_series()
 
 
 def _with_facts(slim: pl.DataFrame, facts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -104,10 +111,10 @@ def _in_period(period: UtcWindow | None) -> pl.Expr:
     return pl.col("timestamp").is_between(period[0], period[1], closed="left").fill_null(False)
 
 
-def _chained(slim: pl.DataFrame, period: UtcWindow | None) -> list[str]:
+def _chained(events: pl.DataFrame | pl.LazyFrame, period: UtcWindow | None) -> list[str]:
     """The sources whose records are checked: those with a hash chain in the period (as verify decides)."""
     return (
-        slim.lazy()
+        events.lazy()
         .filter(_in_period(period))
         .group_by(pl.col("source").fill_null("unknown"))
         .agg(pl.col("hash").drop_nulls().len())
