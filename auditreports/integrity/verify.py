@@ -99,6 +99,8 @@ def _fingerprint(frame: pl.DataFrame) -> pl.Series:
 
 
 def _with_facts(slim: pl.DataFrame, facts: list[pl.DataFrame]) -> pl.DataFrame:
+    # A log has few files and millions of rows: their names are held once each (read back as text).
+    slim = slim.with_columns(pl.col("source_file").cast(pl.Categorical))
     return slim.hstack(pl.concat(facts, how="vertical", rechunk=False).get_columns()).select(*_COLUMNS, *_FACTS[1:])
 
 
@@ -318,7 +320,7 @@ def _by_source(holder: list[pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
     file_rank = (
         keyed.group_by("_source", "source_file")
         .agg(pl.col("seq").min().alias("_file_seq"))
-        .sort(["_source", "_file_seq", "source_file"], nulls_last=True)
+        .sort(["_source", "_file_seq", pl.col("source_file").cast(pl.String)], nulls_last=True)
         .with_row_index("_file_rank")
         .select("_source", "source_file", "_file_rank")
     )
