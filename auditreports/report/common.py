@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -37,9 +37,10 @@ class ReportInputs:
 
     ``events`` any canonical frame (lazy or not); ``verification`` the verdict dict;
     ``findings`` the findings frame; ``ledger`` the ingest ledger dict;
-    ``quarantine`` the quarantine frame. ``defer_raw``: collect the period's events
-    without ``raw`` (the stored records, more than half of a log's bytes, which only the
-    evidence rows carry): :meth:`evidence_rows` reads them for the rows a report prints.
+    ``quarantine`` the quarantine frame. ``deferred``: columns the period's events are
+    collected without (``raw``, the stored records, is more than half of a log's bytes, and
+    only the evidence rows carry it): :meth:`evidence_rows` reads every column of the rows
+    a report prints or attaches.
     """
 
     def __init__(
@@ -51,13 +52,13 @@ class ReportInputs:
         findings: pl.DataFrame | None = None,
         ledger: Mapping[str, Any] | None = None,
         quarantine: pl.DataFrame | None = None,
-        defer_raw: bool = False,
+        deferred: Sequence[str] = (),
     ) -> None:
         lf = conform(events.lazy())
         self.all_count = int(lf.select(pl.len()).collect().item())
         self._in_period = in_period(lf, period)
-        self._deferred = defer_raw
-        chosen = self._in_period.drop("raw") if defer_raw else self._in_period
+        self._deferred = tuple(deferred)
+        chosen = self._in_period.drop(self._deferred) if self._deferred else self._in_period
         collected = [chosen.collect()]
         order = collected[0].select(pl.arg_sort_by("timestamp", "event_id", maintain_order=True)).to_series()
         # Sorted a column at a time: the period is held once, not twice, at the peak.
