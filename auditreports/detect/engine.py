@@ -1,6 +1,7 @@
 """Running rules over canonical events: :func:`detect`, :class:`Findings`, :func:`sensitivity`.
 
-The events are collected once; each rule becomes one lazy plan over them and all
+The events are collected once (a lazy input with only the columns the rules read,
+see :func:`_needed_columns`); each rule becomes one lazy plan over them and all
 plans run together (``pl.collect_all``), so Polars can share scans and use both
 cores. A finding is one burst: its id is a hash of rule id, group and first
 evidence event, so the same data gives the same ids on every run and machine.
