@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -329,12 +330,33 @@ _ALWAYS = ("event_id", "timestamp", "ip", "actor_id")
 def _needed_columns(
     compiled: Sequence[tuple[Rule, CompiledRule, Mapping[str, Any]]], settings: DetectionSettings
 ) -> list[str]:
-    """The event columns the rules' plans read: without any other, every plan still resolves.
+    """The event columns the rules' plans read: with these alone, every plan resolves.
 
-    Found by asking Polars for each plan's schema over the canonical schema less one
-    column (a plan that reads it fails to resolve), so a rule, built-in or an
-    organisation's, never runs over a frame missing a column it reads.
+    Each plan's schema is resolved over the columns found so far; the column Polars says
+    is missing is added and the plan tried again, so a rule, built-in or an organisation's,
+    never runs over a frame missing a column it reads. Should an error not name a
+    canonical column, each column is tried on its own instead (slower, same answer).
     """
+    names = list(EVENT_SCHEMA)
+    have = [c for c in names if c in _ALWAYS]
+    for rule, comp, params in compiled:
+        while True:
+            probe = pl.LazyFrame(schema={c: EVENT_SCHEMA[c] for c in names if c in have})
+            try:
+                _plan(rule, comp, params, probe, settings, None).collect_schema()
+                break
+            except pl.exceptions.ColumnNotFoundError as exc:
+                missing = re.search(r'"([^"]+)"', str(exc))
+                if missing is None or missing.group(1) not in EVENT_SCHEMA or missing.group(1) in have:
+                    return _needed_one_by_one(compiled, settings)
+                have.append(missing.group(1))
+    return [c for c in names if c in have]
+
+
+def _needed_one_by_one(
+    compiled: Sequence[tuple[Rule, CompiledRule, Mapping[str, Any]]], settings: DetectionSettings
+) -> list[str]:
+    """:func:`_needed_columns` by leaving out one column at a time."""
     names = list(EVENT_SCHEMA)
     needed = []
     for name in names:
