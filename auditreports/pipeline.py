@@ -36,7 +36,14 @@ from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, refuse_unknown_subject, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
-from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
+from .report.render import (
+    PACKAGE_TEMPLATES,
+    atomic_write,
+    override_directory,
+    render_html_twin,
+    render_pdf,
+    render_pdf_bytes,
+)
 from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .settings import Settings
@@ -513,17 +520,21 @@ def gdpr_subject_access(
     release: ReportModel = model.extra["release_record"]
     # The settings file and the directories it names change what the record says: hashed into its manifest.
     release.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
-    files = release_evidence_files(release, prepared, sent)
+    with stage("render PDF (response)"):
+        # Rendered before the record so the record's manifest holds the sha256 of the letter itself.
+        response_pdf = render_pdf_bytes(model, attachments=sent, settings=s)
+    files = release_evidence_files(release, prepared, {**sent, "report.pdf": response_pdf})
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     release.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in release.stamp.items]
     release.stamp.items.append(("template overrides", _overrides_used(s)))
     release_dir = out / "release-record-evidence"
     for name, payload in files.items():
         atomic_write(release_dir / name, payload)
-    with stage("render PDF"):
+    with stage("render PDF (release record)"):
         # The record first: a response is never left without the record of its release.
         record = render_pdf(release, out / "release-record.pdf", attachments=files, settings=s)
-        pdf = render_pdf(model, out / "report.pdf", attachments=sent, settings=s)
+    pdf = out / "report.pdf"
+    atomic_write(pdf, response_pdf)
     return ReportResult(
         pdf,
         evidence_dir,
