@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -131,6 +132,24 @@ def _verify(
     return dict(with_unreadable_lines(verify(events, period=window, settings=integrity), quarantine).to_dict())
 
 
+# Columns no report section, chart or summary reads (only the evidence rows carry them to
+# events.csv): the stored record, the chain hashes and the record's place in its file.
+PRINTED_ONLY = (
+    "raw", "prev_hash", "hash", "user_agent", "flags", "source_address", "source_file", "source_line",
+    "source_offset",
+)  # fmt: skip
+
+
+def printed_only_columns(framework_path: str | os.PathLike[str] | None) -> tuple[str, ...]:
+    """The :data:`PRINTED_ONLY` columns a framework file does not name (``raw`` always).
+
+    An organisation's framework may show any column in a table or test a population on it:
+    a column its file names anywhere is kept with the period's events.
+    """
+    text = Path(framework_path).read_text(encoding="utf-8") if framework_path else ""
+    return tuple(c for c in PRINTED_ONLY if c == "raw" or not re.search(rf"\b{c}\b", text))
+
+
 def prepare_inputs(
     store_or_src: Any,
     *,
@@ -170,8 +189,16 @@ def prepare_inputs(
             for path in sorted(Path(directory).glob("*.yml")):
                 rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
         fw = load_report(framework, frameworks_dirs=frameworks_dirs, rules_dirs=dirs) if framework else None
+    # A framework report reads some columns only in the rows it prints: they are read for those
+    # rows alone (ReportInputs.evidence_rows), not held for the whole period.
     inputs = ReportInputs(
-        events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
+        events,
+        period=p,
+        verification=verification,
+        findings=found.frame,
+        ledger=ledger,
+        quarantine=quarantine,
+        deferred=printed_only_columns(fw.spec.path) if fw is not None else (),
     )
     # Organisation rules explain their findings too (or say they do not).
     inputs.rule_notes = {r.name: (r.why_it_matters, r.what_to_check, r.description) for r in found.rules}
