@@ -423,7 +423,9 @@ def _labels(model: Any) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("kind", ["soc2", "hipaa"])
-def test_a_person_whose_role_changed_is_one_person_under_one_label(prepared: Any, settings: Any, kind: str) -> None:
+def test_a_person_whose_role_changed_is_one_person_under_one_label(
+    workspace: Path, prepared: Any, settings: Any, kind: str
+) -> None:
     """An agent promoted to admin in the period (a role-change event) is printed under one label in
     every section: the staff directory's role when it lists them, else the last role logged."""
     events = prepared.inputs.events
@@ -438,8 +440,16 @@ def test_a_person_whose_role_changed_is_one_person_under_one_label(prepared: Any
     # Without a staff directory the last logged role names them; with one, the directory's role.
     import dataclasses
 
-    for report_settings in (settings.report, dataclasses.replace(settings.report, staff=None)):
-        model = build_report(kind, prepared.inputs, report_settings)
+    # As the pipeline prepares a framework report too (its evidence rows read again from the store).
+    framework = prepare_inputs(workspace / "store", period="2026-Q3", framework=kind, detection=settings.detection)
+    for inputs, report_settings in (
+        (prepared.inputs, settings.report),
+        (prepared.inputs, dataclasses.replace(settings.report, staff=None)),
+        (framework.inputs, settings.report),
+    ):
+        model = build_report(kind, inputs, report_settings)
+        # The printed evidence rows carry the one label, also when read again from the store.
+        assert "actor_label_role" in model.evidence_events.columns
         labels = _labels(model)
         split = {n: r for n, r in labels.items() if len(r) > 1}
         assert not split, f"{kind}: people printed under two labels: {split}"

@@ -576,7 +576,7 @@ def build_report(
             f"the {spec.kind} report is built by its own builder ({spec.builder}); use its pipeline function."
         )
     settings = settings or ReportSettings()
-    from .identity import with_label_roles
+    from .identity import copy_label_roles, with_label_roles
 
     inputs.events = with_label_roles(inputs.events, settings.staff)
     ctx = QueryContext(inputs, settings, framework, dict(triage or {}), spec)
@@ -590,7 +590,7 @@ def build_report(
 
     def rows(ids: pl.Series) -> pl.DataFrame:
         # Every column of the rows printed or attached (their stored records too), and nothing more.
-        found = inputs.evidence_rows(ids)
+        found = copy_label_roles(inputs.evidence_rows(ids), inputs.events)
         if spec.minimum_necessary and not settings.phi_free_text:
             from .minimum import withhold_free_text
 

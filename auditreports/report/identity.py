@@ -16,7 +16,7 @@ import polars as pl
 from ..errors import ConfigError
 from .model import LABEL_ROLE
 
-__all__ = ["Identities", "identities", "with_label_roles"]
+__all__ = ["Identities", "copy_label_roles", "identities", "with_label_roles"]
 
 
 class Identities:
@@ -105,3 +105,14 @@ def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:
     keys = {k: by_name.get(v, v) for k, v in keys.items()}
     keys.update(dict(created.rows()))
     return Identities(people, keys)
+
+
+def copy_label_roles(frame: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the label roles ``labelled`` settled on (rows read again from the source,
+    such as the evidence rows of a report whose period was collected without ``raw``)."""
+    if LABEL_ROLE in frame.columns or LABEL_ROLE not in labelled.columns:
+        return frame
+    pairs = labelled.filter(pl.col(LABEL_ROLE).is_not_null()).select("actor_id", LABEL_ROLE).unique("actor_id")
+    person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
+    label = pl.col("actor_id").replace_strict(dict(pairs.rows()), default=None, return_dtype=pl.String)
+    return frame.with_columns(pl.when(person).then(label).otherwise(None).alias(LABEL_ROLE))
