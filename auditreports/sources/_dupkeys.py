@@ -14,10 +14,15 @@ every record; the one-call fast path of a clean file does not (docs/ingestion.md
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "DuplicateKeys",
+    "duplicate_key_records",
     "duplicate_key_reason",
     "loads_keeping_duplicates",
     "object_pairs_marking_duplicates",
@@ -67,3 +72,156 @@ def duplicate_key_reason(value: Any) -> str | None:
             + "; which value is meant is ambiguous (parsers disagree), so it is quarantined"
         )
     return None
+
+
+# --------------------------------------------------------------------------- the fast path's check
+#
+# A clean file is parsed by Polars in one call, and Polars keeps the first of two values
+# silently. Parsing every record again in Python would cost several times the parse, and
+# no per-line filter on key names can tell a repeat from the legitimate reuse of a name in
+# another object (``actor.id`` and ``resource.id``). What numpy can read from the bytes is
+# a record's *shape*: the sequence of its keys and braces. Machine-written logs have few
+# shapes, and whether a record names a key twice depends on its shape alone, so one record
+# of each shape is parsed in Python, and only the records of a shape that repeats a name
+# (or might) are parsed one by one.
+#
+# - A key ends where ``"`` is followed by ``:``. Its code is the up to 8 bytes of its name
+#   before the closing quote (back to the opening quote). Two different names can share a
+#   code (``ip_address``, ``mac_address``): the Python parse of the shape's first record
+#   then reports "two names with one code in one object" and every record of that shape is
+#   parsed itself.
+# - A ``{`` counts only as the record's first or right after ``":`` (a key's value), and a
+#   record's ``{`` and ``}`` must balance. A record holding a brace anywhere else (inside a
+#   string, an array of objects), a backslash anywhere, a colon after whitespace, or a
+#   ``":`` right after ``:``, ``,``, ``[``, ``{`` or ``"`` (a string that starts with a
+#   colon) is parsed in Python: in every other record each ``":`` is a key's end and
+#   every brace is structure.
+# - The shape is a polynomial hash of the token codes in order, keyed with random numbers
+#   drawn per process, so an input cannot be crafted to share a shape it does not have.
+
+_U64 = np.uint64
+_QUOTES = _U64(0x2222222222222222)
+_LOW7 = _U64(0x7F7F7F7F7F7F7F7F)
+_HIGH = _U64(0x8080808080808080)
+_RANDOM = [_U64(int.from_bytes(secrets.token_bytes(8), "little") | 1) for _ in range(4)]
+_INTERESTING = np.zeros(256, dtype=bool)
+_INTERESTING[[0x5C, 0x3A, 0x7B, 0x7D]] = True
+_IS_WS = np.zeros(256, dtype=bool)
+_IS_WS[[0x20, 0x09, 0x0D, 0x0A]] = True
+_NOT_BEFORE_KEY_END = _IS_WS.copy()
+_NOT_BEFORE_KEY_END[[0x5C, 0x3A, 0x2C, 0x5B, 0x7B, 0x22]] = True
+
+
+def _name_codes(data: bytes, keyend: np.ndarray) -> np.ndarray:
+    """The last (up to) 8 bytes of each key name before its closing quote at ``keyend``, as one word."""
+    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))
+    w = words[keyend - 8]
+    x = w ^ _QUOTES
+    quotes = ~((((x & _LOW7) + _LOW7) | x) & _HIGH) & _HIGH  # high bit of each quote byte
+    quotes |= quotes >> _U64(8)
+    quotes |= quotes >> _U64(16)
+    quotes |= quotes >> _U64(32)
+    return w & ~((quotes >> _U64(7)) * _U64(0xFF))  # the bytes above the opening quote
+
+
+def name_code(name: str) -> int:
+    """:func:`_name_codes` for a decoded name (the same bytes when the record has no escapes)."""
+    tail = name.encode("utf-8")[-8:]
+    return int.from_bytes(tail.rjust(8, b"\0"), "little")
+
+
+def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int], str]) -> list[tuple[int, str]]:
+    """``(index, reason)`` of each record in ``data`` that names a key twice.
+
+    Record ``i`` is ``data[starts[i]:starts[i + 1]]``; the records are JSON objects a
+    one-call parse accepted. ``text(i)`` is record ``i``'s text for a Python parse. See
+    above for why the result is the same as parsing every record in Python.
+    """
+    nrec = len(starts)
+    if nrec == 0:
+        return []
+    if len(data) < 64:
+        return _reasons(range(nrec), text)
+    b = np.frombuffer(data, dtype=np.uint8)
+    starts = np.asarray(starts, dtype=np.int64)
+    # One pass over the bytes finds every byte this needs: \\ : { }
+    at = np.flatnonzero(_INTERESTING[b])
+    found = b[at]
+    colons, opens, closes = at[found == 0x3A], at[found == 0x7B], at[found == 0x7D]
+    marks = [at[found == 0x5C], colons[colons < 10]]
+    colons = colons[colons >= 10]
+    before = b[colons - 1]
+    marks.append(colons[_IS_WS[before]])
+    keyend = colons[before == 0x22] - 1
+    marks.append(keyend[_NOT_BEFORE_KEY_END[b[keyend - 1]]])
+    codes = _name_codes(data, keyend) * _RANDOM[0]
+
+    def record_of(positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(starts, positions, "right") - 1
+
+    open_rec, close_rec = record_of(opens), record_of(closes)
+    suspect = np.bincount(open_rec + 1, minlength=nrec + 1)[1:] != np.bincount(close_rec + 1, minlength=nrec + 1)[1:]
+    first = np.ones(len(opens), dtype=bool)
+    first[1:] = open_rec[1:] != open_rec[:-1]
+    p = np.maximum(opens - 1, 1)
+    p = np.where(_IS_WS[b[p]], np.maximum(p - 1, 1), p)
+    after_key = (b[p] == 0x3A) & (b[p - 1] == 0x22)
+    odd = open_rec[~(first | after_key)]
+    suspect[odd[odd >= 0]] = True
+    marked = record_of(np.concatenate(marks))
+    suspect[marked[marked >= 0]] = True
+
+    # Each record's shape: a polynomial hash of its tokens in order.
+    pos = np.concatenate([keyend, opens, closes])
+    order = np.argsort(pos, kind="stable")
+    tokens = np.concatenate(
+        [codes, np.full(len(opens), _RANDOM[1], dtype=np.uint64), np.full(len(closes), _RANDOM[2], dtype=np.uint64)]
+    )[order]
+    pos = pos[order]
+    bounds = np.searchsorted(pos, starts)
+    counts = np.diff(np.append(bounds, len(pos)))
+    shape = np.zeros(nrec, dtype=np.uint64)
+    if len(pos):
+        rank = np.arange(len(pos), dtype=np.int64) - np.repeat(bounds, counts)
+        powers = np.cumprod(np.full(int(counts.max()), _RANDOM[3], dtype=np.uint64))
+        sums = np.add.reduceat(tokens * powers[rank], np.minimum(bounds, len(pos) - 1))
+        shape = np.where(counts > 0, sums, _U64(0))
+    careful = set(np.flatnonzero(suspect).tolist())
+    plain = np.flatnonzero(~suspect)
+    if len(plain):
+        shapes, first_of = np.unique(shape[plain], return_index=True)
+        unclear = [
+            s for s, i in zip(shapes.tolist(), first_of.tolist(), strict=True) if _codes_repeat(text(int(plain[i])))
+        ]
+        if unclear:
+            careful.update(plain[np.isin(shape[plain], np.array(unclear, dtype=np.uint64))].tolist())
+    return _reasons(sorted(careful), text)
+
+
+def _reasons(indices: Iterable[int], text: Callable[[int], str]) -> list[tuple[int, str]]:
+    out = []
+    for i in indices:
+        try:
+            reason = duplicate_key_reason(loads_keeping_duplicates(text(i)))
+        except (ValueError, RecursionError):
+            continue  # not JSON after all: the caller's own checks say why
+        if reason:
+            out.append((i, reason))
+    return out
+
+
+def _codes_repeat(text: str) -> bool:
+    """Whether some object of this record names two keys with one code (the same name, or one 8-byte tail)."""
+    found = False
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        codes = [name_code(k) for k, _ in pairs]
+        found = found or len(set(codes)) != len(codes)
+        return {}
+
+    try:
+        json.loads(text, object_pairs_hook=hook)
+    except (ValueError, RecursionError):
+        return True
+    return found
