@@ -112,7 +112,9 @@ def test_a_pretty_printed_array_element_naming_a_key_twice_is_quarantined(tmp_pa
 # A clean file takes the one-call Polars parse (which keeps the first value silently); the
 # duplicate-key check beside it must quarantine exactly what the per-record pass does.
 
-REASON = "the record names 'event_type' twice; which value is meant is ambiguous (parsers disagree), so it is quarantined"
+REASON = (
+    "the record names 'event_type' twice; which value is meant is ambiguous (parsers disagree), so it is quarantined"
+)
 
 
 def _ndjson(lines: list[str]) -> bytes:
@@ -198,7 +200,9 @@ HOSTILE = {
     "brace in a string": _line(a='"note":"}{","channel":"x"'),
     "key-like text in a string": _line(a='"note":"\\"channel\\":1"', b='"channel":"y"'),
     "the same key spelled with an escape": _line(a='"\\u0063hannel":"y"'),
-    "a long key twice": _line(a='"a_rather_long_key_name_of_forty_characters":1', b='"a_rather_long_key_name_of_forty_characters":2'),
+    "a long key twice": _line(
+        a='"a_rather_long_key_name_of_forty_characters":1', b='"a_rather_long_key_name_of_forty_characters":2'
+    ),
     "two long keys with one tail, then one twice": _line(a='"home_address":1', b='"peer_address":2,"home_address":3'),
     "in an object inside an array": _line(a='"items":[{"k":1,"k":2}]'),
     "a colon after whitespace": _line(a='"channel" :"y"'),
@@ -216,7 +220,9 @@ def test_hostile_spellings_of_a_repeated_key_are_all_found_on_the_fast_path(tmp_
     result = load(src)
     lines_quarantined = sorted(result.quarantine["source_line"].to_list())
     expected = [len(lines) + i + 1 for i in range(len(hostile))]
-    assert lines_quarantined == expected, dict(zip(result.quarantine["source_line"], result.quarantine["reason"], strict=True))
+    assert lines_quarantined == expected, dict(
+        zip(result.quarantine["source_line"], result.quarantine["reason"], strict=True)
+    )
     assert all("twice" in r for r in result.quarantine["reason"])
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 __all__ = [
     "DuplicateKeys",
-    "duplicate_key_records",
     "duplicate_key_reason",
+    "duplicate_key_records",
     "loads_keeping_duplicates",
     "object_pairs_marking_duplicates",
 ]
@@ -104,12 +104,7 @@ _QUOTES = _U64(0x2222222222222222)
 _LOW7 = _U64(0x7F7F7F7F7F7F7F7F)
 _HIGH = _U64(0x8080808080808080)
 _RANDOM = [_U64(int.from_bytes(secrets.token_bytes(8), "little") | 1) for _ in range(4)]
-_INTERESTING = np.zeros(256, dtype=bool)
-_INTERESTING[[0x5C, 0x3A, 0x7B, 0x7D]] = True
-_IS_WS = np.zeros(256, dtype=bool)
-_IS_WS[[0x20, 0x09, 0x0D, 0x0A]] = True
-_NOT_BEFORE_KEY_END = _IS_WS.copy()
-_NOT_BEFORE_KEY_END[[0x5C, 0x3A, 0x2C, 0x5B, 0x7B, 0x22]] = True
+_FLAGS = bytes((1 if c in b" \t\r\n" else 0) | (2 if c in b' \t\r\n\\:,[{"' else 0) for c in range(256))
 
 
 def _name_codes(data: bytes, keyend: np.ndarray) -> np.ndarray:
@@ -144,17 +139,34 @@ def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int],
         return _reasons(range(nrec), text)
     b = np.frombuffer(data, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
-    # One pass over the bytes finds every byte this needs: \\ : { }
-    at = np.flatnonzero(_INTERESTING[b])
-    found = b[at]
-    colons, opens, closes = at[found == 0x3A], at[found == 0x7B], at[found == 0x7D]
-    marks = [at[found == 0x5C], colons[colons < 10]]
-    colons = colons[colons >= 10]
-    before = b[colons - 1]
-    marks.append(colons[_IS_WS[before]])
-    keyend = colons[before == 0x22] - 1
-    marks.append(keyend[_NOT_BEFORE_KEY_END[b[keyend - 1]]])
-    codes = _name_codes(data, keyend) * _RANDOM[0]
+    # Whole-buffer comparisons (sequential, cheap) rather than gathers at each hit, into two
+    # scratch arrays: a fresh array per step costs more in page faults than the comparison.
+    n = len(b)
+    one, two = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    flags = np.frombuffer(data.translate(_FLAGS), dtype=np.uint8)  # 1: whitespace, 2: unsure before a key end
+    np.equal(b, 0x3A, out=one)  # colons
+    np.equal(b, 0x22, out=two)  # quotes
+    np.logical_and(two[:-1], one[1:], out=two[:-1])  # ``":``: at the closing quote of each key
+    two[-1] = False
+    key_end = two
+    scratch = one.view(np.uint8)
+    marks = [np.flatnonzero(b == 0x5C)]  # a backslash anywhere: escapes make names and quotes unsure
+    np.bitwise_and(flags[:-1], 1, out=scratch[:-1])
+    np.logical_and(one[:-1], b[1:] == 0x3A, out=one[:-1])
+    one[-1] = False
+    marks.append(np.flatnonzero(one))  # a colon after whitespace
+    np.bitwise_and(flags[:-2], 2, out=scratch[:-2])
+    np.logical_and(one[:-2], key_end[1:-1], out=one[:-2])
+    one[-2:] = False
+    marks.append(np.flatnonzero(one))  # ``":`` right after \\ : , [ { " or whitespace
+    np.equal(b, 0x7B, out=one)
+    opens = np.flatnonzero(one)
+    np.logical_or(key_end, one, out=key_end)
+    np.equal(b, 0x7D, out=one)
+    closes = np.flatnonzero(one)
+    np.logical_or(key_end, one, out=key_end)
+    pos = np.flatnonzero(key_end)  # every token (key end or brace), in order
+    del one, two, key_end, scratch
 
     def record_of(positions: np.ndarray) -> np.ndarray:
         return np.searchsorted(starts, positions, "right") - 1
@@ -164,20 +176,20 @@ def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int],
     first = np.ones(len(opens), dtype=bool)
     first[1:] = open_rec[1:] != open_rec[:-1]
     p = np.maximum(opens - 1, 1)
-    p = np.where(_IS_WS[b[p]], np.maximum(p - 1, 1), p)
+    p = np.where(flags[p] & 1, np.maximum(p - 1, 1), p)
     after_key = (b[p] == 0x3A) & (b[p - 1] == 0x22)
     odd = open_rec[~(first | after_key)]
     suspect[odd[odd >= 0]] = True
+
+    # Each record's shape: a polynomial hash of its tokens (keys and braces) in order.
+    kind = b[pos]
+    is_key = kind == 0x22
+    keyend = pos[is_key]
+    marks.append(keyend[keyend < 9])
     marked = record_of(np.concatenate(marks))
     suspect[marked[marked >= 0]] = True
-
-    # Each record's shape: a polynomial hash of its tokens in order.
-    pos = np.concatenate([keyend, opens, closes])
-    order = np.argsort(pos, kind="stable")
-    tokens = np.concatenate(
-        [codes, np.full(len(opens), _RANDOM[1], dtype=np.uint64), np.full(len(closes), _RANDOM[2], dtype=np.uint64)]
-    )[order]
-    pos = pos[order]
+    tokens = np.where(kind == 0x7B, _RANDOM[1], _RANDOM[2])
+    tokens[is_key] = _name_codes(data, np.maximum(keyend, 8)) * _RANDOM[0]
     bounds = np.searchsorted(pos, starts)
     counts = np.diff(np.append(bounds, len(pos)))
     shape = np.zeros(nrec, dtype=np.uint64)

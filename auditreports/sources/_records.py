@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import bisect
 import io
-from concurrent.futures import Future, ThreadPoolExecutor
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
