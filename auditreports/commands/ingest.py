@@ -79,11 +79,11 @@ def load_organisation_maps(maps: list[str], settings_file: str | None) -> list[s
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.batch_mb <= 0:  # every argument is checked before any work or progress line
+        raise UsageError(f"--batch-mb must be a positive number of megabytes, not {args.batch_mb}")
     added = load_organisation_maps(args.maps, args.settings_file)
     if added and not args.json:
         say(f"Organisation field maps loaded: {', '.join(added)}")
-    if args.batch_mb <= 0:
-        raise UsageError(f"--batch-mb must be a positive number of megabytes, not {args.batch_mb}")
     refused: list[str] = []
 
     def on_file(entry: dict[str, Any]) -> None:
