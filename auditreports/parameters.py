@@ -317,12 +317,10 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError(
             "name the input: store (a store directory) or src (files, directories or globs)", parameter="store"
         )
-    if out["store"]:
+    if out["store"] and not Path(out["store"]).is_dir():
         from .store import store_problem
 
-        problem = store_problem(out["store"])
-        if problem:
-            raise ParameterError(problem, parameter="store")
+        raise ParameterError(str(store_problem(out["store"])), parameter="store")
     if out["store"] and (Path(out["store"]) / "ledger.json").is_file():
         from .store import reconcile
 
@@ -365,10 +363,8 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
 def _check_explore(out: dict[str, Any]) -> dict[str, Any]:
     if out["since"] is not None and out["until"] is not None and out["since"] > out["until"]:
         raise ParameterError(f"since {out['since']} is after until {out['until']}", parameter="since")
-    if out["store"]:
+    if out["store"] and not Path(out["store"]).is_dir():
         from .store import store_problem
 
-        problem = store_problem(out["store"])
-        if problem:
-            raise ParameterError(problem, parameter="store")
+        raise ParameterError(str(store_problem(out["store"])), parameter="store")
     return out

@@ -209,7 +209,7 @@ def test_author_by_name_is_equality_on_the_stored_spelling_so_statistics_can_pru
 
 
 def test_bad_inputs_are_usage_or_store_errors(tmp_path: Path, store: Path) -> None:
-    with pytest.raises(StoreError, match="not an auditreports store"):
+    with pytest.raises(StoreError, match="no such store; create it with `auditreports ingest"):
         search(tmp_path / "nowhere")
     with pytest.raises(UsageError, match="not a date"):
         search(store, since="last tuesday")

@@ -161,6 +161,25 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def files_to_open(result: NotebookRun) -> list[tuple[str, Path]]:
+    """Every file or folder a report run wrote that a user should open, labelled, in reading order.
+
+    One list for ``report`` and ``demo`` (so neither forgets one): the PDF, its HTML twin,
+    the executed notebook, the evidence folder and, for GDPR, the internal release record
+    and its evidence.
+    """
+    out = result.out_dir
+    candidates = [
+        ("report", result.pdf),
+        ("report (HTML)", out / "report.html"),
+        ("notebook", result.notebook),
+        ("evidence", out / "evidence"),
+        ("release record (internal)", out / "release-record.pdf"),
+        ("release evidence (internal)", out / "release-record-evidence"),
+    ]
+    return [(label, path) for label, path in candidates if path.exists()]
+
+
 def run_record(result: NotebookRun) -> dict[str, object]:
     """What one report run wrote, JSON-ready (``report --json`` and ``demo --json``)."""
     evidence = result.out_dir / "evidence"
@@ -172,6 +191,9 @@ def run_record(result: NotebookRun) -> dict[str, object]:
         "evidence_files": sorted(p.name for p in evidence.iterdir()) if evidence.is_dir() else [],
         "seconds": round(result.seconds, 1),
     }
+    html = result.out_dir / "report.html"
+    if html.is_file():
+        record["html"] = str(html)
     release = result.out_dir / "release-record.pdf"
     if release.is_file():  # GDPR: the organisation's internal record beside the response
         record["release_record"] = str(release)
@@ -228,10 +250,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(run_record(result), indent=2))
         return 0
-    print(f"report:   {result.pdf}")
-    print(f"notebook: {result.notebook}")
-    print(f"evidence: {result.out_dir / 'evidence'}")
-    if args.kind == "gdpr":
-        print(f"release record (internal): {result.out_dir / 'release-record.pdf'}")
-        print(f"release evidence (internal): {result.out_dir / 'release-record-evidence'}")
+    for label, path in files_to_open(result):
+        print(f"{label + ':':28} {path}")
     return 0
