@@ -217,13 +217,13 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("give either SRC (files, directories or globs) or --store DIR, not both")
     if not args.store and not args.src:
         raise UsageError(f"give the events to report on: --store DIR or SRC files (usage: {USAGE})")
-    store_from_args(args.store)
-    period_from_args(args, required=True)
 
 
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
-    params = parameters_from_args(args)
+    params = parameters_from_args(args)  # which options this kind takes
+    store_from_args(args.store)
+    period_from_args(args, required=True)
     # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
     # notebook is given the file found (absolute), and check_parameters validates it before a
     # kernel starts.
