@@ -9,7 +9,8 @@ the same functions on it, so "after hours" and "PHI conversation" mean one thing
 
 - :func:`off_hours_expr` / :func:`local_time_expr`: Polars expressions of working time;
 - :func:`phi_conversations`: the conversations that hold PHI;
-- :func:`load_staff_directory`: the staff directory CSV, read once.
+- :func:`load_staff_directory`: the staff directory CSV, read once;
+- :func:`country_of_zone`: the country an IANA time zone is in (where a staff member works).
 
 This module is neutral: it imports nothing from ``detect`` or ``report``.
 """
@@ -17,6 +18,7 @@ This module is neutral: it imports nothing from ``detect`` or ``report``.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -37,6 +39,7 @@ __all__ = [
     "Organisation",
     "check_business_days",
     "check_timezone",
+    "country_of_zone",
     "load_staff_directory",
     "local_time_expr",
     "off_hours_expr",
@@ -319,3 +322,41 @@ def phi_conversations(events: pl.LazyFrame | pl.DataFrame, organisation: Organis
         "conversation_id"
     )
     return pl.concat([tagged, marked]).unique().sort("conversation_id")
+
+
+# iso3166.tab's short names, where a letter to a member of the public needs the usual one.
+_COUNTRY_NAMES = MappingProxyType({"GB": "United Kingdom"})
+
+
+@functools.cache
+def _zone_countries() -> Mapping[str, str]:
+    """``zone.tab`` × ``iso3166.tab`` of the IANA time zone database: zone name → country name."""
+    texts: dict[str, str] = {}
+    for name in ("zone.tab", "iso3166.tab"):
+        try:
+            from importlib.resources import files
+
+            texts[name] = files("tzdata.zoneinfo").joinpath(name).read_text(encoding="utf-8")
+            continue
+        except (ModuleNotFoundError, OSError):
+            pass
+        for base in zoneinfo.TZPATH:
+            candidate = Path(base) / name
+            if candidate.is_file():
+                texts[name] = candidate.read_text(encoding="utf-8")
+                break
+    if len(texts) < 2:
+        return {}
+    rows = [line.split("\t") for line in texts["iso3166.tab"].splitlines() if line and not line.startswith("#")]
+    countries = {r[0]: _COUNTRY_NAMES.get(r[0], r[1]) for r in rows if len(r) >= 2}
+    out: dict[str, str] = {}
+    for line in texts["zone.tab"].splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and not line.startswith("#") and parts[0] in countries:
+            out[parts[2]] = countries[parts[0]]
+    return MappingProxyType(out)
+
+
+def country_of_zone(zone: str | None) -> str | None:
+    """The country an IANA zone such as ``Asia/Manila`` lies in (``Philippines``); None for UTC or unknown."""
+    return _zone_countries().get((zone or "").strip()) if zone else None

@@ -214,10 +214,13 @@ _EXPLORE = (
     ParameterSpec(
         "store", _as_optional_str, None, "store directory (default: out/store of the project, after `make demo`)"
     ),
+    ParameterSpec(
+        "period", _as_period, None, "period the integrity check and findings cover, and the filters default to"
+    ),
     ParameterSpec("actor", _as_optional_str, None, "actor id, name or e-mail"),
     ParameterSpec("event_type", _as_str_list, [], "event types; a value ending in '.' or '*' is a prefix (auth.)"),
-    ParameterSpec("since", _as_date, None, "first day (inclusive)"),
-    ParameterSpec("until", _as_date, None, "last day (inclusive)"),
+    ParameterSpec("since", _as_date, None, "first day (inclusive; default: the period's)"),
+    ParameterSpec("until", _as_date, None, "last day (inclusive; default: the period's)"),
     ParameterSpec("conversation_id", _as_optional_str, None, "one conversation"),
     ParameterSpec("channel", _as_str_list, [], "channels: web, email, whatsapp, slack, api"),
     ParameterSpec("text", _as_optional_str, None, "literal text searched in reasons, notes and state changes"),

@@ -303,6 +303,7 @@ from IPython.display import display
 
 from auditreports.errors import UsageError
 from auditreports.parameters import check_parameters, declared_parameters
+from auditreports.period import parse_period
 from auditreports.report.charts import use_static_images
 from auditreports.search import search
 from auditreports.settings import load_settings
@@ -310,7 +311,7 @@ from auditreports.store import open_store
 
 # Plotly figures: interactive in JupyterLab, plus a static SVG beside each for other viewers.
 use_static_images()
-pl.Config(tbl_rows=25, fmt_str_lengths=80, tbl_hide_dataframe_shape=True)
+pl.Config(tbl_rows=25, tbl_cols=-1, fmt_str_lengths=80, tbl_hide_dataframe_shape=True, tbl_width_chars=250)
 
 params = check_parameters("explore", {name: globals()[name] for name in declared_parameters("explore")})
 # Default store: out/store of the project (written by `make demo`), from the repo root or notebooks/.
@@ -327,6 +328,20 @@ if settings_file is None and params["store"] is None:
     settings_file = next((str(p) for p in found_settings if p.is_file()), None)
 settings = load_settings(settings_file)
 print(f"settings: {settings.path or 'built-in defaults'}")
+# The period (2026-Q3, 2026-08, 2026): the integrity check and the findings cover it, and the
+# filters below default to its first and last day. Without it: the whole store.
+period = parse_period(params["period"]) if params["period"] else None
+since = params["since"] or (period.start if period else None)
+until = params["until"] or (period.end if period else None)
+print(f"period: {period.label if period else 'the whole store'}")
+
+
+def show(frame: pl.DataFrame, what: str = "rows", limit: int = 25) -> None:
+    """Display at most ``limit`` rows, and say so when there are more (the frame holds them all)."""
+    if frame.height > limit:
+        print(f"showing the first {limit} of {frame.height:,} {what}; the frame holds them all")
+    with pl.Config(tbl_rows=limit):
+        display(frame.head(limit))
 
 
 def hover_safe(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -336,7 +351,12 @@ def hover_safe(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     )
 
 
-SHOW = ["timestamp", "event_type", "outcome", "actor_name", "actor_role", "ip", "conversation_id", "channel", "reason"]
+# Who acted is the actor's id and type: an API key acts under its owner's name, a removed
+# person's key as "Removed user", so a name alone would credit a key's calls to a person.
+SHOW = [
+    "timestamp", "event_type", "outcome", "actor_id", "actor_type", "actor_name", "actor_role",
+    "ip", "conversation_id", "channel", "reason",
+]  # fmt: skip
 '''
 
 _EXPLORE_OVERVIEW = """
@@ -358,8 +378,8 @@ _EXPLORE_FILTER = """
 filters = {
     "actor": params["actor"],
     "event_type": params["event_type"] or None,
-    "since": params["since"],
-    "until": params["until"],
+    "since": since,
+    "until": until,
     "conversation_id": params["conversation_id"],
     "channel": params["channel"] or None,
     "text": params["text"],
@@ -367,19 +387,50 @@ filters = {
 active = {k: v for k, v in filters.items() if v is not None}
 selected = search(store_dir, **filters).collect()
 print(f"{selected.height:,} events match {active or 'no filter (the whole store)'}")
-display(selected.select(SHOW).head(25))
+show(selected.select(SHOW), "events")
+"""
+
+_EXPLORE_INTEGRITY = """
+from auditreports.integrity import verify
+
+window = (period.start_utc, period.end_utc_exclusive) if period else None
+verification = verify(store.events, period=window, settings=settings.integrity)
+print(f"integrity verdict: {verification.verdict} ({verification.events_checked:,} events checked)")
+for b in verification.breaks[:20]:
+    print(f"  break: {b.kind} at {b.event_id or b.position} ({b.source}): {b.detail}")
+for u in verification.unverified:
+    print(f"  not verified ({u.check}, {u.source or 'all sources'}): {u.reason}")
+# Silent stretches the log's own rhythm says should hold events: outages (or deletions).
+gaps = pl.DataFrame(
+    [{k: g.get(k) for k in ("source", "start", "end", "hours", "expected_events", "status")} for g in verification.gaps],
+    schema={"source": pl.String, "start": pl.String, "end": pl.String, "hours": pl.Float64,
+            "expected_events": pl.Float64, "status": pl.String},
+)  # fmt: skip
+show(gaps, "silent stretches")
 """
 
 _EXPLORE_DAILY = """
 daily = selected.group_by(pl.col("timestamp").dt.date().alias("day"), "category").agg(pl.len().alias("events")).sort("day")
-px.bar(daily, x="day", y="events", color="category", title="Selected events per day").show()
+fig = px.bar(
+    daily, x="day", y="events", color="category", title="Selected events per day (UTC days)",
+    category_orders={"category": sorted(daily["category"].drop_nulls().unique().to_list())},
+    labels={"day": "day (UTC)", "events": "events", "category": "category"},
+)  # fmt: skip
+# A silent stretch is not a quiet day: shade every logging gap the integrity check found.
+for g in verification.gaps:
+    fig.add_vrect(x0=g["start"], x1=g["end"], fillcolor="red", opacity=0.15, line_width=0,
+                  annotation_text=f"{g.get('source')} log silent", annotation_position="top left")  # fmt: skip
+fig.show()
 """
 
 _EXPLORE_TOP = """
 n = params["top_n"]
+# One row per actor id (a key logged under several names is one actor; its names are listed).
 top_actors = (
-    selected.group_by("actor_id", "actor_name", "actor_type", "actor_role")
+    selected.group_by("actor_id", "actor_type")
     .agg(
+        pl.col("actor_name").drop_nulls().unique().sort().str.join(" / ").alias("names"),
+        pl.col("actor_role").drop_nulls().unique().sort().str.join(" / ").alias("roles"),
         pl.len().alias("events"),
         (pl.col("outcome") == "failure").sum().alias("failures"),
         pl.col("ip").drop_nulls().n_unique().alias("distinct_ips"),
@@ -388,28 +439,46 @@ top_actors = (
     .sort(["events", "actor_id"], descending=[True, False])
     .head(n)
 )
-top_ips = (
+by_ip = (
     selected.filter(pl.col("ip").is_not_null())
     .group_by("ip")
     .agg(
         pl.len().alias("events"),
         (pl.col("outcome") == "failure").sum().alias("failures"),
+        ((pl.col("outcome") == "failure") & (pl.col("category") == "auth")).sum().alias("failed_logins"),
         pl.col("actor_id").drop_nulls().n_unique().alias("distinct_actors"),
     )
-    .sort(["events", "ip"], descending=[True, False])
-    .head(n)
 )
-display(top_actors)
-display(top_ips)
-px.bar(top_ips, x="ip", y=["events", "failures"], barmode="group", title=f"Top {n} IP addresses").show()
+# By volume the integrations lead (and their failures are API errors); an attacker's address
+# leads by failed logins, then by the accounts it tried.
+top_ips = by_ip.sort(["events", "ip"], descending=[True, False]).head(n)
+suspect_ips = by_ip.filter(pl.col("failed_logins") > 0).sort(
+    ["failed_logins", "distinct_actors", "ip"], descending=[True, True, False]
+).head(n)
+print(f"top {n} actors by events")
+show(top_actors, "actors", n)
+print(f"top {n} IP addresses by events")
+show(top_ips, "addresses", n)
+print(f"top {n} IP addresses by failed logins (then by accounts they tried)")
+show(suspect_ips, "addresses", n)
+if suspect_ips.height:
+    px.bar(
+        suspect_ips, x="ip", y="failed_logins", hover_data=["events", "distinct_actors"],
+        title=f"Top {n} IP addresses by failed logins", labels={"ip": "IP address", "failed_logins": "failed logins"},
+    ).show()  # fmt: skip
+px.bar(
+    top_ips, x="ip", y="events", hover_data=["failures", "distinct_actors"], log_y=True,
+    title=f"Top {n} IP addresses by events (log scale)", labels={"ip": "IP address", "events": "events"},
+).show()  # fmt: skip
 """
 
 _EXPLORE_TIMELINE = """
-# Timeline of one conversation or one actor: the parameter, else the filter, else the busiest conversation.
+# Timeline of one conversation or one actor: the parameter, else the filter, else the conversation
+# people (not integrations or bots) acted on most.
 who = params["timeline_of"] or params["conversation_id"] or params["actor"]
 if who is None:
     busiest = (
-        selected.filter(pl.col("conversation_id").is_not_null())
+        selected.filter(pl.col("conversation_id").is_not_null() & (pl.col("actor_type").cast(pl.String) == "user"))
         .group_by("conversation_id")
         .len()
         .sort(["len", "conversation_id"], descending=[True, False])
@@ -437,15 +506,37 @@ if timeline.height:
     )
     fig.update_traces(marker={"size": 9})
     fig.show()
-    display(timeline.select(SHOW).head(50))
+    show(timeline.select(SHOW), "events", 50)
 """
 
 _EXPLORE_FINDINGS = """
+import dataclasses
+
 from auditreports.detect import detect
 
+# The rules see the whole store (baselines need the history before the period); the period
+# chooses which findings are shown, as `auditreports detect --period` and the reports do.
 found = detect(store.events, settings=settings.detection)
+if period is not None:
+    found = dataclasses.replace(found, frame=found.frame.filter(
+        (pl.col("window_end") >= period.start_utc)
+        & (pl.col("window_start").fill_null(pl.col("window_end")) < period.end_utc_exclusive)
+    ))  # fmt: skip
 print(f"{len(found)} finding(s) over {found.events_scanned:,} events")
-display(found.frame.select("finding_id", "severity", "rule_name", "title", "window_start", "window_end", "count"))
+# Findings citing the same events are one incident seen by several rules: each row names the others.
+pairs = found.frame.select("finding_id", "event_ids").explode("event_ids")
+shared = (
+    pairs.join(pairs, on="event_ids", suffix="_other")
+    .filter(pl.col("finding_id") != pl.col("finding_id_other"))
+    .group_by("finding_id")
+    .agg(pl.col("finding_id_other").unique().sort().str.slice(0, 8).str.join(", ").alias("shares_events_with"))
+)
+findings_table = found.frame.join(shared, on="finding_id", how="left").select(
+    pl.col("finding_id").str.slice(0, 8).alias("finding"), "severity", "rule_name", "title", "summary",
+    "window_start", "count", "shares_events_with",
+)  # fmt: skip
+print(found.frame.group_by("severity").len().sort("len", descending=True).rows())
+show(findings_table, "findings", max(25, found.frame.height))
 """
 
 _EXPLORE_FINDING_EVENTS = """
@@ -517,6 +608,11 @@ def explore_notebook() -> nbformat.NotebookNode:
         _code(_EXPLORE_SETUP),
         _md("## The store"),
         _code(_EXPLORE_OVERVIEW),
+        _md(
+            "## Integrity of the log\n\nThe hash chain, sequence, coverage and continuity checks of `auditreports "
+            "verify` over the period: a silent stretch (logging outage or deletion) is shaded on the daily chart."
+        ),
+        _code(_EXPLORE_INTEGRITY),
         _md("## Filtered events\n\nEvery filter given above applies (`auditreports.search`: pushed down to Parquet)."),
         _code(_EXPLORE_FILTER),
         _code(_EXPLORE_DAILY),

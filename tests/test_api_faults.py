@@ -18,9 +18,9 @@ from typing import Any
 import polars as pl
 import pytest
 from test_api_fetch import canonical
-from test_api_support import TOKEN, RecordingSleep, write_export
+from test_api_support import TOKEN, RecordingSleep, serving, write_export
 
-from auditreports.api import FetchSettings, ServerFaults, fetch, parse_retry_after, redact, start_server
+from auditreports.api import FetchSettings, ServerFaults, fetch, parse_retry_after, redact
 from auditreports.errors import AuthenticationError, PaginationError, RetriesExhaustedError
 from auditreports.sources import load
 from auditreports.store import open_store, reconcile
@@ -40,16 +40,8 @@ def expected(export: Path) -> pl.DataFrame:
 
 @pytest.fixture
 def serve(export: Path) -> Iterator[Any]:
-    stops = []
-
-    def _serve(faults: ServerFaults | None = None, **kw: Any) -> str:
-        url, stop = start_server(export, token=TOKEN, faults=faults, **kw)
-        stops.append(stop)
-        return url
-
-    yield _serve
-    for stop in stops:
-        stop()
+    with serving(export) as start:
+        yield start
 
 
 def quick(**kw: Any) -> FetchSettings:

@@ -13,9 +13,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from test_api_support import TOKEN, RecordingSleep, write_export
+from test_api_support import TOKEN, RecordingSleep, serving, write_export
 
-from auditreports.api import FetchSettings, ServerFaults, fetch, start_server
+from auditreports.api import FetchSettings, ServerFaults, fetch
 from auditreports.errors import PaginationError, RetriesExhaustedError, UsageError
 from auditreports.sources import load
 from auditreports.sources._dedupe import PAYLOAD_COLUMNS
@@ -49,16 +49,8 @@ def expected(export: Path) -> pl.DataFrame:
 
 @pytest.fixture
 def serve(export: Path) -> Iterator[Any]:
-    stops = []
-
-    def _serve(faults: ServerFaults | None = None, directory: Path | None = None, **kw: Any) -> str:
-        url, stop = start_server(directory or export, token=TOKEN, faults=faults, **kw)
-        stops.append(stop)
-        return url
-
-    yield _serve
-    for stop in stops:
-        stop()
+    with serving(export) as start:
+        yield start
 
 
 def quick(**kw: Any) -> FetchSettings:

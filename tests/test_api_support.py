@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,22 @@ class RecordingSleep:
     def clock(self) -> float:
         """A monotonic clock that the recorded waits advance (the ``clock`` seam)."""
         return self.now
+
+
+@contextmanager
+def serving(export: Path) -> Iterator[Callable[..., str]]:
+    """Start sample API servers on loopback (``serve(faults=…, directory=…)`` → URL); all stop on exit."""
+    from auditreports.api import ServerFaults, start_server
+
+    stops = []
+
+    def serve(faults: ServerFaults | None = None, directory: Path | None = None, **kw: Any) -> str:
+        url, stop = start_server(directory or export, token=TOKEN, faults=faults, **kw)
+        stops.append(stop)
+        return url
+
+    try:
+        yield serve
+    finally:
+        for stop in stops:
+            stop()

@@ -71,6 +71,30 @@ def test_model_switch_is_medium_other_model_settings_informational() -> None:
     assert "to gpt-4.1-mini" in found[1][1] and "2 × config.model_settings.update (model switch)" in found[1][1]
 
 
+def test_a_change_that_weakens_the_record_is_never_routine() -> None:
+    """Audit logging off, retention cut, retention left below a requirement: each its own kind, not routine."""
+    events = [
+        {"id": "r1", "at": "2026-07-01T10:00:00Z", "event_type": "config.retention.update", "actor_id": "usr_a",
+         "before": {"audit_log_retention_days": 2555}, "after": {"audit_log_retention_days": 2200}},
+        {"id": "r2", "at": "2026-07-01T11:00:00Z", "event_type": "config.retention.update", "actor_id": "usr_b",
+         "before": {"conversation_retention_days": 365}, "after": {"conversation_retention_days": 730}},
+        {"id": "r3", "at": "2026-07-01T12:00:00Z", "event_type": "config.retention.update", "actor_id": "usr_c",
+         "before": {"conversation_retention_days": 2190}, "after": {"conversation_retention_days": 2555}},
+        {"id": "a1", "at": "2026-07-01T13:00:00Z", "event_type": "config.audit_log_settings.update",
+         "actor_id": "usr_d", "before": {"siem_stream": "https://siem.example/in"}, "after": {"siem_stream": None}},
+    ]  # fmt: skip
+    found = {summary.split(":")[0]: (severity, summary) for severity, summary in severities(events, "config_change")}
+    assert found["usr_a"][0] == "medium" and "(retention shortened)" in found["usr_a"][1]
+    assert "shortens retention from 2555 to 2200 days" in found["usr_a"][1]
+    # Longer than before, but below HIPAA's six years (a shipped framework's minimum).
+    assert found["usr_b"][0] == "medium" and "(retention below requirement)" in found["usr_b"][1]
+    assert found["usr_c"][0] == "informational" and "(routine)" in found["usr_c"][1]
+    assert found["usr_d"][0] == "high" and "(audit logging off)" in found["usr_d"][1]
+    # The organisation's own requirement counts too.
+    stricter = severities(events[2:3], "config_change", retention_required_days=3650)
+    assert [s for s, _ in stricter] == ["medium"] and "(retention below requirement)" in stricter[0][1]
+
+
 @pytest.mark.parametrize(
     ("before", "after", "expected"),
     [

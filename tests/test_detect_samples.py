@@ -73,7 +73,13 @@ def test_background_findings_are_only_the_documented_ones(quarter: tuple[Finding
         ("config_change", "medium"),
         ("privilege_escalation", "medium"),
     ]
-    assert all(f["group"]["change_kind"] == "model switch" for f in items if f["severity"] == "medium")
+    # The medium change-review items: the model switches, and the planted retention change (longer
+    # than before, still below HIPAA's six years) which is never filed as routine.
+    assert sorted(f["group"]["change_kind"] for f in items if f["severity"] == "medium") == [
+        "model switch",
+        "model switch",
+        "retention below requirement",
+    ]
     (stream,) = [f for f in config if f["rule_name"] == "audit_logging_change"]
     assert stream["severity"] == "informational"
 

@@ -103,6 +103,7 @@ def every_event_type() -> pl.DataFrame:
             "outcome": "success",
             "actor_type": "system",
             "source": "cloudtrail",
+            "source_address": "ec2.amazonaws.com",  # CloudTrail's sourceIPAddress when a service called
             "raw": "{}",
             "subject_ids": [],
         }
@@ -199,6 +200,8 @@ def test_every_canonical_event_type_maps_to_a_valid_ocsf_event() -> None:
     assert export["unmapped"]["subject_ids"] == ["cus_1"]
     assert by_id["c0"]["class_uid"] == 6003 and by_id["c0"]["resources"] == [{"uid": "conv_1", "type": "conversation"}]
     assert by_id["v1"]["raw_data"] == '{"eventType":"user.session.start"}'
+    # Where a request came from when that is not an IP address travels as the endpoint's name.
+    assert by_id["v2"]["src_endpoint"] == {"name": "ec2.amazonaws.com"}
     assert all(None not in r.values() for r in records)  # absent, not null
     assert set(EVENT_CLASS_MAP) <= set(events["event_type"])
 

@@ -257,6 +257,7 @@ def test_explore_notebook_filters_timeline_and_finding(sample_store, data_sample
         str(executed),
         parameters={
             "store": str(sample_store),
+            "period": "2026-Q3",
             "actor": snooper["actor_id"],
             "since": snooper["window_start"][:10],
             "until": snooper["window_end"][:10],
@@ -285,6 +286,19 @@ def test_explore_notebook_filters_timeline_and_finding(sample_store, data_sample
     assert f"settings: {settings.path}" in text
     assert f"{len(expected)} finding(s) over " in text
     assert len(expected) != len(detect(open_store(sample_store).events)), "the settings should change the findings"
+    # The integrity result is in the notebook, with the sample's planted logging outage.
+    assert "integrity verdict: PARTIAL" in text and "likely logging outage" in text
+    tables = "".join(
+        "".join(o["data"].get("text/plain", ""))
+        for o in outputs
+        if o["output_type"] in ("display_data", "execute_result")
+    )
+    assert "likely_outage" in tables and "2026-08-19" in tables
+    # Every finding is listed (none cut), with its summary and the findings that share its events.
+    assert "shares_events_with" in tables and "summary" in tables
+    assert "showing the first" not in text.split(" finding(s) over ")[1].split("evidence events")[0]
+    # Who acted is the actor's id and type: an API key's calls are not credited to its owner's name alone.
+    assert "actor_type" in tables and "┆ names " in tables
 
 
 def _free_port() -> int:

@@ -273,6 +273,10 @@ def test_html_twin_is_self_contained_draws_its_charts_and_requests_nothing(rende
 
     markup = re.sub(r"<script>.*?</script>", "", source, flags=re.S)  # plotly.js itself mentions its website
     assert "<script src" not in source and "<link" not in markup
+    # The evidence the report calls embedded is linked where it lies beside the page; every link resolves.
+    links = re.findall(r'href="([^"#][^"]*)"', markup)
+    assert "report.pdf" in links and any(link.startswith("evidence/") and link != "evidence/" for link in links)
+    assert all((html.parent / link).exists() for link in links), links
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

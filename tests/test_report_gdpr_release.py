@@ -111,7 +111,8 @@ def held_out_events() -> pl.DataFrame:
             reason=(
                 f"Same refund as {OTHER['id']} ({OTHER['name']}, {OTHER['email']}); ask {OWNER['name']} "
                 f"({OWNER['email']}, {OWNER['id']}) — call from {SNOOP['ip']}. File invoice\u202egpj.exe attached. "
-                f"{COLLEAGUE['name']} knows the case."
+                f"{COLLEAGUE['name']} knows the case. Meera will call back; Layla's case is the same; "
+                "Vale and Ottoline approved."
             ),
             **_staff(AGENT, role=None),
         ),
@@ -214,8 +215,10 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "staff.csv").write_text(
         "staff_id,name,email,role,time_zone\n"
         + "".join(
-            f"{p['id']},{p['name']},{p['email']},{r},UTC\n"
-            for p, r in zip(STAFF, ("agent", "agent", "owner"), strict=True)
+            f"{p['id']},{p['name']},{p['email']},{r},{tz}\n"
+            for p, r, tz in zip(
+                STAFF, ("agent", "agent", "owner"), ("Asia/Manila", "Europe/Berlin", "UTC"), strict=True
+            )
         ),
         encoding="utf-8",
     )
@@ -227,6 +230,7 @@ categories_of_personal_data: {customers: [Contact data, Conversation content]}
 recipients:
   - {name: CRM vendor Nimbus, purpose: Customer profile sync, api_keys: [key_crm_ho]}
   - {name: Analytics vendor, purpose: Service statistics}
+  - {name: Clinic support team, purpose: Our staff answer your support requests}
 retention: {conversations: 2 years}
 data_subject_rights: {erasure: Art. 17 on request}
 supervisory_authority: {name: "Berliner Beauftragte für Datenschutz und Informationsfreiheit", member_state: Germany}
@@ -273,9 +277,11 @@ def test_response_and_every_attachment_disclose_no_staff_and_no_other_subject(an
     assert set(docs) == {"text", "subject_data.json", "subject_data.csv"}
     forbidden = [OTHER["id"], OTHER["email"], OTHER["name"], "key_crm_ho", "key_mystery", "192.0.2.20"]
     forbidden += [p[k] for p in (*STAFF, COLLEAGUE) for k in ("id", "name", "email", "ip")]
+    # A first name or a surname alone names the person too.
+    forbidden += [part for p in (*STAFF, COLLEAGUE, OTHER) for part in p["name"].split()]
     for where, text in docs.items():
         flat = " ".join(text.split())
-        leaked = [v for v in forbidden if v.lower() in flat.lower()]
+        leaked = [v for v in forbidden if re.search(rf"\b{re.escape(v)}\b", flat, re.I)]
         assert not leaked, f"{where} discloses {leaked}"
         assert "c_2" not in re.findall(r"\bc_\d+\b", flat), f"{where} holds another subject's conversation"
         for jargon in ("sha256", "verdict", "finding"):
@@ -298,6 +304,9 @@ def test_response_says_when_why_and_by_which_role_and_names_recipients(answer) -
     assert "CRM vendor Nimbus" in flat and "Customer profile sync" in flat
     assert "an integration not named in our record of processing" in flat
     assert "integration (API key)" not in flat
+    # Staff who handled the data work in Manila and Berlin (their directory time zones): the
+    # support team's "where" says so although the record of processing gives no location.
+    assert "Clinic support team" in flat and "Germany, Philippines" in flat
     # Bot answers and the knowledge used.
     assert "kb_billing: refund-policy" in flat
     # Art. 15(1)(a)-(h), with the Art. 77 authority of the organisation's member state.

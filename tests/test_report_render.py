@@ -250,3 +250,59 @@ def test_hostile_override_cannot_run_code(tmp_path: Path, source: str) -> None:
     else:  # rendered inert: nothing of Python's internals printed
         assert "<function" not in html and "<class" not in html and "subclasses" not in html
     assert not marker.exists()
+
+
+HOSTILE_LABEL = "</script><img id=pwned src=x onerror=\"document.title='pwned'\"><!--<script>"
+
+
+def test_chart_labels_in_the_html_twin_stay_text(tmp_path: Path) -> None:
+    """Chart labels carry actor names and event types: in the twin's inline scripts they stay data.
+
+    plotly.io.to_json escapes ``<``, ``>`` and ``/`` itself today and render._chart_html escapes
+    ``<`` and ``>`` again; this pins the outcome in a real browser whichever of the two does it.
+    """
+    import re
+    import shutil
+    import subprocess
+
+    import plotly.graph_objects as go
+
+    from auditreports.report.model import Chart
+    from auditreports.report.render import render_html_twin
+
+    model, settings = model_with(["plain"])
+    figure = go.Figure(go.Bar(x=[HOSTILE_LABEL, "bob"], y=[3, 1]))
+    figure.update_layout(title=HOSTILE_LABEL)
+    assert "failed_logins" in model.charts
+    model.charts["failed_logins"] = Chart(key="failed_logins", title="Actors", figure=figure)
+    html = render_html_twin(model, settings)
+    # One script for plotly.js and one per chart; the label never closes or opens one.
+    scripts = 1 + sum(c.figure is not None for c in model.charts.values())
+    assert html.count("<script") == html.count("</script>") == scripts
+    assert HOSTILE_LABEL not in html and "<img id=pwned" not in html
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    ).stdout
+    # The chart drew, with the label as its text; no element or title came from the label.
+    assert 'class="main-svg"' in dom
+    assert not re.search(r"<img[^>]*id=\"?pwned", dom) and "<title>pwned" not in dom
+    assert "&lt;/script&gt;&lt;img id=pwned" in dom

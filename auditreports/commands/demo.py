@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,22 @@ import polars as pl
 
 from ..errors import AuditReportsError, NotebookExecutionError, UsageError
 from ..parameters import declared_parameters
+from ..period import parse_period
 from ..progress import say, stage
 
 HELP = "Run everything on data_samples/: ingest, verify, detect and the three reports into ./out/."
 
 DEMO_PERIOD = "2026-Q3"
-DEMO_RECEIVED = "2026-10-05"
+
+
+def demo_received(today: date | None = None) -> str:
+    """The demo's subject access request arrives today (not before the quarter ends).
+
+    A fixed date would make every demo run after its one-month deadline print the
+    letter's apology for a late answer, which is not what a first look should show.
+    """
+    today = today or datetime.now(UTC).date()
+    return max(today, parse_period(DEMO_PERIOD).end + timedelta(days=1)).isoformat()
 
 
 def demo_kinds() -> tuple[str, ...]:
@@ -165,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
             "settings_file": str(settings_file) if settings_file else None,
         }
         if "subject" in declared_parameters(kind):  # a subject access request (gdpr)
-            params |= {"subject": subject, "received": DEMO_RECEIVED}
-            say(f"[auditreports] gdpr: subject {subject}, request received {DEMO_RECEIVED}")
+            received = demo_received()
+            params |= {"subject": subject, "received": received}
+            say(f"[auditreports] gdpr: subject {subject}, request received {received}")
         if "processing_record" in declared_parameters(kind) and settings_file is None:
             # Sample data from before settings.yml was generated: name its directory files directly.
             params |= {

@@ -386,8 +386,13 @@ _AUDIT_STREAM_KEYS = ("siem_stream", "stream", "streaming", "destination", "expo
         "change_kind": pl.String(),
         "audit_logging_enabled": pl.Boolean(),
         "audit_logging_disabled": pl.Boolean(),
+        "retention_shortened": pl.Boolean(),
+        "retention_before": pl.Int64(),
+        "retention_after": pl.Int64(),
+        "retention_below_required": pl.Boolean(),
         "week": pl.String(),
     },
+    settings_keys=("retention_required_days",),
 )
 def config_content(
     rows: pl.LazyFrame, events: pl.LazyFrame, settings: DetectionSettings, params: Mapping[str, Any]
@@ -400,8 +405,14 @@ def config_content(
     - ``model_switched``: ``model`` or ``provider`` differs between before and after;
     - ``audit_logging_enabled`` / ``_disabled``: an audit-log setting went from off/empty
       to on/a destination, or the other way (``enabled``, ``siem_stream``, …);
-    - ``change_kind``: ``content risk``, ``model switch`` or ``routine`` - what a change
-      review groups by; ``week``: the ISO week (``2026-W37``) of the change, in UTC.
+    - ``retention_shortened``: the ``*retention_days`` of the after-state is below the
+      before-state's (``retention_before`` / ``retention_after``, in days);
+      ``retention_below_required``: the after-state is below a requirement that applies
+      (the organisation's or a shipped framework's minimum: the ``retention`` function's);
+    - ``change_kind``: ``content risk``, ``audit logging off``, ``retention shortened``,
+      ``retention below requirement``, ``model switch`` or ``routine`` - what a change review groups by (a change that weakens
+      the record or what customers are told is never "routine"); ``week``: the ISO week
+      (``2026-W37``) of the change, in UTC.
     """
     before = pl.col("before").fill_null("")
     after = pl.col("after").fill_null("")
@@ -427,6 +438,14 @@ def config_content(
     on_before = pl.any_horizontal([_on(_json_field("before", k)) for k in _AUDIT_STREAM_KEYS])
     on_after = pl.any_horizontal([_on(_json_field("after", k)) for k in _AUDIT_STREAM_KEYS])
     off_after = pl.any_horizontal([_off(pl.col("after"), k) for k in _AUDIT_STREAM_KEYS])
+    kept_before, kept_after = (
+        pl.coalesce(pl.col(side), pl.lit(""))
+        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
+        .cast(pl.Int64, strict=False)
+        for side in ("before", "after")
+    )
+    required = max((days for _, days in _retention_requirements(settings)), default=0)
+    below = (kept_after < required).fill_null(False) if required else pl.lit(False)
     iso = pl.col("timestamp").dt
     week = pl.concat_str([iso.iso_year().cast(pl.String), pl.lit("-W"), iso.week().cast(pl.String).str.zfill(2)])
     return rows.with_columns(
@@ -436,8 +455,18 @@ def config_content(
         model_switched=switched.fill_null(False),
         audit_logging_enabled=(~on_before & on_after).fill_null(False),
         audit_logging_disabled=(on_before & off_after).fill_null(False),
+        retention_before=kept_before,
+        retention_after=kept_after,
+        retention_shortened=(kept_after < kept_before).fill_null(False),
+        retention_below_required=below,
         change_kind=pl.when(pl.col("content_added").is_not_null())
         .then(pl.lit("content risk"))
+        .when((on_before & off_after).fill_null(False))
+        .then(pl.lit("audit logging off"))
+        .when((kept_after < kept_before).fill_null(False))
+        .then(pl.lit("retention shortened"))
+        .when(below)
+        .then(pl.lit("retention below requirement"))
         .when(switched.fill_null(False))
         .then(pl.lit("model switch"))
         .otherwise(pl.lit("routine")),
@@ -538,6 +567,19 @@ def mfa_state(
 # --------------------------------------------------------------------------- retention
 
 
+def _retention_requirements(settings: DetectionSettings, rule_days: int = 0) -> list[tuple[str, int]]:
+    """Every retention requirement that applies, as (label, days): the organisation's, then each framework's."""
+    from .frameworks import framework_retention_minimums
+
+    org = settings.retention_required_days or rule_days
+    minimums: list[tuple[str, int]] = []
+    if org > 0:
+        minimums.append((f"the organisation's required {org} days", org))
+    for name, (minimum_days, citation) in sorted(framework_retention_minimums().items()):
+        minimums.append((f"{name.upper()} minimum {minimum_days} days ({citation})", minimum_days))
+    return minimums
+
+
 @register_function(
     "retention",
     columns={
@@ -559,14 +601,7 @@ def retention(
     parameter; 0 = none) and each shipped framework's own minimum
     (``retention_minimum`` in ``frameworks/*.yml``: HIPAA 2190 days, 164.316(b)(2)).
     """
-    from .frameworks import framework_retention_minimums
-
-    org = settings.retention_required_days or int(params["retention_required_days"] or 0)
-    minimums: list[tuple[str, int]] = []
-    if org > 0:
-        minimums.append((f"the organisation's required {org} days", org))
-    for name, (minimum_days, citation) in sorted(framework_retention_minimums().items()):
-        minimums.append((f"{name.upper()} minimum {minimum_days} days ({citation})", minimum_days))
+    minimums = _retention_requirements(settings, int(params["retention_required_days"] or 0))
     days = (
         pl.coalesce(pl.col("after"), pl.lit(""))
         .str.extract(r'retention_days"\s*:\s*(\d+)', 1)

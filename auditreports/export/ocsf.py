@@ -115,7 +115,7 @@ def events_to_ocsf(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     src = pl.struct(
         pl.col("ip").alias("ip"),
         pl.when(pl.col("ip").is_null())
-        .then(pl.coalesce(pl.col("channel"), pl.col("source"), pl.lit("unknown")))
+        .then(pl.coalesce(pl.col("source_address"), pl.col("channel"), pl.col("source"), pl.lit("unknown")))
         .otherwise(pl.lit(None, pl.String))
         .alias("name"),
     )

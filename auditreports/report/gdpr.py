@@ -31,6 +31,7 @@ import polars as pl
 import yaml
 
 from ..errors import ConfigError, ParameterError
+from ..organisation import country_of_zone
 from .charts import subject_activity_figure
 from .common import ReportInputs, assemble
 from .model import (
@@ -245,8 +246,8 @@ def load_processing_record(path: Path | None) -> dict[str, Any]:
 
 
 def load_staff_directory(path: Path | None) -> pl.DataFrame:
-    """The staff directory as ``staff_id, name, email, role`` (empty when unset)."""
-    schema = {"staff_id": pl.String, "name": pl.String, "email": pl.String, "role": pl.String}
+    """The staff directory as ``staff_id, name, email, role, time_zone`` (empty when unset)."""
+    schema = {"staff_id": pl.String, "name": pl.String, "email": pl.String, "role": pl.String, "time_zone": pl.String}
     if path is None:
         return pl.DataFrame(schema=schema)
     try:
@@ -256,9 +257,11 @@ def load_staff_directory(path: Path | None) -> pl.DataFrame:
     id_col = next((c for c in ("staff_id", "actor_id", "id") if c in frame.columns), None)
     if id_col is None:
         raise ConfigError(f"staff directory {path} needs a staff_id column.", path=str(path))
+    tz_col = next((c for c in ("time_zone", "timezone", "tz") if c in frame.columns), None)
     return frame.select(
         pl.col(id_col).alias("staff_id"),
         *[(pl.col(c) if c in frame.columns else pl.lit(None, pl.String)).alias(c) for c in ("name", "email", "role")],
+        (pl.col(tz_col) if tz_col else pl.lit(None, pl.String)).alias("time_zone"),
     )
 
 
@@ -398,6 +401,24 @@ def _alternation(values: Sequence[str]) -> str | None:
     return r"(?i)\b(?:" + "|".join(re.escape(v) for v in cleaned) + r")\b"
 
 
+def _name_parts(names: Sequence[str], keep: Sequence[str]) -> str | None:
+    """A person's first name or surname alone, as written with its capital ("Meera will call").
+
+    Matched case-sensitively so a name that is also a word ("Will", "May") is only taken where
+    it is capitalised; a part of the subject's own name (``keep``) is never removed.
+    """
+    kept = {part.lower() for name in keep for part in re.split(r"[\s'’-]+", name)}
+    parts = {
+        part
+        for name in names
+        for part in re.split(r"[\s'’-]+", name.strip())
+        if len(part) >= 3 and part[:1].isupper() and part.lower() not in kept
+    }
+    if not parts:
+        return None
+    return r"\b(?:" + "|".join(re.escape(v) for v in sorted(parts, key=len, reverse=True)) + r")\b"
+
+
 @dataclass
 class Minimiser:
     """Everything the response may not disclose, and the expressions that remove it.
@@ -461,6 +482,8 @@ class Minimiser:
             (API_KEY_PATTERN, "[integration key]"),
             (_alternation(self.staff_names), STAFF),
             (_alternation(self.other_names), OTHER_NAME),
+            (_name_parts(self.staff_names, self.subject.names), STAFF),
+            (_name_parts(self.other_names, self.subject.names), OTHER_NAME),
             (IPV4_PATTERN, IP),
             (IPV6_PATTERN, IP),
         ):
@@ -790,6 +813,12 @@ def build_gdpr_model(
     called = set(disclosures["recipient"].to_list())
     happened = {"assistant": bot.height > 0, "always": data.height > 0, "staff": people.height > 0}
     received_by = {r.name for r in recipients if r.name in called or happened.get(r.role, False)}
+    # Where the staff who handled the subject's data work (their directory time zones), for a
+    # staff recipient whose location the record of processing leaves blank: a transfer abroad
+    # to a colleague is a transfer all the same.
+    acted = raw.filter(pl.col("event_id").is_in(people.get_column("event_id").implode()))
+    zones = staff.filter(pl.col("staff_id").is_in(acted.get_column("actor_id").drop_nulls().implode()))
+    staff_where = ", ".join(sorted({c for z in zones.get_column("time_zone").to_list() if (c := country_of_zone(z))}))
     first, last = (data["timestamp"].min(), data["timestamp"].max()) if data.height else (None, None)
     controller = record.get("controller") if isinstance(record.get("controller"), Mapping) else {}
     assert isinstance(controller, Mapping)
@@ -868,7 +897,7 @@ def build_gdpr_model(
             {
                 "name": r.name,
                 "purpose": r.purpose,
-                "location": r.location,
+                "location": r.location or (staff_where if r.role == "staff" and r.name in received_by else ""),
                 "used": r.name in received_by,
             }
             for r in recipients
