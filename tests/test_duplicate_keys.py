@@ -245,3 +245,20 @@ def test_a_clean_file_without_repeated_keys_loses_no_record(tmp_path: Path) -> N
     src.write_bytes(_ndjson(lines))
     result = load(src)
     assert result.quarantine.height == 0 and result.ledger[0]["loaded"] == len(lines)
+
+
+def test_the_check_reads_the_bytes_in_slices_without_losing_a_record_at_a_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditreports.sources import _dupkeys
+
+    monkeypatch.setattr(_dupkeys, "_SLICE", 700)  # a few records per slice
+    lines = [json.dumps(r, separators=(",", ":")) for r in GOOD] * 20
+    repeated = {i: _with_duplicate(json.loads(lines[i]), "top") for i in range(0, len(lines), 7)}
+    for i, text in repeated.items():
+        lines[i] = text
+    src = tmp_path / "sliced.ndjson"
+    src.write_bytes(_ndjson(lines))
+    result = load(src)
+    assert sorted(result.quarantine["source_line"].to_list()) == [i + 1 for i in sorted(repeated)]
+    assert result.ledger[0]["events"] == len(lines) - len(repeated)

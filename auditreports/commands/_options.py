@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Literal, overload
 
 from ..period import CLI_NAMES, Period, parse_period, period_problem
 from ..store import check_store
@@ -15,6 +16,10 @@ from ..store import check_store
 __all__ = ["period_from_args", "store_from_args"]
 
 
+@overload
+def period_from_args(args: argparse.Namespace, *, required: Literal[True]) -> Period: ...
+@overload
+def period_from_args(args: argparse.Namespace, *, required: bool) -> Period | None: ...
 def period_from_args(args: argparse.Namespace, *, required: bool) -> Period | None:
     """``--period`` or ``--from``/``--to`` as a :class:`~auditreports.period.Period`; None if optional and absent."""
     period, start, end = getattr(args, "period", None), getattr(args, "date_from", None), getattr(args, "date_to", None)

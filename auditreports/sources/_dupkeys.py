@@ -6,9 +6,10 @@ ambiguity, not a detail: a record that names a key twice in any object is
 quarantined with a reason naming the key and where it is, whether it came from a
 file or an API page.
 
-Finding them costs a Python parse per record: the API client and the loaders'
-per-record passes (a file whose one-call parse failed, a pretty-printed array) check
-every record; the one-call fast path of a clean file does not (docs/ingestion.md).
+The API client and the loaders' per-record passes (a file whose one-call parse failed,
+a pretty-printed array, a saved API page) parse every record with a hook that marks
+them; the one-call fast path of a clean file runs :func:`duplicate_key_records`, which
+parses one record per shape (below; docs/ingestion.md, "Duplicate keys").
 """
 
 from __future__ import annotations
@@ -130,18 +131,50 @@ def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int],
 
     Record ``i`` is ``data[starts[i]:starts[i + 1]]``; the records are JSON objects a
     one-call parse accepted. ``text(i)`` is record ``i``'s text for a Python parse. See
-    above for why the result is the same as parsing every record in Python.
+    above for why the result is the same as parsing every record in Python. The bytes are
+    read in slices of about 16 MB (whole records), so the check's memory stays small.
     """
     nrec = len(starts)
     if nrec == 0:
         return []
     if len(data) < 64:
         return _reasons(range(nrec), text)
-    b = np.frombuffer(data, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
+    suspect = np.zeros(nrec, dtype=bool)
+    shape = np.zeros(nrec, dtype=np.uint64)
+    view = memoryview(data)
+    first = 0
+    while first < nrec:
+        last = int(np.searchsorted(starts, starts[first] + _SLICE, "right"))
+        last = max(last, first + 1)
+        begin, end = int(starts[first]), int(starts[last]) if last < nrec else len(data)
+        chunk = bytes(view[begin:end]) if (begin, end) != (0, len(data)) else data
+        suspect[first:last], shape[first:last] = _shapes(chunk, starts[first:last] - begin)
+        first = last
+    careful = set(np.flatnonzero(suspect).tolist())
+    plain = np.flatnonzero(~suspect)
+    if len(plain):
+        shapes, first_of = np.unique(shape[plain], return_index=True)
+        unclear = [
+            s for s, i in zip(shapes.tolist(), first_of.tolist(), strict=True) if _codes_repeat(text(int(plain[i])))
+        ]
+        if unclear:
+            careful.update(plain[np.isin(shape[plain], np.array(unclear, dtype=np.uint64))].tolist())
+    return _reasons(sorted(careful), text)
+
+
+_SLICE = 16 << 20
+
+
+def _shapes(data: bytes, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of ``data`` (starting at ``starts``, the first at 0): (parse it in Python?, its shape)."""
+    nrec = len(starts)
+    b = np.frombuffer(data, dtype=np.uint8)
+    n = len(b)
+    if n < 16:
+        return np.ones(nrec, dtype=bool), np.zeros(nrec, dtype=np.uint64)
     # Whole-buffer comparisons (sequential, cheap) rather than gathers at each hit, into two
     # scratch arrays: a fresh array per step costs more in page faults than the comparison.
-    n = len(b)
     one, two = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
     flags = np.frombuffer(data.translate(_FLAGS), dtype=np.uint8)  # 1: whitespace, 2: unsure before a key end
     np.equal(b, 0x3A, out=one)  # colons
@@ -156,6 +189,7 @@ def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int],
     one[-1] = False
     marks.append(np.flatnonzero(one))  # a colon after whitespace
     np.bitwise_and(flags[:-2], 2, out=scratch[:-2])
+    np.right_shift(scratch[:-2], 1, out=scratch[:-2])  # 0 or 1: a bool array must hold nothing else
     np.logical_and(one[:-2], key_end[1:-1], out=one[:-2])
     one[-2:] = False
     marks.append(np.flatnonzero(one))  # ``":`` right after \\ : , [ { " or whitespace
@@ -198,16 +232,7 @@ def duplicate_key_records(data: bytes, starts: np.ndarray, text: Callable[[int],
         powers = np.cumprod(np.full(int(counts.max()), _RANDOM[3], dtype=np.uint64))
         sums = np.add.reduceat(tokens * powers[rank], np.minimum(bounds, len(pos) - 1))
         shape = np.where(counts > 0, sums, _U64(0))
-    careful = set(np.flatnonzero(suspect).tolist())
-    plain = np.flatnonzero(~suspect)
-    if len(plain):
-        shapes, first_of = np.unique(shape[plain], return_index=True)
-        unclear = [
-            s for s, i in zip(shapes.tolist(), first_of.tolist(), strict=True) if _codes_repeat(text(int(plain[i])))
-        ]
-        if unclear:
-            careful.update(plain[np.isin(shape[plain], np.array(unclear, dtype=np.uint64))].tolist())
-    return _reasons(sorted(careful), text)
+    return suspect, shape
 
 
 def _reasons(indices: Iterable[int], text: Callable[[int], str]) -> list[tuple[int, str]]:
