@@ -262,3 +262,29 @@ def test_the_check_reads_the_bytes_in_slices_without_losing_a_record_at_a_bounda
     result = load(src)
     assert sorted(result.quarantine["source_line"].to_list()) == [i + 1 for i in sorted(repeated)]
     assert result.ledger[0]["events"] == len(lines) - len(repeated)
+
+
+VENDOR_FIXTURE = Path(__file__).parent / "fixtures" / "vendors" / "github-export-events.ndjson"
+
+
+def test_a_vendor_file_record_naming_a_key_twice_is_quarantined(tmp_path: Path) -> None:
+    lines = VENDOR_FIXTURE.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1][:-1] + ',"action":"repo.destroy"}'  # GitHub's action named twice
+    src = tmp_path / "github.ndjson"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = load(src, format="github")
+    entry = result.ledger[0]
+    assert result.quarantine["source_line"].to_list() == [2]
+    assert result.quarantine["reason"][0].startswith("the record names 'action' twice")
+    assert entry["events"] == len(lines) - 1
+    assert entry["lines_read"] == entry["loaded"] + entry["quarantined"] + entry["blank"]
+
+
+def test_a_vendor_api_record_naming_a_key_twice_is_quarantined() -> None:
+    lines = VENDOR_FIXTURE.read_text(encoding="utf-8").splitlines()
+    page = [loads_keeping_duplicates(line) for line in lines]
+    page[0] = loads_keeping_duplicates(lines[0][:-1] + ',"actor":"mallory"}')
+    events, quarantine = events_from_records(page, format="github", source_file="api page 1")
+    assert events.height == len(lines) - 1
+    assert quarantine["source_line"].to_list() == [1]
+    assert quarantine["reason"][0].startswith("the record names 'actor' twice")
