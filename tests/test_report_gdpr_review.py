@@ -185,3 +185,35 @@ def test_extended_deadline_is_explained_to_the_subject(tmp_path_factory: pytest.
     assert "sorry" not in flat
     record = _flat(extended.release_record)
     assert "Reason for the late answer" not in record  # not overdue: 2026-05-31 + 3 months = 2026-08-31
+
+
+def test_each_purpose_gets_its_own_legal_basis_exactly_where_the_record_pairs_them() -> None:
+    from auditreports.report.gdpr import _purposes_with_bases
+
+    record = {
+        "purposes": [
+            "Quality assurance",
+            "Quality assurance for model training",
+            {"purpose": "Security logging", "basis": "Art. 6(1)(c) legal obligation"},
+            "Answer your support requests",
+        ],
+        "legal_bases": [
+            {"purpose": "Quality assurance", "basis": "Art. 6(1)(f) legitimate interests"},
+            {"purpose": "quality  assurance for model TRAINING", "basis": "Art. 6(1)(a) consent"},
+            {"purpose": "Answer support requests", "basis": "Art. 6(1)(b) contract"},
+            {"purpose": "Fraud prevention", "basis": "Art. 6(1)(f) legitimate interests"},
+        ],
+    }
+    assert _purposes_with_bases(record) == [
+        "Quality assurance — legal basis: Art. 6(1)(f) legitimate interests",
+        # The exact pairing wins: the shorter purpose's words alone would have matched here too.
+        "Quality assurance for model training — legal basis: Art. 6(1)(a) consent",
+        "Security logging — legal basis: Art. 6(1)(c) legal obligation",
+        "Answer your support requests — legal basis: Art. 6(1)(b) contract",  # by its words: no exact pairing
+        "Fraud prevention — legal basis: Art. 6(1)(f) legitimate interests",
+    ]
+    # A purpose the record gives no basis for says so; a record without any pairing lists purposes plainly.
+    assert _purposes_with_bases({"purposes": [{"purpose": "Analytics", "basis": "consent"}, "Backups"]})[1] == (
+        "Backups — legal basis: ask our data protection officer"
+    )
+    assert _purposes_with_bases({"purposes": ["Backups"]}) == []

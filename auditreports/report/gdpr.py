@@ -678,24 +678,42 @@ def _words(text: str) -> set[str]:
 
 
 def _purposes_with_bases(record: Mapping[str, Any]) -> list[str]:
-    """Each purpose once, with its legal basis: ``legal_bases`` entries matched to ``purposes`` by their words.
+    """Each purpose once, with its legal basis.
 
-    A legal basis whose purpose matches no listed purpose is its own line; a purpose with no
-    basis in the record says so. Empty when the record has no ``legal_bases`` mappings.
+    A ``purposes`` entry may carry its own (``{purpose: …, basis: …}``); else a ``legal_bases``
+    entry names it exactly (case and spacing aside); else, for records written without either,
+    a ``legal_bases`` entry whose words are mostly the purpose's. A legal basis matched to no
+    listed purpose is its own line; a purpose with no basis in the record says so. Empty when
+    the record pairs no purpose with a basis at all.
     """
     bases = [b for b in record.get("legal_bases") or [] if isinstance(b, Mapping) and b.get("basis")]
-    if not bases:
+    entries: list[tuple[str, str]] = []
+    for p in record.get("purposes") or []:
+        if isinstance(p, Mapping):
+            entries.append((str(p.get("purpose") or p.get("name") or ""), str(p.get("basis") or "")))
+        elif p:
+            entries.append((str(p), ""))
+    if not bases and not any(basis for _, basis in entries):
         return []
-    purposes = [str(p) for p in record.get("purposes") or [] if p]
+
+    def same(a: str, b: str) -> bool:
+        return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
     used: set[int] = set()
     lines = []
-    for purpose in purposes:
-        found = []
-        for i, b in enumerate(bases):
-            words = _words(str(b.get("purpose") or ""))
-            if words and len(words & _words(purpose)) / len(words) >= 0.6:
-                found.append(str(b["basis"]))
-                used.add(i)
+    for purpose, own in entries:
+        found = [own] if own else []
+        if not found:
+            exact = [i for i, b in enumerate(bases) if same(str(b.get("purpose") or ""), purpose)]
+            if not exact:  # records without an exact pairing: the basis whose words are mostly this purpose's
+                exact = [
+                    i
+                    for i, b in enumerate(bases)
+                    if (words := _words(str(b.get("purpose") or "")))
+                    and len(words & _words(purpose)) / len(words) >= 0.6
+                ]
+            found = [str(bases[i]["basis"]) for i in exact]
+            used.update(exact)
         lines.append(f"{purpose} — legal basis: {'; '.join(found) if found else 'ask our data protection officer'}")
     for i, b in enumerate(bases):
         if i not in used:
