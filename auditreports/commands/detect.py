@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give either SRC or --store, not both.")
     if not args.store and not args.src:
         raise UsageError("give the audit-log files to scan (SRC) or --store DIR.")
+    from ..settings import discover_settings, load_settings
+
+    load_settings(discover_settings(args.config).path)  # a bad settings file first, silently
     store_from_args(args.store)
     try:
         settings = resolve_settings(args.config).detection

@@ -222,7 +222,6 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     params = parameters_from_args(args)  # which options this kind takes
-    store_from_args(args.store)
     period_from_args(args, required=True)
     # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
     # notebook is given the file found (absolute), and check_parameters validates it before a
@@ -231,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if source.path is not None:
         params["settings_file"] = str(source.path.resolve())
     check_parameters(args.kind, params)  # a bad parameter or settings file is the only line on stderr
+    store_from_args(args.store)  # a directory that is not a store, in the one wording of every command
     if args.kind == "gdpr":
         from ..report.gdpr import check_subject_parameters
 

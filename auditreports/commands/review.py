@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Every argument is checked before any work or progress line (commands._options).
     period = period_from_args(args, required=True)
-    store_from_args(args.store)
     settings = load_settings(args.settings_file)
+    store_from_args(args.store)
     for directory in args.rules:
         if not Path(directory).is_dir():
             raise UsageError(f"--rules {directory!r} is not a directory")

@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     period = parse_period(args.period, start=args.date_from, end=args.date_to, names=CLI_NAMES)
     if bool(args.src) == bool(args.store):
         raise UsageError("give either SRC (files, directories or globs) or --store DIR, not both and not neither")
+    from ..settings import discover_settings, load_settings
+
+    load_settings(discover_settings(args.settings).path)  # a bad settings file first, silently
     store_from_args(args.store)
     as_of = _as_of(args.as_of)
     from ..settings import resolve_settings
