@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +36,14 @@ from .report.engine import build_report
 from .report.gdpr import build_gdpr_model, refuse_unknown_subject, resolve_subject
 from .report.model import ReportModel
 from .report.registry import load_report, report_kind
-from .report.render import PACKAGE_TEMPLATES, atomic_write, override_directory, render_html_twin, render_pdf
+from .report.render import (
+    PACKAGE_TEMPLATES,
+    atomic_write,
+    override_directory,
+    render_html_twin,
+    render_pdf,
+    render_pdf_bytes,
+)
 from .report.reviewed import apply_review
 from .report.settings import ReportSettings
 from .settings import Settings
@@ -124,6 +132,24 @@ def _verify(
     return dict(with_unreadable_lines(verify(events, period=window, settings=integrity), quarantine).to_dict())
 
 
+# Columns no report section, chart or summary reads (only the evidence rows carry them to
+# events.csv): the stored record, the chain hashes and the record's place in its file.
+PRINTED_ONLY = (
+    "raw", "prev_hash", "hash", "user_agent", "flags", "source_address", "source_file", "source_line",
+    "source_offset",
+)  # fmt: skip
+
+
+def printed_only_columns(framework_path: str | os.PathLike[str] | None) -> tuple[str, ...]:
+    """The :data:`PRINTED_ONLY` columns a framework file does not name (``raw`` always).
+
+    An organisation's framework may show any column in a table or test a population on it:
+    a column its file names anywhere is kept with the period's events.
+    """
+    text = Path(framework_path).read_text(encoding="utf-8") if framework_path else ""
+    return tuple(c for c in PRINTED_ONLY if c == "raw" or not re.search(rf"\b{c}\b", text))
+
+
 def prepare_inputs(
     store_or_src: Any,
     *,
@@ -158,8 +184,16 @@ def prepare_inputs(
             for path in sorted(Path(directory).glob("*.yml")):
                 rule_hash.update(path.name.encode() + b"\0" + path.read_bytes())
         fw = load_report(framework, frameworks_dirs=frameworks_dirs, rules_dirs=dirs) if framework else None
+    # A framework report reads some columns only in the rows it prints: they are read for those
+    # rows alone (ReportInputs.evidence_rows), not held for the whole period.
     inputs = ReportInputs(
-        events, period=p, verification=verification, findings=found.frame, ledger=ledger, quarantine=quarantine
+        events,
+        period=p,
+        verification=verification,
+        findings=found.frame,
+        ledger=ledger,
+        quarantine=quarantine,
+        deferred=printed_only_columns(fw.spec.path) if fw is not None else (),
     )
     return _Prepared(inputs, findings_doc, rule_hash.hexdigest(), fw)
 
@@ -486,17 +520,21 @@ def gdpr_subject_access(
     release: ReportModel = model.extra["release_record"]
     # The settings file and the directories it names change what the record says: hashed into its manifest.
     release.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
-    files = release_evidence_files(release, prepared, sent)
+    with stage("render PDF (response)"):
+        # Rendered before the record so the record's manifest holds the sha256 of the letter itself.
+        response_pdf = render_pdf_bytes(model, attachments=sent, settings=s)
+    files = release_evidence_files(release, prepared, {**sent, "report.pdf": response_pdf})
     manifest_hash = hashlib.sha256(files["manifest.json"]).hexdigest()
     release.stamp.items = [(k, manifest_hash if k.startswith("manifest hash") else v) for k, v in release.stamp.items]
     release.stamp.items.append(("template overrides", _overrides_used(s)))
     release_dir = out / "release-record-evidence"
     for name, payload in files.items():
         atomic_write(release_dir / name, payload)
-    with stage("render PDF"):
+    with stage("render PDF (release record)"):
         # The record first: a response is never left without the record of its release.
         record = render_pdf(release, out / "release-record.pdf", attachments=files, settings=s)
-        pdf = render_pdf(model, out / "report.pdf", attachments=sent, settings=s)
+    pdf = out / "report.pdf"
+    atomic_write(pdf, response_pdf)
     return ReportResult(
         pdf,
         evidence_dir,

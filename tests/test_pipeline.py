@@ -259,8 +259,10 @@ def test_gdpr_release_record_carries_what_the_response_leaves_out(gdpr: ReportRe
     attached = set(PdfReader(gdpr.release_record).attachments)
     assert attached == {"events.csv", "findings.json", "verification.json", "manifest.json", "redactions.json"}
     manifest = json.loads((gdpr.release_evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["released"]) == {"report.pdf", "subject_data.json", "subject_data.csv"}
     for name, digest in manifest["released"].items():
-        assert hashlib.sha256((gdpr.evidence_dir / name).read_bytes()).hexdigest() == digest
+        sent = gdpr.pdf if name == "report.pdf" else gdpr.evidence_dir / name
+        assert hashlib.sha256(sent.read_bytes()).hexdigest() == digest
     findings = json.loads((gdpr.release_evidence_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
     events = (gdpr.release_evidence_dir / "events.csv").read_text(encoding="utf-8")
     assert findings and all(e in events for f in findings for e in f["event_ids"])

@@ -197,6 +197,17 @@ def held_out_events() -> pl.DataFrame:
             **_staff(SNOOP),
         ),
         _event(13, 700, "auth.login.success", "auth", **_staff(COLLEAGUE)),
+        # The unnamed key was created before it acted, under a label that names its creator.
+        _event(
+            14,
+            -60,
+            "auth.api_key.created",
+            "auth",
+            resource_type="api_key",
+            resource_id="key_mystery",
+            after=json.dumps({"name": f"{SNOOP['name'].split()[0]} scraper"}),
+            **_staff(SNOOP),
+        ),
     ]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(pl.col("subject_ids").fill_null(pl.lit([], pl.List(pl.String))))
@@ -302,7 +313,8 @@ def test_response_says_when_why_and_by_which_role_and_names_recipients(answer) -
     assert "curious" in flat and "2026-04-06 14:00 UTC" in flat
     # Recipients by name from the record of processing; an unnamed key is said to be unnamed.
     assert "CRM vendor Nimbus" in flat and "Customer profile sync" in flat
-    assert "an integration not named in our record of processing" in flat
+    # The unnamed key is told by the label it was created under, its creator's name minimised.
+    assert "an integration not named in our record of processing (“[staff member] scraper”)" in flat
     assert "integration (API key)" not in flat
     # Staff who handled the data work in Manila and Berlin (their directory time zones): the
     # support team's "where" says so although the record of processing gives no location.
@@ -325,12 +337,19 @@ def test_release_record_beside_it_carries_what_the_response_leaves_out(answer) -
     assert "OVERDUE by 1 day(s)" in flat and "Integrity verdict" in flat
     assert SNOOP["name"] in flat and SNOOP["ip"] in flat  # staff named, for the DPO
     assert "key_mystery" in flat  # the gap to fix: a key in no recipient of the record
+    assert "API key key_mystery (“[staff member] scraper”) acted on the subject's data" in flat
     assert "What was redacted from the response" in flat
     assert SUBJECT_EMAIL in flat and "Found in customer directory yes" in flat
     attachments = set(PdfReader(answer.release_record).attachments)
     assert attachments == {"events.csv", "findings.json", "verification.json", "manifest.json", "redactions.json"}
     events_csv = (answer.release_evidence_dir / "events.csv").read_text(encoding="utf-8")
     assert SNOOP["name"] in events_csv and "ho_011" not in events_csv  # staff columns; the subject's events only
+    # The record proves what was released: the letter itself and each of its attachments, by sha256.
+    import hashlib
+
+    manifest = json.loads((answer.release_evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+    sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (answer.pdf, *answer.evidence_dir.iterdir())}
+    assert manifest["released"] == sha and set(sha) == {"report.pdf", "subject_data.json", "subject_data.csv"}
     # The response's evidence folder holds nothing of the release record.
     assert {p.name for p in answer.evidence_dir.iterdir()} == {"subject_data.json", "subject_data.csv"}
 

@@ -78,14 +78,20 @@ def late(tmp_path_factory: pytest.TempPathFactory):
     return _answer(tmp_path_factory, today=date(2026, 7, 3))
 
 
-def _answer(tmp_path_factory: pytest.TempPathFactory, **kwargs: object):
+def _answer(
+    tmp_path_factory: pytest.TempPathFactory,
+    record: str = RECORD,
+    events: pl.DataFrame | None = None,
+    period: str = "2026-Q2",
+    **kwargs: object,
+):
     root = tmp_path_factory.mktemp("org")
     (root / "customers.csv").write_text(f"customer_id,email,name\n{SUBJECT},{SUBJECT_EMAIL},Wang\n", encoding="utf-8")
     (root / "staff.csv").write_text(
         f"staff_id,name,email,role,time_zone\n{AGENT['id']},{AGENT['name']},{AGENT['email']},agent,UTC\n",
         encoding="utf-8",
     )
-    (root / "record.yml").write_text(RECORD, encoding="utf-8")
+    (root / "record.yml").write_text(record, encoding="utf-8")
     settings = ReportSettings(
         organisation="Example Clinic GmbH",
         customers=root / "customers.csv",
@@ -95,8 +101,8 @@ def _answer(tmp_path_factory: pytest.TempPathFactory, **kwargs: object):
         coverage_gap_hours=2,  # c_1 is open from 09:00 to 14:01 and the log is silent 09:12-14:00
     )
     return gdpr_subject_access(
-        _events(),
-        period="2026-Q2",
+        _events() if events is None else events,
+        period=period,
         out_dir=tmp_path_factory.mktemp("late"),
         subject=SUBJECT,
         received="2026-05-31",
@@ -146,7 +152,7 @@ def test_late_answer_apologises_and_the_record_says_why_or_that_no_reason_was_re
 
 def test_logging_gap_over_the_subjects_conversation_is_told(late) -> None:
     flat = _flat(late.pdf)
-    assert "Our records for 2026-04-06 are incomplete" in flat
+    assert "Our records for 2026-04-06 are incomplete" in flat and "in particular for your conversation(s) c_1" in flat
     record = _flat(late.release_record)
     assert "Logging gaps that touch the subject's data" in record
     assert "2026-04-06 09:12 UTC to 2026-04-06 14:00 UTC" in record and "c_1" in record
@@ -217,3 +223,46 @@ def test_each_purpose_gets_its_own_legal_basis_exactly_where_the_record_pairs_th
         "Backups — legal basis: ask our data protection officer"
     )
     assert _purposes_with_bases({"purposes": ["Backups"]}) == []
+
+
+def test_release_record_flags_a_search_that_stops_before_the_request_and_a_purpose_without_basis(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    record = RECORD.replace(
+        "purposes: [Answer your support requests, Quality assurance of our answers]",
+        "purposes: [Answer your support requests, Quality assurance of our answers, Triage and routing]",
+    )
+    failed = pl.DataFrame(
+        [
+            _event(
+                22,
+                30,
+                "integration.webhook.delivered",
+                "integration",
+                outcome="failure",
+                actor_type="api_key",
+                actor_id="key_survey_ho",
+                actor_name="Survey vendor",
+                subject_id=SUBJECT,
+                conversation_id="c_1",
+                reason="Survey vendor: POST /hooks 502",
+            )
+        ],
+        infer_schema_length=None,
+    )
+    answer = _answer(
+        tmp_path_factory,
+        record=record,
+        events=pl.concat([_events(), failed], how="diagonal_relaxed"),
+        period="2026-04",  # the request of 31 May comes a month after the search ends
+        today=date(2026, 6, 2),
+    )
+    release = _flat(answer.release_record)
+    assert "The search covers 2026-04-01 to 2026-04-30, but the request arrived on 2026-05-31" in release
+    assert "no legal basis for: Triage and routing" in release
+    letter = _flat(answer.pdf)
+    assert "Triage and routing — legal basis: ask our data protection officer" in letter
+    # The failed delivery is in the copy of the activity, but nothing was passed on: no disclosure row.
+    data = json.loads(PdfReader(answer.pdf).attachments["subject_data.json"][0])
+    assert any(e["event_type"] == "integration.webhook.delivered" and e["outcome"] == "failure" for e in data["events"])
+    assert "Survey vendor" not in letter.split("Each time your data was passed on")[-1].split("How and why")[0]

@@ -1,6 +1,7 @@
 """Running rules over canonical events: :func:`detect`, :class:`Findings`, :func:`sensitivity`.
 
-The events are collected once; each rule becomes one lazy plan over them and all
+The events are collected once (a lazy input with only the columns the rules read,
+see :func:`_needed_columns`); each rule becomes one lazy plan over them and all
 plans run together (``pl.collect_all``), so Polars can share scans and use both
 cores. A finding is one burst: its id is a hash of rule id, group and first
 evidence event, so the same data gives the same ids on every run and machine.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -321,6 +323,55 @@ def _prepare(events: Any, settings: Any) -> tuple[pl.DataFrame, DetectionSetting
     return _canonical(events), _settings(settings)
 
 
+# Read whatever the rules say: the allow-lists, and what a finding counts and names.
+_ALWAYS = ("event_id", "timestamp", "ip", "actor_id")
+
+
+def _needed_columns(
+    compiled: Sequence[tuple[Rule, CompiledRule, Mapping[str, Any]]], settings: DetectionSettings
+) -> list[str]:
+    """The event columns the rules' plans read: with these alone, every plan resolves.
+
+    Each plan's schema is resolved over the columns found so far; the column Polars says
+    is missing is added and the plan tried again, so a rule, built-in or an organisation's,
+    never runs over a frame missing a column it reads. Should an error not name a
+    canonical column, each column is tried on its own instead (slower, same answer).
+    """
+    names = list(EVENT_SCHEMA)
+    have = [c for c in names if c in _ALWAYS]
+    for rule, comp, params in compiled:
+        while True:
+            probe = pl.LazyFrame(schema={c: EVENT_SCHEMA[c] for c in names if c in have})
+            try:
+                _plan(rule, comp, params, probe, settings, None).collect_schema()
+                break
+            except pl.exceptions.ColumnNotFoundError as exc:
+                missing = re.search(r'"([^"]+)"', str(exc))
+                if missing is None or missing.group(1) not in EVENT_SCHEMA or missing.group(1) in have:
+                    return _needed_one_by_one(compiled, settings)
+                have.append(missing.group(1))
+    return [c for c in names if c in have]
+
+
+def _needed_one_by_one(
+    compiled: Sequence[tuple[Rule, CompiledRule, Mapping[str, Any]]], settings: DetectionSettings
+) -> list[str]:
+    """:func:`_needed_columns` by leaving out one column at a time."""
+    names = list(EVENT_SCHEMA)
+    needed = []
+    for name in names:
+        if name in _ALWAYS:
+            needed.append(name)
+            continue
+        probe = pl.LazyFrame(schema={c: EVENT_SCHEMA[c] for c in names if c != name})
+        try:
+            for rule, comp, params in compiled:
+                _plan(rule, comp, params, probe, settings, None).collect_schema()
+        except pl.exceptions.ColumnNotFoundError:
+            needed.append(name)
+    return needed
+
+
 def detect(
     events: Any,
     *,
@@ -335,16 +386,20 @@ def detect(
     ``settings.disabled_rules``. ``settings`` is a :class:`DetectionSettings` or the
     mapping of a ``detection:`` section.
     """
-    frame, resolved = _prepare(events, settings)
+    resolved = _settings(settings)
     all_rules = load_rules(rules_dirs)
     chosen = _select_rules(all_rules, rules, resolved)
     _check_severity_settings(chosen, all_rules, resolved)
+    compiled = [(rule, *rule.compile(resolved.rules.get(rule.name))) for rule in chosen]
+    if isinstance(events, pl.DataFrame):
+        frame = _canonical(events)
+    else:
+        # Collected with only the columns the rules read: the stored records (raw), user
+        # agents, file names and hashes are most of a log's bytes and no rule reads them.
+        frame = _as_lazy(events).select(_needed_columns(compiled, resolved)).collect()
     exclude = _exclusion(frame, resolved)
     lf = frame.lazy()
-    plans = []
-    for rule in chosen:
-        compiled, params = rule.compile(resolved.rules.get(rule.name))
-        plans.append(_plan(rule, compiled, params, lf, resolved, exclude))
+    plans = [_plan(rule, comp, params, lf, resolved, exclude) for rule, comp, params in compiled]
     results = pl.collect_all(plans) if plans else []
     return Findings(_calibrated(_finish(results), resolved), tuple(chosen), resolved, frame.height)
 

@@ -23,12 +23,14 @@ from typing import Any
 
 import polars as pl
 
+from .._frames import reorder
 from ..errors import InputError, UsageError
 from ..schema import conform
-from .chain import physical_order, verify_chain
+from .chain import verify_chain
 from .continuity import conversation_breaks
 from .coverage import coverage_report
 from .csv_rebuild import rebuild_csv_content
+from .hashing import recompute_content_ok
 from .model import Break, CheckResult, Unverified, Verification
 from .period import UtcWindow, parse_period
 from .sequence import duplicate_ids, sequence_breaks
@@ -43,14 +45,122 @@ _COLUMNS = (
 CONVERSATION_SOURCES = ("conversation",)
 
 
-def _frame(events: Any) -> pl.DataFrame:
+# Rows per batch of the pass over ``raw`` (the stored records: more than half the bytes of a
+# log). Only one batch's records are held at a time; what the checks need from them stays.
+BATCH_ROWS = 200_000
+_KEY = ("event_id", "hash")  # a batch must be the very rows of the frame it completes
+
+
+def _frame(events: Any, settings: IntegritySettings, period: UtcWindow | None = None) -> pl.DataFrame:
+    """The events to verify, with their stored records (``raw``) read and checked batch by batch.
+
+    The log is collected without ``raw``; then ``raw`` is read ``BATCH_ROWS`` rows at a
+    time (a slice of a store scan reads only those rows' row groups) and each record is
+    checked against its own stored hash - a fact of the row alone - and dropped. What stays
+    per row: ``json_record`` (its record is JSON), ``content_ok`` and ``content_why``, and
+    ``raw`` only where a later check reads it (CSV rows, rebuilt per source; records that
+    fail their hash, which the re-link check reads). The checks that follow give the same
+    result as on the whole log with every record held.
+    """
     if hasattr(events, "events") and not isinstance(events, pl.DataFrame | pl.LazyFrame):
         events = events.events
     if not isinstance(events, pl.DataFrame | pl.LazyFrame):
         raise UsageError(
             f"verify() takes a Polars frame of canonical events (or a load/store result), not {type(events).__name__}"
         )
-    return conform(events).select(_COLUMNS).collect()
+    lf = conform(events).select(_COLUMNS)
+    if isinstance(events, pl.DataFrame):  # already in memory: nothing to save, slices are views
+        whole = lf.collect()
+        chained = _chained(whole, period)
+        facts = [_row_facts(b, settings, period, chained).select(_FACTS) for b in whole.iter_slices(BATCH_ROWS)]
+        return _with_facts(whole.drop("raw"), facts or [_row_facts(whole, settings, period, chained).select(_FACTS)])
+    chained = _chained(lf, period)
+    n = int(lf.select(pl.len()).collect().item())
+    facts, prints = [], []
+    for offset in range(0, n, BATCH_ROWS):
+        batch = lf.slice(offset, BATCH_ROWS).select("raw", *_KEY, "timestamp", "source").collect()
+        prints.append(_fingerprint(batch))
+        facts.append(_row_facts(batch, settings, period, chained).select(_FACTS))
+        del batch
+    # The rest of the log after the records: the memory the batches used is reused for it.
+    slim = lf.drop("raw").collect()
+    if slim.height != n or (n and not _fingerprint(slim).equals(pl.concat(prints))):
+        # A plan that does not give its rows in the same order twice: read it once, whole.
+        whole = lf.collect()
+        return _with_facts(whole.drop("raw"), [_row_facts(whole, settings, period, chained).select(_FACTS)])
+    if not facts:
+        facts = [_row_facts(lf.clear().collect(), settings, period, chained).select(_FACTS)]
+    return _with_facts(slim, facts)
+
+
+def _fingerprint(frame: pl.DataFrame) -> pl.Series:
+    """Which rows, in which order: a hash of each row's id and stored hash."""
+    return frame.select(pl.struct(_KEY).hash().alias("_row")).to_series()
+
+
+def _with_facts(slim: pl.DataFrame, facts: list[pl.DataFrame]) -> pl.DataFrame:
+    # A log has few files and millions of rows: their names are held once each (read back as text).
+    slim = slim.with_columns(pl.col("source_file").cast(pl.Categorical))
+    return slim.hstack(pl.concat(facts, how="vertical", rechunk=False).get_columns()).select(*_COLUMNS, *_FACTS[1:])
+
+
+_FACTS = ("raw", "json_record", "content_ok", "content_why")
+
+
+def _in_period(period: UtcWindow | None) -> pl.Expr:
+    if period is None:
+        return pl.lit(True)
+    return pl.col("timestamp").is_between(period[0], period[1], closed="left").fill_null(False)
+
+
+def _chained(events: pl.DataFrame | pl.LazyFrame, period: UtcWindow | None) -> list[str]:
+    """The sources whose records are checked: those with a hash chain in the period (as verify decides)."""
+    return (
+        events.lazy()
+        .filter(_in_period(period))
+        .group_by(pl.col("source").fill_null("unknown"))
+        .agg(pl.col("hash").drop_nulls().len())
+        .filter(pl.col("hash") > 0)
+        .collect()["source"]
+        .to_list()
+    )
+
+
+def _row_facts(
+    batch: pl.DataFrame, settings: IntegritySettings, period: UtcWindow | None, chained: list[str]
+) -> pl.DataFrame:
+    """One batch with its records checked (see :func:`_frame`); ``raw`` kept only where needed later."""
+    n = batch.height
+    looks_json = pl.col("raw").str.contains(r"^\s*\{").fill_null(False)
+    checked = looks_json & _in_period(period) & pl.col("source").fill_null("unknown").is_in(chained)
+    flags = batch.select(looks_json.alias("json_record"), checked.alias("_checked"))
+    idx = flags.select(pl.arg_where(pl.col("_checked"))).to_series()
+    ok = pl.select(pl.repeat(True, n, dtype=pl.Boolean)).to_series().alias("content_ok")
+    why = pl.select(pl.repeat(None, n, dtype=pl.String)).to_series().alias("content_why")
+    if idx.len():
+        every_row = idx.len() == n
+        ok_sub, why_sub, _ = recompute_content_ok(
+            batch["raw"] if every_row else batch["raw"].gather(idx),
+            batch["hash"] if every_row else batch["hash"].gather(idx),
+            workers=settings.hash_workers,
+            parallel_threshold=settings.parallel_threshold,
+        )
+        ok = ok_sub.alias("content_ok") if every_row else ok.scatter(idx, ok_sub)
+        if why_sub:
+            at = list(why_sub) if every_row else [idx[k] for k in why_sub]
+            why = why.scatter(at, list(why_sub.values()))
+    # CSV rows are rebuilt per source (the verdict depends on all of a source's CSV rows), and
+    # a record that fails its own hash is read again by the re-link check: their raw stays.
+    # Built afresh from Python strings: a filtered string column would keep the whole batch's
+    # string buffers alive (Polars shares them between views), which is what is to be freed.
+    keep = (flags["json_record"].not_() & batch["raw"].is_not_null()) | ok.not_()
+    at = keep.arg_true().to_list()
+    kept: list[str | None] = [None] * n
+    for k, text in zip(at, batch["raw"].gather(at).to_list() if at else [], strict=True):
+        kept[k] = text
+    return batch.select(pl.col("event_id")).with_columns(
+        pl.Series("raw", kept, dtype=pl.String), flags["json_record"], ok, why
+    )
 
 
 def _previous(previous_manifest: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -93,16 +203,17 @@ def verify(
         period = parse_period(period)
     as_of = as_of or datetime.now(UTC)
     previous = _previous(previous_manifest)
-    frame = _frame(events)
+    frame = _frame(events, settings, period)
     checks: list[CheckResult] = []
     gaps: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     spans: list[dict[str, Any]] = []
     heads: dict[str, dict[str, Any]] = {}
     checked = 0
-    source_names = sorted(frame["source"].fill_null("unknown").unique().to_list())
-    for source in source_names:
-        everything = physical_order(frame.filter(pl.col("source").fill_null("unknown") == source))
+    holder = [frame]
+    del frame  # _by_source sorts it column by column, freeing each column as it goes
+    by_source = _by_source(holder)
+    for source, everything in by_source:
         anchor = None
         if period is not None:
             start, end = period
@@ -110,12 +221,7 @@ def verify(
             if before.height and before["hash"].drop_nulls().len():
                 last = before.row(before.height - 1, named=True)
                 anchor = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"]}
-            ordered = (
-                everything.filter(pl.col("timestamp").is_between(start, end, closed="left"))
-                .drop("position")
-                .with_row_index("position")
-                .with_columns(pl.col("position").cast(pl.Int64))
-            )
+            ordered = _rows_where(everything, pl.col("timestamp").is_between(start, end, closed="left"))
         else:
             ordered = everything
         n = ordered.height
@@ -188,11 +294,64 @@ def verify(
     )
 
 
+def _rows_where(frame: pl.DataFrame, condition: pl.Expr, *, renumber: bool = True) -> pl.DataFrame:
+    """The rows meeting ``condition`` (renumbered from 0): a view, not a copy, when they are one run."""
+    keep = frame.select(condition.fill_null(False)).to_series()
+    kept = keep.arg_true()
+    if kept.len() and int(kept[-1]) - int(kept[0]) + 1 == kept.len():  # the usual case: one block
+        rows = frame.slice(int(kept[0]), kept.len())
+    else:
+        rows = frame.filter(keep)
+    if not renumber:
+        return rows
+    return rows.drop("position").with_row_index("position").with_columns(pl.col("position").cast(pl.Int64))
+
+
+def _by_source(holder: list[pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
+    """Each source's events in :func:`~.chain.physical_order`, sorted once for all sources.
+
+    One sort of the whole log by source, then the source's file rank, line, sequence and id,
+    is the same order as sorting each source on its own; each source is then a slice (a view,
+    not a copy) with its own 0-based ``position``. The frame (taken out of ``holder``, so
+    nothing else holds it) is reordered a column at a time, each old column freed once
+    moved: the log is held about once, not twice.
+    """
+    keyed = holder.pop().with_columns(pl.col("source").fill_null("unknown").alias("_source"))
+    file_rank = (
+        keyed.group_by("_source", "source_file")
+        .agg(pl.col("seq").min().alias("_file_seq"))
+        .sort(["_source", "_file_seq", pl.col("source_file").cast(pl.String)], nulls_last=True)
+        .with_row_index("_file_rank")
+        .select("_source", "source_file", "_file_rank")
+    )
+    ranks = keyed.select("_source", "source_file").join(
+        file_rank, on=["_source", "source_file"], how="left", nulls_equal=True, maintain_order="left"
+    )["_file_rank"]
+    order = (
+        keyed.select("_source", "source_line", "seq", "event_id")
+        .with_columns(ranks)
+        .select(pl.arg_sort_by(["_source", "_file_rank", "source_line", "seq", "event_id"], nulls_last=True))
+        .to_series()
+    )
+    moved = [keyed]
+    del keyed
+    ordered = reorder(moved, order)
+    del order
+    counts = ordered.group_by("_source", maintain_order=True).len()
+    out = []
+    offset = 0
+    for source, length in counts.iter_rows():
+        part = ordered.slice(offset, length).drop("_source")
+        out.append((source, part.with_row_index("position").with_columns(pl.col("position").cast(pl.Int64))))
+        offset += length
+    return out
+
+
 def _with_history(everything: pl.DataFrame, ordered: pl.DataFrame, period: UtcWindow | None) -> pl.DataFrame:
     """Continuity looks for a conversation's ``created`` before the period too, but never after it."""
     if period is None:
         return ordered
-    return everything.filter(pl.col("timestamp") < period[1])
+    return _rows_where(everything, pl.col("timestamp") < period[1], renumber=False)
 
 
 def _sorted(breaks: list[Break]) -> list[Break]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
+from .._frames import reorder
 from ..period import Period
 from ..schema import conform
 from .model import (
@@ -36,7 +37,10 @@ class ReportInputs:
 
     ``events`` any canonical frame (lazy or not); ``verification`` the verdict dict;
     ``findings`` the findings frame; ``ledger`` the ingest ledger dict;
-    ``quarantine`` the quarantine frame.
+    ``quarantine`` the quarantine frame. ``deferred``: columns the period's events are
+    collected without (``raw``, the stored records, is more than half of a log's bytes, and
+    only the evidence rows carry it): :meth:`evidence_rows` reads every column of the rows
+    a report prints or attaches.
     """
 
     def __init__(
@@ -48,10 +52,17 @@ class ReportInputs:
         findings: pl.DataFrame | None = None,
         ledger: Mapping[str, Any] | None = None,
         quarantine: pl.DataFrame | None = None,
+        deferred: Sequence[str] = (),
     ) -> None:
         lf = conform(events.lazy())
         self.all_count = int(lf.select(pl.len()).collect().item())
-        self.events = in_period(lf, period).sort("timestamp", "event_id").collect()
+        self._in_period = in_period(lf, period)
+        self._deferred = tuple(deferred)
+        chosen = self._in_period.drop(self._deferred) if self._deferred else self._in_period
+        collected = [chosen.collect()]
+        order = collected[0].select(pl.arg_sort_by("timestamp", "event_id", maintain_order=True)).to_series()
+        # Sorted a column at a time: the period is held once, not twice, at the peak.
+        self.events = reorder(collected, order)
         self.period = period
         self.verification = dict(verification or {})
         findings = normalise_findings(findings)
@@ -65,6 +76,17 @@ class ReportInputs:
         )
         self.ledger = dict(ledger or {})
         self.quarantine = quarantine
+
+    def evidence_rows(self, event_ids: pl.Series) -> pl.DataFrame:
+        """The period's events with these ids, every column (``raw`` too), in :attr:`events` order.
+
+        The same rows as ``events.filter(event_id in event_ids)`` with every column, read
+        from the source again when the period was collected without ``raw``.
+        """
+        wanted = pl.col("event_id").is_in(event_ids.implode())
+        if not self._deferred:
+            return self.events.filter(wanted)
+        return self._in_period.filter(wanted).sort("timestamp", "event_id", maintain_order=True).collect()
 
 
 def assemble(

@@ -576,20 +576,23 @@ def build_report(
     charts.update({name: (name, title) for name, title in spec.charts})
     chart_models = {key: Chart(key, title, figure=CHARTS[fn](ctx)) for key, (fn, title) in charts.items()}
     finding_ids = _finding_event_ids(findings)
-    ev = inputs.events
-    if spec.minimum_necessary and not settings.phi_free_text:
-        from .minimum import withhold_free_text
 
-        ev = withhold_free_text(ev)
-    evidence = ev.filter(
-        pl.col("event_id").is_in(pl.concat([_event_ids(ctx.frame(q) for q in spec.evidence), finding_ids]).implode())
-    )
+    def rows(ids: pl.Series) -> pl.DataFrame:
+        # Every column of the rows printed or attached (their stored records too), and nothing more.
+        found = inputs.evidence_rows(ids)
+        if spec.minimum_necessary and not settings.phi_free_text:
+            from .minimum import withhold_free_text
+
+            found = withhold_free_text(found)
+        return found
+
+    evidence = rows(pl.concat([_event_ids(ctx.frame(q) for q in spec.evidence), finding_ids]))
     appendix_events = None
     appendix_note = ""
     printed = finding_ids
     if spec.appendix is not None:
         printed = pl.concat([finding_ids, _event_ids(ctx.frame(q) for q in spec.appendix)])
-        appendix_events = ev.filter(pl.col("event_id").is_in(printed.implode()))
+        appendix_events = rows(printed)
         appendix_note = prose(
             spec.appendix_note, ctx, "appendix.note", printed=appendix_events.height, evidence=evidence.height
         )
@@ -621,7 +624,7 @@ def build_report(
         from .minimum import grouped_appendix
 
         model.appendix = grouped_appendix(
-            ev.filter(pl.col("event_id").is_in(printed.implode())) if spec.appendix is not None else evidence,
+            appendix_events if appendix_events is not None else evidence,
             settings,
             note=appendix_note,
         )

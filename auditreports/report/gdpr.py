@@ -554,16 +554,28 @@ def _with_roles(events: pl.DataFrame, staff: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def performed_by_expr(recipients: Sequence[Recipient]) -> pl.Expr:
-    """Who did it, as the data subject may learn it: a role, a named recipient, the assistant, the platform."""
+UNNAMED_INTEGRATION = "an integration not named in our record of processing"
+
+
+def performed_by_expr(recipients: Sequence[Recipient], key_labels: Mapping[str, str] | None = None) -> pl.Expr:
+    """Who did it, as the data subject may learn it: a role, a named recipient, the assistant, the platform.
+
+    An API key in no recipient of the record is "an integration not named in our record of
+    processing", with the label it was created under when the log holds it (``key_labels``,
+    already minimised): the subject learns which integration it was even though the record
+    does not name it (Art. 15(1)(c)).
+    """
     key_names = {k: r.name for r in recipients for k in r.api_keys}
+    key_names.update(
+        {k: f"{UNNAMED_INTEGRATION} (“{label}”)" for k, label in (key_labels or {}).items() if k not in key_names}
+    )
     kind = pl.col("actor_type").cast(pl.String)
     recipient = pl.col("actor_id").replace_strict(
         list(key_names), list(key_names.values()), default=None, return_dtype=pl.String
     )
     return (
         pl.when(kind == "api_key")
-        .then(pl.coalesce(recipient, pl.lit("an integration not named in our record of processing")))
+        .then(pl.coalesce(recipient, pl.lit(UNNAMED_INTEGRATION)))
         .when(kind == "user")
         .then(
             pl.concat_str(
@@ -586,6 +598,7 @@ def subject_data(
     staff_names: bool = False,
     minimiser: Minimiser | None = None,
     recipients: Sequence[Recipient] = (),
+    key_labels: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """The subject's events, minimised: the machine-readable copy (Art. 15(3)).
 
@@ -599,8 +612,40 @@ def subject_data(
     # the log), the recipient names of the record of processing and fixed words. Minimising it
     # afterwards could turn a recipient that shares a word with a staff name into a placeholder.
     roles = events.with_columns(minimiser.text(pl.col("actor_role")).alias("actor_role"))
-    selected = roles.with_columns(performed_by_expr(recipients)).select(SUBJECT_COLUMNS)
+    selected = roles.with_columns(performed_by_expr(recipients, key_labels)).select(SUBJECT_COLUMNS)
     return minimiser.frame(selected, keep=("performed_by",))
+
+
+def api_key_labels(
+    events: pl.DataFrame, raw: pl.DataFrame, recipients: Sequence[Recipient], minimiser: Minimiser
+) -> dict[str, str]:
+    """The label each API key acting on the subject's data was created under, for keys no recipient names.
+
+    Read from the key's creation event (``after.name``) anywhere in the log; minimised like any
+    text the response prints (a label may carry its owner's name).
+    """
+    named = {k for r in recipients for k in r.api_keys}
+    keys = (
+        raw.filter(pl.col("actor_type").cast(pl.String) == "api_key")
+        .get_column("actor_id")
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
+    wanted = [k for k in keys if k not in named]
+    if not wanted:
+        return {}
+    created = (
+        events.filter((pl.col("event_type") == "auth.api_key.created") & pl.col("resource_id").is_in(wanted))
+        .sort("timestamp")
+        .group_by("resource_id")
+        .agg(pl.col("after").str.json_path_match("$.name").drop_nulls().last().alias("label"))
+        .filter(pl.col("label").is_not_null() & (pl.col("label").str.strip_chars() != ""))
+    )
+    if created.height == 0:
+        return {}
+    labels = created.with_columns(minimiser.text(pl.col("label")).alias("label"))
+    return dict(zip(labels["resource_id"].to_list(), labels["label"].to_list(), strict=True))
 
 
 def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -> ReportInputs:
@@ -677,6 +722,9 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", text.lower())}
 
 
+NO_BASIS = "ask our data protection officer"
+
+
 def _purposes_with_bases(record: Mapping[str, Any]) -> list[str]:
     """Each purpose once, with its legal basis.
 
@@ -714,7 +762,7 @@ def _purposes_with_bases(record: Mapping[str, Any]) -> list[str]:
                 ]
             found = [str(bases[i]["basis"]) for i in exact]
             used.update(exact)
-        lines.append(f"{purpose} — legal basis: {'; '.join(found) if found else 'ask our data protection officer'}")
+        lines.append(f"{purpose} — legal basis: {'; '.join(found) if found else NO_BASIS}")
     for i, b in enumerate(bases):
         if i not in used:
             lines.append(f"{b.get('purpose') or 'Processing'} — legal basis: {b['basis']}")
@@ -764,7 +812,8 @@ def build_gdpr_model(
     # Every staff member and key owner in the log, not only those who touched the subject:
     # a note may name a colleague who never opened the conversation.
     minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers, recipients)
-    data = subject_data(raw, subject, minimiser=minimiser, recipients=recipients)
+    key_labels = api_key_labels(inputs.events, raw, recipients, minimiser)
+    data = subject_data(raw, subject, minimiser=minimiser, recipients=recipients, key_labels=key_labels)
     ts = pl.col("timestamp").dt.convert_time_zone("UTC").dt.strftime(TIME)
 
     conversations = (
@@ -808,14 +857,16 @@ def build_gdpr_model(
     )
     people = data.filter(pl.col("performed_by").str.starts_with("staff ("))
     machine_keys = raw.filter(pl.col("actor_type").cast(pl.String) == "api_key").get_column("event_id").implode()
+    # A delivery or call that failed passed nothing on: it is in the copy, not among the disclosures.
     disclosures = data.filter(
-        pl.col("event_id").is_in(machine_keys) | (pl.col("category") == "integration")
+        (pl.col("event_id").is_in(machine_keys) | (pl.col("category") == "integration"))
+        & (pl.col("outcome").cast(pl.String) != "failure")
     ).with_columns(
         pl.when(pl.col("performed_by").is_in(["the platform (automated)", "not recorded"]))
         .then(
             pl.coalesce(
                 pl.col("after").str.json_path_match("$.purpose"),
-                pl.lit("an integration not named in our record of processing"),
+                pl.lit(UNNAMED_INTEGRATION),
             )
         )
         .otherwise(pl.col("performed_by"))
@@ -928,6 +979,7 @@ def build_gdpr_model(
             "due": deadline.due.isoformat(),
         },
         "incomplete_days": sorted({d for g in gaps for d in g["days"]}),
+        "incomplete_conversations": sorted({c for g in gaps for c in g["conversations"]}),
         "art15": _art15(record),
         "authority": _authority(record),
         "attachments": ["subject_data.json", "subject_data.csv"],
@@ -978,6 +1030,7 @@ def build_gdpr_model(
         manifest_hash=manifest_hash,
         gaps=gaps,
         late_reason=(late_reason or "").strip(),
+        key_labels=key_labels,
     )
     return model
 
@@ -1077,8 +1130,10 @@ def _release_record(
     manifest_hash: str | None,
     gaps: Sequence[Mapping[str, Any]] = (),
     late_reason: str = "",
+    key_labels: Mapping[str, str] | None = None,
 ) -> ReportModel:
     """The internal record of what was searched, found, withheld and released, staff named."""
+    key_labels = key_labels or {}
     event_ids = raw.get_column("event_id").implode()
     # Only the findings that touch the subject, shown with the subject's events among theirs.
     findings = inputs.findings.filter(
@@ -1119,10 +1174,42 @@ def _release_record(
         {"what": "raw records, hashes, integrity verdict, findings", "why": "internal audit evidence (this record)"},
     ]
     gaps_list: list[str] = []
-    if unnamed_keys:
+    for key in unnamed_keys:
+        key_events = raw.filter(pl.col("actor_id") == key).get_column("event_id")
+        citing = (
+            findings.filter(pl.col("event_ids").list.eval(pl.element().is_in(key_events.implode())).list.any())
+            if findings.height
+            else findings
+        )
+        label = f" (“{key_labels[key]}”)" if key in key_labels else ""
+        text = (
+            f"API key {key}{label} acted on the subject's data {key_events.len()} time(s) and is in no recipient of "
+            f"the record of processing: the response calls it '{UNNAMED_INTEGRATION}'."
+        )
+        if citing.height:
+            refs = ", ".join(
+                f"{r['rule_name']} ({r['severity']})"
+                for r in citing.select("rule_name", "severity").unique().rows(named=True)
+            )
+            text += (
+                f" Findings about this key ({refs}) question whether its use was authorised: if it was not, assess a "
+                "personal data breach (Art. 33/34) before release instead of adding it to the recipients."
+            )
+        else:
+            text += " Add it to the recipients of the record, with its purpose."
+        gaps_list.append(text)
+    if deadline.received > inputs.period.end + timedelta(days=1):
         gaps_list.append(
-            f"API key(s) {', '.join(unnamed_keys)} are in no recipient of the record of processing: the response "
-            "calls them 'an integration not named in our record of processing'. Add them to recipients."
+            f"The search covers {inputs.period.start} to {inputs.period.end}, but the request arrived on "
+            f"{deadline.received}: data about the subject from {inputs.period.end + timedelta(days=1)} up to the "
+            "request (and from before the period, for as long as it is kept) is not in this response. Run it over "
+            "every period the log holds up to the request date, or record why not."
+        )
+    no_basis = [line.split(" — ")[0] for line in _purposes_with_bases(record) if line.endswith(NO_BASIS)]
+    if no_basis:
+        gaps_list.append(
+            f"The record of processing gives no legal basis for: {'; '.join(no_basis)} (Art. 15(1)(a)); the response "
+            f"says '{NO_BASIS}'."
         )
     if no_role:
         gaps_list.append(f"{no_role} staff event(s) have no role in the log or the staff directory.")

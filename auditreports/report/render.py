@@ -45,6 +45,7 @@ __all__ = [
     "render_html",
     "render_html_twin",
     "render_pdf",
+    "render_pdf_bytes",
     "template_environment",
     "write_pdf_bytes",
 ]
@@ -248,8 +249,17 @@ def render_pdf(
 ) -> Path:
     """Render ``model`` to a PDF/A-3b file at ``out_path`` with ``attachments`` embedded."""
     path = Path(out_path)
+    atomic_write(path, render_pdf_bytes(model, attachments=attachments, settings=settings))
+    return path
+
+
+def render_pdf_bytes(
+    model: ReportModel,
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    settings: ReportSettings | None = None,
+) -> bytes:
+    """The PDF/A-3b of ``model`` as bytes (to hash it before it is written, as a release record does)."""
     model.extra["attachment_names"] = sorted(attachments or {})
     html = render_html(model, settings)
-    pdf = write_pdf_bytes(html, _stylesheet(settings), attachments=attachments, created=model.generated_at)
-    atomic_write(path, pdf)
-    return path
+    return write_pdf_bytes(html, _stylesheet(settings), attachments=attachments, created=model.generated_at)
