@@ -312,22 +312,18 @@ def check_parameters(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = spec.default
     if kind == EXPLORE_KIND:
         return _check_explore(out)
-    if out["period"] is None and (out["date_from"] is None or out["date_to"] is None):
-        raise ParameterError(
-            "give the reporting period: period (e.g. 2026-Q3) or both date_from and date_to", parameter="period"
-        )
-    if out["period"] is not None and (out["date_from"] is not None or out["date_to"] is not None):
-        raise ParameterError("give either period or date_from/date_to, not both", parameter="period")
-    if out["date_from"] is not None and out["date_to"] is not None and out["date_from"] > out["date_to"]:
-        raise ParameterError(f"date_from {out['date_from']} is after date_to {out['date_to']}", parameter="date_from")
+    from .period import PARAMETER_NAMES, parse_period
+
+    # One wording for every period problem (auditreports.period), with the names of the parameters.
+    parse_period(out["period"], start=out["date_from"], end=out["date_to"], names=PARAMETER_NAMES)
     if not out["store"] and not out["src"]:
         raise ParameterError(
             "name the input: store (a store directory) or src (files, directories or globs)", parameter="store"
         )
     if out["store"] and not Path(out["store"]).is_dir():
-        raise ParameterError(
-            f"store {out['store']!r} is not a directory; create it with `auditreports ingest`", parameter="store"
-        )
+        from .store import store_problem
+
+        raise ParameterError(str(store_problem(out["store"])), parameter="store")
     if out["store"] and (Path(out["store"]) / "ledger.json").is_file():
         from .store import reconcile
 
@@ -371,8 +367,7 @@ def _check_explore(out: dict[str, Any]) -> dict[str, Any]:
     if out["since"] is not None and out["until"] is not None and out["since"] > out["until"]:
         raise ParameterError(f"since {out['since']} is after until {out['until']}", parameter="since")
     if out["store"] and not Path(out["store"]).is_dir():
-        raise ParameterError(
-            f"store {out['store']!r} is not a directory; create it with `auditreports ingest` or `make demo`",
-            parameter="store",
-        )
+        from .store import store_problem
+
+        raise ParameterError(str(store_problem(out["store"])), parameter="store")
     return out

@@ -663,3 +663,82 @@ def compare_findings(current: pl.DataFrame, previous: Previous) -> pl.DataFrame:
         ],
         how="vertical",
     )
+
+
+# ---------------------------------------------------------------- --final, before any kernel starts
+
+
+def final_refusal_message(
+    blockers: Iterable[tuple[str, str, str]], review_file: str | os.PathLike[str] | None, how_to_review: str
+) -> str:
+    """The one line that refuses ``--final``: each undecided critical/high finding as id, severity and title.
+
+    ``blockers``: ``(finding_id, severity, title)``; ``how_to_review``: the command that
+    lists them in a review file.
+    """
+    items = list(blockers)
+    named = "; ".join(f'{fid} ({severity}) "{title}"' for fid, severity, title in items)
+    if review_file is not None:
+        todo = f"set a decision on each in {review_file} (`{how_to_review}` lists any missing) and run again"
+    else:
+        todo = f"write a review file with `{how_to_review}`, decide each, and run again with --review review.yml"
+    return f"--final refused: {len(items)} critical/high finding(s) undecided: {named}; {todo}"
+
+
+def review_command(params: Mapping[str, Any]) -> str:
+    """The `auditreports review` command for this run's store and period (what lists the findings to decide)."""
+    where = f"--store {params['store']}" if params.get("store") else "--store DIR"
+    if params.get("period"):
+        when = f"--period {params['period']}"
+    elif params.get("date_from") and params.get("date_to"):
+        when = f"--from {params['date_from']} --to {params['date_to']}"
+    else:
+        when = "--period P"
+    out = params.get("review_file") or "review.yml"
+    return f"auditreports review {where} {when} --out {out}"
+
+
+def final_refusal(kind: str, params: Mapping[str, Any]) -> str | None:
+    """Why a ``--final`` run of report ``kind`` must be refused, found before any kernel starts; None if it may run.
+
+    Runs what the report run itself decides on: the events (store or files), detection
+    with the run's settings and rules, the period, the framework's ``findings:``
+    selection (rules and the queries it touches), and the review file. The run itself
+    checks again (:func:`auditreports.report.reviewed.apply_review`) with the same words.
+    """
+    from .detect import detect
+    from .period import parse_period
+    from .report.common import ReportInputs
+    from .report.engine import QueryContext, select_findings
+    from .report.registry import load_report, report_kind
+    from .settings import load_settings
+    from .sources import load
+    from .store import open_store
+
+    settings = load_settings(params.get("settings_file")).with_report(
+        phi_tags=tuple(params["phi_tags"]) if params.get("phi_tags") is not None else None,
+    )
+    if params.get("store"):
+        events = open_store(params["store"]).events
+    else:
+        events = load(params.get("src") or [], format=params.get("source_format")).events
+    rules_dirs = [params["rules_dir"]] if params.get("rules_dir") else []
+    found = detect(events, settings=settings.detection, rules_dirs=rules_dirs)
+    known = found.frame.get_column("finding_id").to_list()
+    review = load_review(params["review_file"], finding_ids=known) if params.get("review_file") else None
+    if params.get("period"):
+        period = parse_period(str(params["period"]))
+    else:
+        period = parse_period(start=params.get("date_from"), end=params.get("date_to"))
+    dirs = [*params.get("frameworks_dirs", []), *settings.report.frameworks_dirs]
+    spec = load_report(str(report_kind(kind, dirs).path), rules_dirs=rules_dirs)
+    inputs = ReportInputs(events, period=period, findings=found.frame)
+    selected = select_findings(spec.spec, QueryContext(inputs, settings.report, spec.framework, {}, spec.spec))
+    left = undecided(selected, review)
+    blocking = left.filter(pl.col("severity").cast(pl.String).str.to_lowercase().is_in(BLOCKING_SEVERITIES))
+    if not blocking.height:
+        return None
+    rows = blocking.select(
+        pl.col("finding_id"), pl.col("severity").cast(pl.String), pl.col("title").cast(pl.String)
+    ).rows()
+    return final_refusal_message(rows, params.get("review_file"), review_command(params))

@@ -81,13 +81,14 @@ class SearchFilters:
             ("text", text),
         ):
             _refuse_blank(name, value)
-        start, _ = _parse_bound(since, "since") if since is not None else (None, False)
-        end, end_is_date = _parse_bound(until, "until") if until is not None else (None, False)
+        start, _ = _parse_bound(since, _FLAG["since"]) if since is not None else (None, False)
+        end, end_is_date = _parse_bound(until, _FLAG["until"]) if until is not None else (None, False)
         if end is not None and end_is_date:
             end = end + dt.timedelta(days=1)  # a bare date covers the whole day
         if start is not None and end is not None and (end < start or (end_is_date and end <= start)):
             raise UsageError(
-                f"the search window is empty ({since} to {until}); give an end after the start",
+                f"{_FLAG['until']} {until} is before {_FLAG['since']} {since}: the window is empty; "
+                "give an end after the start",
                 since=since,
                 until=until,
             )
@@ -188,11 +189,13 @@ def store_partitions(store: str | os.PathLike[str]) -> dict[dt.date, Path]:
     """The store's ``event_date`` partition directories by date."""
     events_dir = Path(store) / "events"
     if not events_dir.is_dir():
-        raise StoreError(
-            f"{store} is not an auditreports store (no events/ directory); create one with "
-            "`auditreports ingest SRC --store DIR`",
-            store=str(store),
+        from .store import store_problem
+
+        problem = store_problem(store) or (
+            f"{store}: not an auditreports store (no events/ directory); "
+            "point --store at a directory made by `auditreports ingest`"
         )
+        raise StoreError(problem, store=str(store))
     found: dict[dt.date, Path] = {}
     for child in events_dir.iterdir():
         name = child.name
@@ -368,7 +371,7 @@ def _parse_bound(value: str | dt.date | dt.datetime, name: str) -> tuple[dt.date
         except ValueError:
             raise UsageError(
                 f"{name} {value!r} is not a date or time; use YYYY-MM-DD or an ISO 8601 time like 2026-07-03T14:02:11Z",
-                **{name: value},
+                **{name.lstrip("-"): value},
             ) from None
         is_date = False
     if stamp.tzinfo is None:

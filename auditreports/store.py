@@ -133,18 +133,34 @@ def _utc(value: dt.datetime | dt.date) -> dt.datetime:
     return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
 
 
-def open_store(store_dir: str | os.PathLike[str]) -> Store:
-    """Open an existing store; :class:`StoreError` if the directory is missing or not a store."""
+def store_problem(store_dir: str | os.PathLike[str]) -> str | None:
+    """Why ``store_dir`` is not a store to read (missing, or no ledger), in the one wording every command uses."""
     path = Path(store_dir)
     if not path.is_dir():
-        raise StoreError(
-            f"{path}: no such store directory; create one with `auditreports ingest SRC --store {path}`", path=str(path)
-        )
+        if path.exists():
+            return (
+                f"{path}: not a directory, so not a store; point --store at a directory made by `auditreports ingest`"
+            )
+        return f"{path}: no such store; create it with `auditreports ingest SRC --store {path}`"
     if not (path / LEDGER_FILE).is_file():
-        raise StoreError(
-            f"{path}: not an auditreports store (no {LEDGER_FILE}); point --store at a store made by `auditreports ingest`",
-            path=str(path),
+        return (
+            f"{path}: not an auditreports store (no {LEDGER_FILE}); "
+            "point --store at a directory made by `auditreports ingest`"
         )
+    return None
+
+
+def check_store(store_dir: str | os.PathLike[str]) -> Path:
+    """The store's path; :class:`StoreError` (:func:`store_problem`'s sentence) if it is not a store to read."""
+    problem = store_problem(store_dir)
+    if problem:
+        raise StoreError(problem, path=str(store_dir))
+    return Path(store_dir)
+
+
+def open_store(store_dir: str | os.PathLike[str]) -> Store:
+    """Open an existing store; :class:`StoreError` if the directory is missing or not a store."""
+    path = check_store(store_dir)
     _read_ledger(path)
     return Store(path)
 

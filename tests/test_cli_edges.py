@@ -13,7 +13,8 @@ def test_a_missing_required_option_is_one_line_not_a_usage_block(capsys: pytest.
     assert main(["report", "soc2", "--store", "q3", "--period", "2026-Q3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "auditreports report: error: the following arguments are required: --out (see `auditreports report --help`)"
+        "auditreports: error: give --out DIR, the folder the report is written to (usage: auditreports report KIND "
+        "(--store DIR | SRC...) (--period 2026-Q3 | --from DATE --to DATE) --out DIR)"
     ]
     assert main(["verify", "--no-such-option"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -158,13 +159,24 @@ def test_final_refuses_then_passes_through_the_cli(
     args = ["report", "soc2", "--store", str(held_out), "--period", "2026-Q3", "--review", str(review), "--final"]
     args += ["--out", str(out), "-p", "appendix_cap=200"]
     assert cli_main(args) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1  # refused before any kernel started: no progress line, no notebook
+    err = lines[0]
     left = [f for f in high if f != first]
     head = f"auditreports: error: --final refused: {len(left)} critical/high finding(s) undecided: "
-    tail = f"; decide them in {review} and run again"
+    command = f"auditreports review --store {held_out} --period 2026-Q3 --out {review}"
+    tail = f"; set a decision on each in {review} (`{command}` lists any missing) and run again"
     assert err.startswith(head) and err.endswith(tail)
-    named = err.removeprefix(head).removesuffix(tail).split(", ")
-    assert sorted(named) == sorted(left)  # exactly the undecided high ones (in the report's order)
+    named = re.findall(r'([0-9a-f]{24}) \((critical|high)\) "([^"]+)"', err.removeprefix(head).removesuffix(tail))
+    assert sorted(fid for fid, _, _ in named) == sorted(left)  # exactly the undecided high ones, each with its title
+    titles = {
+        ln.split("finding: ")[1].split()[0]: ln
+        for ln in review.read_text(encoding="utf-8").splitlines()
+        if "finding: " in ln
+    }
+    for fid, severity, title in named:
+        assert title in titles[fid] and f"# {severity}" in titles[fid]  # the title the review file shows beside it
+    assert not (out / "report.ipynb").exists()
     assert not (out / "report.pdf").exists() and not (out / "report.INCOMPLETE.pdf").exists()
     for fid in left:
         record_decision(review, fid, "expected", note="reviewed with the team lead", by="Dana Lee", at="2026-10-04")

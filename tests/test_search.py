@@ -209,7 +209,7 @@ def test_author_by_name_is_equality_on_the_stored_spelling_so_statistics_can_pru
 
 
 def test_bad_inputs_are_usage_or_store_errors(tmp_path: Path, store: Path) -> None:
-    with pytest.raises(StoreError, match="not an auditreports store"):
+    with pytest.raises(StoreError, match="no such store; create it with `auditreports ingest"):
         search(tmp_path / "nowhere")
     with pytest.raises(UsageError, match="not a date"):
         search(store, since="last tuesday")
@@ -238,3 +238,52 @@ def test_actor_is_the_cli_and_notebook_name_of_the_author_filter(
     assert search(store, actor="Dana Lee").collect().equals(search(store, author="Dana Lee").collect())
     with pytest.raises(UsageError, match="same filter"):
         search(store, actor="Dana Lee", author="usr_9")
+
+
+def test_cli_table_shows_who_from_where_and_which_event_in_utc(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--store", os.fspath(store), "--author", "usr_9"]) == 0
+    header, *rows = [line for line in capsys.readouterr().out.splitlines() if "┆" in line]
+    for column in ("time (UTC)", "actor_id", "actor_type", "ip", "event_id", "reason"):
+        assert column in header
+    assert any("e1" in row and "bad_password" in row for row in rows)
+
+
+def test_cli_period_is_the_reporting_period_and_excludes_from_to(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "--store", os.fspath(store), "--period", "2026-07", "--json"]) == 0
+    by_period = json.loads(capsys.readouterr().out)
+    assert main(["search", "--store", os.fspath(store), "--from", "2026-07-01", "--to", "2026-07-31", "--json"]) == 0
+    by_dates = json.loads(capsys.readouterr().out)
+    assert by_period["events"] == by_dates["events"] and by_period["count"] > 0
+    assert main(["search", "--store", os.fspath(store), "--period", "2026-06", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 0
+    assert main(["search", "--store", os.fspath(store), "--period", "2026-07", "--from", "2026-07-02"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "auditreports: error: give either --period or --from/--to, not both"
+    assert main(["search", "--store", os.fspath(store), "--period", "2026-Q9"]) == 2
+    assert "--period '2026-Q9' is not a period" in capsys.readouterr().err
+
+
+def test_cli_table_cuts_a_long_reason_with_an_ellipsis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from auditreports.store import write_store
+
+    long = "x" * 59 + "TAIL-NOT-SHOWN" + "y" * 40
+    row = {
+        "event_id": "long1",
+        "timestamp": T0,
+        "event_type": "config.system_prompt.update",
+        "category": "config",
+        "outcome": "success",
+        "actor_type": "user",
+        "actor_id": "usr_1",
+        "reason": long,
+        "source": "workspace",
+        "raw": "{}",
+        "subject_ids": [],
+    }
+    frame = conform(pl.DataFrame([row], schema_overrides={"subject_ids": pl.List(pl.String)}))
+    write_store(tmp_path / "s", frame)
+    assert main(["search", "--store", os.fspath(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "x" * 59 + "…" in out and "TAIL-NOT-SHOWN" not in out

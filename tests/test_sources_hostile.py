@@ -99,7 +99,8 @@ def test_wide_encodings_are_named(tmp_path: Path, codec: str, bom: bool, name: s
     text = render("conversation", "ndjson", records("conversation")).decode()
     src = tmp_path / "wide.ndjson"
     src.write_bytes(text.encode(codec))
-    assert main(["ingest", str(src), "--store", str(tmp_path / "store")]) == 1
+    # nothing loadable was given: one line naming the encoding, exit 2 (its line is still quarantined)
+    assert main(["ingest", str(src), "--store", str(tmp_path / "store")]) == 2
     err = capsys.readouterr().err
     assert f"the file is {name} text" in err and "iconv" in err
     entry = open_store(tmp_path / "store").ledger["inputs"][0]
@@ -121,7 +122,7 @@ def test_an_empty_file_says_it_is_empty(tmp_path: Path, content: bytes, says: st
     (tmp_path / "in").mkdir()
     src = tmp_path / "in" / "empty.ndjson"
     src.write_bytes(content)
-    assert main(["ingest", str(src), "--store", str(tmp_path / "store")]) == 1
+    assert main(["ingest", str(src), "--store", str(tmp_path / "store")]) == 2  # nothing loadable was given
     err = capsys.readouterr().err
     assert says in err and "cannot tell which" not in err
     # found by walking a directory, it is listed as skipped with the same reason
@@ -140,8 +141,9 @@ def test_reingesting_the_same_bytes_as_another_format_is_not_skipped(tmp_path: P
     src = tmp_path / "odd.log"
     src.write_bytes(b"banner line\n" + render("conversation", "ndjson", records("conversation")))
     store = tmp_path / "store"
-    # Not recognised by sniffing (the banner is not a comment): every line quarantined, as unknown.
-    assert main(["ingest", str(src), "--store", str(store)]) == 1
+    # Not recognised by sniffing (the banner is not a comment): every line quarantined, as unknown;
+    # nothing loadable was given, so exit 2.
+    assert main(["ingest", str(src), "--store", str(store)]) == 2
     assert main(["ingest", str(src), "--store", str(store), "--format", "conversation"]) == 0
     err = capsys.readouterr().err
     assert "already ingested" not in err

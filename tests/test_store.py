@@ -114,7 +114,7 @@ def test_quarantine_file_keeps_raw_bytes_as_base64_with_a_preview(tmp_path: Path
 
 
 def test_a_directory_that_is_not_a_store_is_refused_with_a_sentence(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="no such store directory"):
+    with pytest.raises(StoreError, match="no such store; create it"):
         open_store(tmp_path / "nowhere")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "notes.txt").write_text("mine")

@@ -12,6 +12,7 @@ from ..batch import JobOutcome, gdpr_request_jobs, run_batch, workspace_jobs
 from ..errors import UsageError
 from ..progress import say
 from ..settings import discover_settings, load_settings
+from ._options import period_from_args, store_from_args
 
 HELP = "Run many reports on Dask: every subject of a GDPR requests CSV, or one report kind over many stores."
 
@@ -55,8 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise UsageError("batch needs --out DIR: the folder that receives one sub-folder per job and batch.json")
-    if not (args.period or (args.date_from and args.date_to)):
-        raise UsageError("batch needs --period (e.g. 2026-Q3) or --from and --to")
+    period_from_args(args, required=True)  # every argument is checked before any work (commands._options)
+    for store in args.stores:
+        store_from_args(store)
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     extra: dict[str, Any] = {}

@@ -236,13 +236,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_written(written: list[tuple[str, Path]], kinds: list[str], runs: dict[str, Any]) -> None:
-    print("written:")
-    for label, path in written:
-        print(f"  {label:15} {path}")
+def written_lines(written: list[tuple[str, Path]], kinds: list[str], runs: dict[str, Any]) -> list[str]:
+    """The "written:" list: the store and stage outputs, then every file of each report a user should open."""
+    from .report import files_to_open
+
+    rows = list(written)
     for kind in kinds:
         if kind in runs:
-            r = runs[kind]
-            print(f"  {kind + ' report':15} {r.pdf}  ({r.seconds:.0f} s)")
-            print(f"  {kind + ' notebook':15} {r.notebook}")
-            print(f"  {kind + ' evidence':15} {r.out_dir / 'evidence'}")
+            rows += [(f"{kind} {label}", path) for label, path in files_to_open(runs[kind])]
+    width = max(len(label) for label, _ in rows) + 1
+    return ["written:", *(f"  {label:{width}} {path}" for label, path in rows)]
+
+
+def _print_written(written: list[tuple[str, Path]], kinds: list[str], runs: dict[str, Any]) -> None:
+    print("\n".join(written_lines(written, kinds, runs)))

@@ -12,6 +12,7 @@ import polars as pl
 
 from ..errors import ConfigError, RuleError, UsageError
 from ..progress import say, stage
+from ._options import period_from_args, store_from_args
 
 HELP = "run detection rules over audit events and list the findings (one burst, one finding)"
 
@@ -73,17 +74,7 @@ def _events(args: argparse.Namespace) -> pl.LazyFrame:
 
 
 def _period(args: argparse.Namespace) -> Any:
-    if args.period is None and args.date_from is None and args.date_to is None:
-        return None
-    from ..report.period import parse_period
-
-    if args.period is not None:
-        if args.date_from or args.date_to:
-            raise UsageError("give --period or --from/--to, not both.")
-        return parse_period(args.period)
-    if not (args.date_from and args.date_to):
-        raise UsageError("--from and --to go together (the first and last day of the period).")
-    return parse_period(start=args.date_from, end=args.date_to)
+    return period_from_args(args, required=False)
 
 
 def _sensitivity_values(text: str) -> list[Any]:
@@ -108,6 +99,16 @@ def run(args: argparse.Namespace) -> int:
     from ..detect import detect, load_framework, sensitivity
     from ..settings import resolve_settings
 
+    # Every argument is checked before any work or progress line (commands._options).
+    period = _period(args)
+    if args.store and args.src:
+        raise UsageError("give either SRC or --store, not both.")
+    if not args.store and not args.src:
+        raise UsageError("give the audit-log files to scan (SRC) or --store DIR.")
+    from ..settings import discover_settings, load_settings
+
+    load_settings(discover_settings(args.config).path)  # a bad settings file first, silently
+    store_from_args(args.store)
     try:
         settings = resolve_settings(args.config).detection
         framework = load_framework(args.framework, rules_dirs=args.rules) if args.framework else None
@@ -127,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_table(table)
             return 0
-        period = _period(args)
         with stage("detecting"):
             # The rules see the whole log (baselines need the history before the period);
             # the period chooses which findings are reported, as the reports do.

@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ..ingest import DEFAULT_BATCH_BYTES, ingest
 from ..progress import say
 from ..settings import discover_settings, load_settings
+from ..sources import refused_whole
 from ..sources.vendors import register_field_maps
 
 HELP = "load audit-log files, directories or globs into a Parquet store (nothing lost: bad lines are quarantined)"
@@ -47,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _file_line(entry: dict[str, Any]) -> str:
+    if refused_whole(entry):
+        # One line: what the file is and what to do; its lines are in the store's quarantine.
+        kept = entry["quarantined"]
+        return f"{entry['path']}: {entry['error']} ({kept} line{'s' if kept != 1 else ''} kept in the quarantine)"
     kind = {"unknown": "format not recognised", "empty": "empty file"}.get(
         entry["format"], f"{entry['format']} {entry['layout']}"
     )
@@ -74,49 +79,47 @@ def load_organisation_maps(maps: list[str], settings_file: str | None) -> list[s
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.batch_mb <= 0:  # every argument is checked before any work or progress line
+        raise UsageError(f"--batch-mb must be a positive number of megabytes, not {args.batch_mb}")
     added = load_organisation_maps(args.maps, args.settings_file)
     if added and not args.json:
         say(f"Organisation field maps loaded: {', '.join(added)}")
-    if args.batch_mb <= 0:
-        raise UsageError(f"--batch-mb must be a positive number of megabytes, not {args.batch_mb}")
-    done = ingest(
-        args.src,
-        args.store,
-        format=args.format,
-        batch_bytes=args.batch_mb * 1024 * 1024,
-        on_file=None if args.json else lambda e: say(_file_line(e)),
-    )
+    refused: list[str] = []
+
+    def on_file(entry: dict[str, Any]) -> None:
+        # Files that are not audit logs are said once each, at the end, if nothing else loads;
+        # otherwise in order with the others.
+        if refused_whole(entry):
+            refused.append(_file_line(entry))
+        elif not args.json:
+            for line in refused:
+                say(line)
+            refused.clear()
+            say(_file_line(entry))
+
+    done = ingest(args.src, args.store, format=args.format, batch_bytes=args.batch_mb * 1024 * 1024, on_file=on_file)
     result, report = done.load, done.store
     loaded_events = result.loaded_events
     quarantined_lines = sum(e["quarantined"] for e in result.ledger)
     skipped = report["skipped_inputs"]
+    if not skipped and all(refused_whole(e) for e in result.ledger):
+        # Nothing loadable was given: one line per file (what it is, what to do), exit 2.
+        # Its lines are in the store's quarantine all the same (nothing lost silently).
+        if args.json:
+            _print_json(result, report, skipped, done.batches, loaded_events, quarantined_lines)
+        else:
+            for line in refused:
+                say(f"auditreports: error: {line}")
+            for s in result.skipped:
+                say(f"auditreports: error: {s['path']}: {s['reason']} (skipped)")
+            if not result.ledger and not result.skipped:
+                say("auditreports: error: no file to read was found in the inputs; give audit-log exports")
+        return 2
+    for line in refused:
+        if not args.json:
+            say(line)
     if args.json:
-        doc = {
-            "store": report["store"],
-            "files": result.ledger,
-            "totals": {
-                "files": len(result.ledger),
-                "lines_read": result.lines_read,
-                "loaded": sum(e["loaded"] for e in result.ledger),
-                "events": loaded_events,
-                "quarantined": quarantined_lines,
-                "batches": done.batches,
-                "blank": sum(e["blank"] for e in result.ledger),
-                "duplicates": result.duplicates,
-                "conflicts": result.conflicts,
-                "added": report["added"],
-                "already_in_store": report["already_in_store"],
-                "store_conflicts": report["conflicts"],
-            },
-            "skipped_inputs": skipped,
-            "skipped_paths": result.skipped,
-            "quarantined": [
-                {"file": r["source_file"], "line": r["source_line"], "reason": r["reason"]}
-                for r in result.quarantine.head(100).iter_rows(named=True)
-            ],
-        }
-        json.dump(doc, sys.stdout, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        _print_json(result, report, skipped, done.batches, loaded_events, quarantined_lines)
     else:
         say(result.summary(first_quarantined=_SHOW_QUARANTINED))
         line = (
@@ -133,3 +136,34 @@ def run(args: argparse.Namespace) -> int:
         say(f"auditreports: --strict: {quarantined_lines} line(s) were quarantined")
         return 1
     return 0
+
+
+def _print_json(
+    result: Any, report: dict[str, Any], skipped: list[str], batches: int, loaded_events: int, quarantined_lines: int
+) -> None:
+    doc = {
+        "store": report["store"],
+        "files": result.ledger,
+        "totals": {
+            "files": len(result.ledger),
+            "lines_read": result.lines_read,
+            "loaded": sum(e["loaded"] for e in result.ledger),
+            "events": loaded_events,
+            "quarantined": quarantined_lines,
+            "batches": batches,
+            "blank": sum(e["blank"] for e in result.ledger),
+            "duplicates": result.duplicates,
+            "conflicts": result.conflicts,
+            "added": report["added"],
+            "already_in_store": report["already_in_store"],
+            "store_conflicts": report["conflicts"],
+        },
+        "skipped_inputs": skipped,
+        "skipped_paths": result.skipped,
+        "quarantined": [
+            {"file": r["source_file"], "line": r["source_line"], "reason": r["reason"]}
+            for r in result.quarantine.head(100).iter_rows(named=True)
+        ],
+    }
+    json.dump(doc, sys.stdout, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")

@@ -16,6 +16,7 @@ from ..parameters import check_parameters, declared_parameters, search_framework
 from ..progress import say
 from ..report.registry import report_kind
 from ..settings import discover_settings
+from ._options import period_from_args, store_from_args
 
 HELP = (
     "Build a report (soc2, hipaa, gdpr or an organisation framework): runs the report notebook, "
@@ -24,7 +25,9 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", help="report kind: a framework file's stem (soc2, hipaa, gdpr, or one in --frameworks)")
+    p.add_argument(
+        "kind", nargs="?", help="report kind: a framework file's stem (soc2, hipaa, gdpr, or one in --frameworks)"
+    )
     p.add_argument("src", nargs="*", metavar="SRC", help="files, directories or globs to load (or use --store)")
     p.add_argument("--store", help="store directory written by `auditreports ingest`")
     p.add_argument("--format", dest="source_format", help="force the source format of SRC")
@@ -81,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
     )
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", help="output directory (required)")
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
     p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
@@ -158,6 +161,25 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def files_to_open(result: NotebookRun) -> list[tuple[str, Path]]:
+    """Every file or folder a report run wrote that a user should open, labelled, in reading order.
+
+    One list for ``report`` and ``demo`` (so neither forgets one): the PDF, its HTML twin,
+    the executed notebook, the evidence folder and, for GDPR, the internal release record
+    and its evidence.
+    """
+    out = result.out_dir
+    candidates = [
+        ("report", result.pdf),
+        ("report (HTML)", out / "report.html"),
+        ("notebook", result.notebook),
+        ("evidence", out / "evidence"),
+        ("release record (internal)", out / "release-record.pdf"),
+        ("release evidence (internal)", out / "release-record-evidence"),
+    ]
+    return [(label, path) for label, path in candidates if path.exists()]
+
+
 def run_record(result: NotebookRun) -> dict[str, object]:
     """What one report run wrote, JSON-ready (``report --json`` and ``demo --json``)."""
     evidence = result.out_dir / "evidence"
@@ -169,6 +191,9 @@ def run_record(result: NotebookRun) -> dict[str, object]:
         "evidence_files": sorted(p.name for p in evidence.iterdir()) if evidence.is_dir() else [],
         "seconds": round(result.seconds, 1),
     }
+    html = result.out_dir / "report.html"
+    if html.is_file():
+        record["html"] = str(html)
     release = result.out_dir / "release-record.pdf"
     if release.is_file():  # GDPR: the organisation's internal record beside the response
         record["release_record"] = str(release)
@@ -176,8 +201,28 @@ def run_record(result: NotebookRun) -> dict[str, object]:
     return record
 
 
+USAGE = "auditreports report KIND (--store DIR | SRC...) (--period 2026-Q3 | --from DATE --to DATE) --out DIR"
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The command line's own mistakes, in its own words, before anything runs."""
+    if not args.kind:
+        from ..report.registry import report_kinds
+
+        kinds = ", ".join(sorted(report_kinds(args.frameworks_dirs)))
+        raise UsageError(f"give a report kind: {kinds} (usage: {USAGE}; see `auditreports report --help`)")
+    if not args.out:
+        raise UsageError(f"give --out DIR, the folder the report is written to (usage: {USAGE})")
+    if args.store and args.src:
+        raise UsageError("give either SRC (files, directories or globs) or --store DIR, not both")
+    if not args.store and not args.src:
+        raise UsageError(f"give the events to report on: --store DIR or SRC files (usage: {USAGE})")
+
+
 def run(args: argparse.Namespace) -> int:
-    params = parameters_from_args(args)
+    _check_arguments(args)
+    params = parameters_from_args(args)  # which options this kind takes
+    period_from_args(args, required=True)
     # Which settings file: --settings, else $AUDITREPORTS_SETTINGS, else ./auditreports.yml. The
     # notebook is given the file found (absolute), and check_parameters validates it before a
     # kernel starts.
@@ -185,20 +230,26 @@ def run(args: argparse.Namespace) -> int:
     if source.path is not None:
         params["settings_file"] = str(source.path.resolve())
     check_parameters(args.kind, params)  # a bad parameter or settings file is the only line on stderr
-    say(f"[auditreports] settings: {source.describe()}")
+    store_from_args(args.store)  # a directory that is not a store, in the one wording of every command
     if args.kind == "gdpr":
         from ..report.gdpr import check_subject_parameters
 
         check_subject_parameters(params)
+    if params.get("final"):
+        # Sign-off mode: refused before any kernel starts while a critical/high finding is
+        # undecided, naming each (id, severity, title) and the command that lists them.
+        from ..errors import ReviewIncompleteError
+        from ..review import final_refusal
+
+        refusal = final_refusal(args.kind, params)
+        if refusal:
+            raise ReviewIncompleteError(refusal)
+    say(f"[auditreports] settings: {source.describe()}")
     result = run_report_notebook(args.kind, params, notebook=args.notebook, timeout=args.timeout)
     say(f"[auditreports] {args.kind}: report written in {result.seconds:.1f} s")
     if args.json:
         print(json.dumps(run_record(result), indent=2))
         return 0
-    print(f"report:   {result.pdf}")
-    print(f"notebook: {result.notebook}")
-    print(f"evidence: {result.out_dir / 'evidence'}")
-    if args.kind == "gdpr":
-        print(f"release record (internal): {result.out_dir / 'release-record.pdf'}")
-        print(f"release evidence (internal): {result.out_dir / 'release-record-evidence'}")
+    for label, path in files_to_open(result):
+        print(f"{label + ':':28} {path}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..progress import say, stage
+from ._options import period_from_args, store_from_args
 
 HELP = "write the review file: every finding of the period listed, undecided; a re-run keeps decisions and adds new findings"
 
@@ -25,20 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..detect import detect
-    from ..report.period import parse_period
     from ..review import load_review, period_findings, write_review
     from ..settings import load_settings
     from ..store import open_store
 
-    if args.period and (args.date_from or args.date_to):
-        raise UsageError("give either --period or --from/--to, not both")
-    if args.period:
-        period = parse_period(args.period)
-    elif args.date_from and args.date_to:
-        period = parse_period(start=args.date_from, end=args.date_to)
-    else:
-        raise UsageError("give the period: --period 2026-Q3, or --from and --to")
+    # Every argument is checked before any work or progress line (commands._options).
+    period = period_from_args(args, required=True)
     settings = load_settings(args.settings_file)
+    store_from_args(args.store)
     for directory in args.rules:
         if not Path(directory).is_dir():
             raise UsageError(f"--rules {directory!r} is not a directory")

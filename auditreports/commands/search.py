@@ -13,16 +13,22 @@ from ..search import SearchFilters, search_with
 HELP = "find events in a store (by conversation, author, event type, time, channel, subject or text)"
 
 # Columns of the readable table: what an analyst scans first.
+# Who acted is the actor's id and type (an API key acts under its owner's name); the IP and
+# the event id are what an investigation pivots on next.
 TABLE_COLUMNS = (
     "timestamp",
     "event_type",
     "outcome",
-    "actor_name",
     "actor_id",
+    "actor_type",
+    "actor_name",
+    "ip",
     "conversation_id",
     "subject_id",
     "reason",
+    "event_id",
 )
+REASON_WIDTH = 60
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +45,9 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--event-type", metavar="TYPE", help="exact event type or source action, or a prefix ending in '.' like 'auth.'"
     )
+    parser.add_argument(
+        "--period", metavar="PERIOD", help="a reporting period: 2026-Q3, 2026-08 or 2026 (UTC days), like report's"
+    )
     parser.add_argument("--from", dest="since", metavar="WHEN", help="start, inclusive (YYYY-MM-DD or ISO 8601 time)")
     parser.add_argument("--to", dest="until", metavar="WHEN", help="end, inclusive; a bare date covers the whole day")
     parser.add_argument("--channel", metavar="NAME", help="conversation channel: web, email, whatsapp, slack, api")
@@ -49,12 +58,21 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
+    since, until = args.since, args.until
+    if getattr(args, "period", None) is not None:
+        from ..errors import UsageError
+        from ..period import CLI_NAMES, parse_period
+
+        if since is not None or until is not None:
+            raise UsageError("give either --period or --from/--to, not both")
+        period = parse_period(args.period, names=CLI_NAMES)
+        since, until = period.start.isoformat(), period.end.isoformat()
     return SearchFilters.build(
         conversation_id=args.conversation_id,
         author=args.author,
         event_type=args.event_type,
-        since=args.since,
-        until=args.until,
+        since=since,
+        until=until,
         channel=args.channel,
         subject=args.subject,
         text=args.text,
@@ -80,14 +98,21 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
+    reason = pl.col("reason")
     table = events.select(
-        pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S"), *[pl.col(c) for c in TABLE_COLUMNS[1:]]
-    ).with_columns(pl.col("reason").str.slice(0, 60))
+        pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S").alias("time (UTC)"),
+        *[pl.col(c) for c in TABLE_COLUMNS[1:]],
+    ).with_columns(
+        pl.when(reason.str.len_chars() > REASON_WIDTH)
+        .then(reason.str.slice(0, REASON_WIDTH - 1) + "…")
+        .otherwise(reason)
+        .alias("reason")
+    )
     with pl.Config(
         tbl_rows=-1,
         tbl_cols=-1,
-        tbl_width_chars=200,
-        fmt_str_lengths=60,
+        tbl_width_chars=260,
+        fmt_str_lengths=REASON_WIDTH,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
     ):

@@ -22,7 +22,9 @@ from ..integrity import (
 )
 from ..integrity.manifest import file_entry
 from ..integrity.verify import with_unreadable_lines
+from ..period import CLI_NAMES
 from ..progress import stage
+from ._options import store_from_args
 
 HELP = "verify a log's hash chain, sequence, coverage and conversation continuity; write a signed evidence manifest"
 
@@ -91,7 +93,15 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], list[dic
 
 
 def run(args: argparse.Namespace) -> int:
-    period = parse_period(args.period, start=args.date_from, end=args.date_to)
+    # Every argument is checked before any work or progress line (commands._options).
+    period = parse_period(args.period, start=args.date_from, end=args.date_to, names=CLI_NAMES)
+    if bool(args.src) == bool(args.store):
+        raise UsageError("give either SRC (files, directories or globs) or --store DIR, not both and not neither")
+    from ..settings import discover_settings, load_settings
+
+    load_settings(discover_settings(args.settings).path)  # a bad settings file first, silently
+    store_from_args(args.store)
+    as_of = _as_of(args.as_of)
     from ..settings import resolve_settings
 
     settings: IntegritySettings = resolve_settings(args.settings).integrity
@@ -104,9 +114,7 @@ def run(args: argparse.Namespace) -> int:
         events, inputs, origins, quarantine, _ = _load(args)
     quarantined = quarantine.height if quarantine is not None else 0
     with stage("verifying"):
-        result = verify(
-            events, settings=settings, period=period, previous_manifest=args.previous_manifest, as_of=_as_of(args.as_of)
-        )
+        result = verify(events, settings=settings, period=period, previous_manifest=args.previous_manifest, as_of=as_of)
     if result.events_checked == 0 and quarantined:
         files = sorted({str(f) for f in quarantine.get_column("source_file").to_list()})
         raise NothingLoadedError(

@@ -17,10 +17,14 @@ UtcWindow = tuple[datetime, datetime]  # [start, end) — a Period as verificati
 
 
 def parse_period(
-    period: str | None = None, *, start: str | date | None = None, end: str | date | None = None
+    period: str | None = None,
+    *,
+    start: str | date | None = None,
+    end: str | date | None = None,
+    names: tuple[str, str, str] = ("period", "start", "end"),
 ) -> UtcWindow | None:
     """``[start, end)`` in UTC, or None when no period is given; ``end`` is inclusive (the whole day)."""
     if not period and not start and not end:
         return None
-    p = _parse_period(period or None, start=start or None, end=end or None)
+    p = _parse_period(period or None, start=start or None, end=end or None, names=names)
     return p.start_utc, p.end_utc_exclusive

@@ -24,8 +24,10 @@ from ..review import (
     Previous,
     Review,
     compare_findings,
+    final_refusal_message,
     load_previous,
     load_review,
+    review_command,
 )
 from .model import SEVERITY_ORDER, ReportModel, Section, Table, group_text
 
@@ -86,16 +88,19 @@ def apply_review(
     loaded = _load(review, list(known_ids) if known_ids is not None else ids)
     if final:
         blockers = [
-            f.finding_id
+            (f.finding_id, f.severity, f.title)
             for f in model.findings
             if f.severity in BLOCKING_SEVERITIES and (loaded is None or loaded.decision_for(f.finding_id) is None)
         ]
         if blockers:
-            where = f"in {loaded.path}" if loaded is not None else "in a review file (--review)"
+            # The CLI refuses before any kernel starts (review.final_refusal); this is the
+            # same check, in the same words, for the Python API and the notebook.
+            command = review_command(
+                {"period": model.period.label, "review_file": str(loaded.path) if loaded is not None else None}
+            )
             raise ReviewIncompleteError(
-                f"--final refused: {len(blockers)} critical/high finding(s) undecided: {', '.join(blockers)}; "
-                f"decide them {where} and run again",
-                finding_ids=blockers,
+                final_refusal_message(blockers, loaded.path if loaded is not None else None, command),
+                finding_ids=[b[0] for b in blockers],
             )
     before = load_previous(previous) if previous is not None and not isinstance(previous, Previous) else previous
     comparison = compare_findings(model.findings_frame, before) if before is not None else None

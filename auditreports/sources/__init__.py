@@ -27,6 +27,7 @@ from ._dupkeys import duplicate_key_reason
 from ._io import read_input, resolve_inputs
 from ._quarantine import finish_quarantine
 from ._records import RecordSpec, _Records, parse_records
+from ._unrecognised import describe_content, not_an_audit_log
 from .registry import FormatSpec, ParsedFile, detect_format, formats, get_format, register_format
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "get_format",
     "load",
     "load_paths",
+    "refused_whole",
     "register_format",
 ]
 
@@ -79,15 +81,20 @@ class LoadResult:
             f"{blank} blank or structural; {self.duplicates} identical duplicates dropped, "
             f"{self.conflicts} events flagged as id conflicts."
         )
-        if self.quarantine.height:
+        failed = [e for e in self.ledger if e.get("error")]
+        # A file refused whole (not an audit log, unreadable, empty) is named once, under
+        # "Unreadable", not line by line: its lines are in the quarantine all the same.
+        refused = {e["path"] for e in failed if refused_whole(e)}
+        shown = self.quarantine.filter(~pl.col("source_file").is_in(list(refused))) if refused else self.quarantine
+        if shown.height:
             where = [
                 f"{row['source_file']}:{row['source_line']} ({row['reason']})"
-                for row in self.quarantine.head(first_quarantined).iter_rows(named=True)
+                for row in shown.head(first_quarantined).iter_rows(named=True)
             ]
             total = self.quarantine.height if self.quarantined_records is None else self.quarantined_records
+            total -= self.quarantine.height - shown.height
             more = total - len(where)
             text += " Quarantined: " + "; ".join(where) + (f"; and {more} more." if more else ".")
-        failed = [e for e in self.ledger if e.get("error")]
         if failed:
             text += " Unreadable: " + "; ".join(f"{e['path']} ({e['error']})" for e in failed) + "."
         if self.skipped:
@@ -97,6 +104,11 @@ class LoadResult:
                 + "."
             )
         return text
+
+
+def refused_whole(entry: dict[str, Any]) -> bool:
+    """Whether a ledger entry is a file nothing could be read from: not an audit log, unreadable text, empty."""
+    return bool(entry.get("error")) and entry.get("events") == 0 and entry.get("format") in ("unknown", "empty")
 
 
 def load(
@@ -198,11 +210,13 @@ def _load_file(
             except RecursionError:
                 parsed, spec = _parse_without_deep_records(data, path, forced)
             format_name = spec.name
-        except SourceFormatError as exc:
+        except SourceFormatError:
             if not named:
+                skipped.append({"path": path, "reason": f"{describe_content(data, path)}, not an audit log"})
                 return None
-            # A named file we cannot recognise does not stop the others: all its lines are quarantined.
-            error = exc.message
+            # A named file we cannot recognise does not stop the others: all its lines are
+            # quarantined, and the ledger says in one sentence what the file is and what to do.
+            error = not_an_audit_log(data, path)
             format_name = "unknown"
             parsed = _quarantine_whole_file(data, path, "the file is in no audit-log format we recognise")
         except (pl.exceptions.PolarsError, ValueError, TypeError, KeyError) as exc:

@@ -18,6 +18,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -29,7 +30,12 @@ import pyarrow as pa
 from ..csvsafe import restore_expr
 from ..schema import EVENT_SCHEMA
 from ._canonical import canonical_json_lenient
-from ._dupkeys import duplicate_key_reason, loads_keeping_duplicates, object_pairs_marking_duplicates
+from ._dupkeys import (
+    duplicate_key_reason,
+    duplicate_key_records,
+    loads_keeping_duplicates,
+    object_pairs_marking_duplicates,
+)
 from ._quarantine import QuarantineRow, empty_work, finish_quarantine, quarantine_frame
 from ._timestamps import normalise_timestamps
 from .registry import ParsedFile
@@ -212,6 +218,9 @@ class _Records:
     # The fast NDJSON path keeps positions as a frame (raw, source_line, source_offset, _nlines)
     # and fills the lists above only if a per-record pass is needed.
     frame: pl.DataFrame | None = None
+    # Records naming a key twice, found beside the one-call parse (sources._dupkeys): the
+    # one-call parse keeps the first value silently, so its result is filtered by this.
+    duplicate_keys: Future[list[tuple[int, str]]] | None = None
 
     def materialise(self) -> None:
         if self.frame is not None and not self.text:
@@ -257,7 +266,26 @@ def _ndjson_records(lines: _Lines, data: bytes | None) -> _Records:
             pl.lit(1, dtype=pl.Int64).alias("_nlines"),
         )
     )
-    return _Records([], [], [], [], "ndjson", [], ndjson_bytes=data, frame=frame)
+    records = _Records([], [], [], [], "ndjson", [], ndjson_bytes=data, frame=frame)
+    raw = frame.get_column("raw")
+    if data is not None:
+        starts = frame.get_column("source_offset").to_numpy()
+        records.duplicate_keys = _CHECKER.submit(duplicate_key_records, data, starts, raw.__getitem__)
+    else:
+        records.duplicate_keys = _check_texts(raw.to_list())
+    return records
+
+
+# The duplicate-key check runs beside the one-call parse (numpy releases the GIL), like
+# the SHA-256 of each file (sources._io).
+_CHECKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditreports-dupkeys")
+
+
+def _check_texts(texts: list[str]) -> Future[list[tuple[int, str]]]:
+    """The duplicate-key check of records given as texts (joined one per line)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]], dtype=np.int64)
+    return _CHECKER.submit(duplicate_key_records, b"\n".join(encoded), starts, texts.__getitem__)
 
 
 def _array_line_records(lines: _Lines) -> _Records | None:
@@ -282,7 +310,9 @@ def _array_line_records(lines: _Lines) -> _Records | None:
     lead = lines.series.gather(idx)
     lead_bytes = lead.str.len_bytes() - lead.str.strip_chars_start("[ \t").str.len_bytes()
     offsets = (lines.offset_series.gather(idx) + lead_bytes).to_list()
-    return _Records(cand.to_list(), (idx + 1).to_list(), offsets, [1] * len(cand), "json-array", [])
+    records = _Records(cand.to_list(), (idx + 1).to_list(), offsets, [1] * len(cand), "json-array", [])
+    records.duplicate_keys = _check_texts(records.text)
+    return records
 
 
 class _Scanner:
@@ -509,14 +539,14 @@ def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[
     if not keep:
         return pl.DataFrame(schema=schema).select(spec.flatten()), [], keep
     if records.parsed is not None:
-        return records.parsed.select(spec.flatten()), [], keep
+        return _without_duplicate_keys(records, records.parsed.select(spec.flatten()))
     try:
         if records.ndjson_bytes is not None:
             whole = pl.read_ndjson(io.BytesIO(records.ndjson_bytes), schema=schema)
         else:
             whole = pl.read_ndjson(io.StringIO(_one_per_line(records.text)), schema=schema)
         if whole.height == len(keep):
-            return whole.select(spec.flatten()), [], keep
+            return _without_duplicate_keys(records, whole.select(spec.flatten()))
     except (pl.exceptions.PolarsError, OSError):
         pass
     records.materialise()
@@ -551,6 +581,21 @@ def _json_flat(records: _Records, spec: RecordSpec) -> tuple[pl.DataFrame, list[
     if frame.height != len(keep):  # pragma: no cover - would mean Polars skipped a record
         raise AssertionError(f"parsed {frame.height} records but expected {len(keep)}")
     return frame.select(spec.flatten()), bad, keep
+
+
+def _without_duplicate_keys(
+    records: _Records, flat: pl.DataFrame
+) -> tuple[pl.DataFrame, list[QuarantineRow], list[int]]:
+    """The one-call parse's rows less the records that name a key twice, which are quarantined."""
+    found = records.duplicate_keys.result() if records.duplicate_keys is not None else []
+    keep = list(range(records.count))
+    if not found:
+        return flat, [], keep
+    records.materialise()
+    bad = [_qrow(records, i, reason) for i, reason in found]
+    mask = np.ones(records.count, dtype=bool)
+    mask[[i for i, _ in found]] = False
+    return flat.filter(pl.Series(mask)), bad, [i for i in keep if mask[i]]
 
 
 def _fast_parse(records: _Records, spec: RecordSpec) -> pl.DataFrame | None:

@@ -15,16 +15,18 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import rfc8785
 
 from ...errors import ConfigError, UsageError
 from ...schema import QUARANTINE_SCHEMA
+from .._dupkeys import duplicate_key_reason, duplicate_key_records
 from ..registry import FormatSpec, ParsedFile, register_format
 from . import transforms as _transforms  # registers the named transforms
 from .fieldmap import FieldMap, load_field_map, load_field_maps
 from .mapping import TRANSFORMS, map_records
-from .records import split_records
+from .records import BadBlock, split_records
 from .sniffing import sample_records, sniff_score
 
 __all__ = [
@@ -48,7 +50,8 @@ del _transforms
 def parse_vendor_file(data: bytes, path: str, fmap: FieldMap) -> ParsedFile:
     """Parse one decompressed vendor file with ``fmap``; every line is accounted for."""
     split = split_records(data, fmap.envelope_keys)
-    mapped = map_records(split.records, fmap, path)
+    records = _without_duplicate_keys(split)
+    mapped = map_records(records, fmap, path)
     blocks = pl.DataFrame(
         {
             "source_file": [path] * len(split.bad),
@@ -77,6 +80,29 @@ def parse_vendor_file(data: bytes, path: str, fmap: FieldMap) -> ParsedFile:
         layout=split.layout,
         notes=notes,
     )
+
+
+def _without_duplicate_keys(split: Any) -> pl.DataFrame:
+    """The split records less those naming a key twice, which join the quarantine (``split.bad``).
+
+    The same check and reason as the platform formats' (sources._dupkeys): Polars' JSON
+    path reading would keep the first of two values silently.
+    """
+    records: pl.DataFrame = split.records
+    if not records.height:
+        return records
+    texts = records.get_column("text").to_list()
+    encoded = [t.encode("utf-8") for t in texts]
+    starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]], dtype=np.int64)
+    found = duplicate_key_records(b"\n".join(encoded), starts, texts.__getitem__)
+    if not found:
+        return records
+    rows = records.to_dicts()
+    for i, reason in found:
+        row = rows[i]
+        split.bad.append(BadBlock(row["line"], row["offset"], encoded[i], row["lines"], reason))
+    drop = pl.Series([i for i, _ in found], dtype=pl.UInt32)
+    return records.with_row_index("_i").filter(~pl.col("_i").is_in(drop.implode())).drop("_i")
 
 
 def _sniff(head: bytes, path: str, fmap: FieldMap) -> float:
@@ -122,17 +148,35 @@ def vendor_events_from_records(
     fmap = _named(format)
     if fmap is None:
         raise UsageError(f"{format!r} is not a vendor format; use one of {', '.join(sorted(_shipped_maps()))}")
+    # A record the API client marked as naming a key twice is quarantined, as in a file.
+    twice = [(i, duplicate_key_reason(r)) for i, r in enumerate(records)]
+    twice = [(i, why) for i, why in twice if why]
+    skip = {i for i, _ in twice}
+    kept = [(i, r) for i, r in enumerate(records) if i not in skip]
     frame = pl.DataFrame(
         {
-            "text": [record_text(r) for r in records],
-            "line": list(range(1, len(records) + 1)),
-            "offset": [None] * len(records),
-            "lines": [1] * len(records),
+            "text": [record_text(r) for _, r in kept],
+            "line": [i + 1 for i, _ in kept],
+            "offset": [None] * len(kept),
+            "lines": [1] * len(kept),
         },
         schema={"text": pl.String, "line": pl.Int64, "offset": pl.Int64, "lines": pl.Int64},
     )
     mapped = map_records(frame, fmap, source_file)
-    return mapped.events, mapped.quarantine
+    if not twice:
+        return mapped.events, mapped.quarantine
+    refused = pl.DataFrame(
+        {
+            "source_file": [source_file] * len(twice),
+            "source_line": [i + 1 for i, _ in twice],
+            "source_offset": [None] * len(twice),
+            "format": [fmap.format] * len(twice),
+            "reason": [why for _, why in twice],
+            "raw": [record_text(records[i]).encode("utf-8") for i, _ in twice],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return mapped.events, pl.concat([mapped.quarantine, refused]).sort("source_line")
 
 
 def _spec(fmap: FieldMap, origin: str) -> FormatSpec:
