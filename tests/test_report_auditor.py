@@ -8,6 +8,7 @@ a small scale), ingested and detected exactly as a user would.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -542,3 +543,48 @@ def test_hipaa_rows_grow_with_people_not_with_events(prepared: Any, settings: An
 
     assert rows(big) == rows(small)
     assert big.evidence_events.height > 1.5 * small.evidence_events.height
+
+
+def test_summary_says_which_findings_of_the_period_this_framework_leaves_out(
+    hipaa: Any, soc2: Any, prepared: Any
+) -> None:
+    from auditreports.report.render import render_html
+
+    every = prepared.inputs.findings
+    for model in (hipaa, soc2):
+        shown = {f.finding_id for f in model.findings}
+        left = every.filter(~pl.col("finding_id").is_in(list(shown)))
+        summary = next(s for s in model.sections if s.kind == "summary")
+        listed = {r["rule"]: r["count"] for r in summary.extra["other_rules"]}
+        assert listed == dict(left.group_by("rule_name").len().iter_rows())
+        text = " ".join(re.sub(r"<[^>]+>", " ", render_html(model)).split())
+        if listed:
+            assert f"Not in this report: {left.height} other finding(s) of the period" in text
+            assert all(f"{rule}: {n}," in text for rule, n in listed.items())
+        else:
+            assert "Not in this report" not in text
+    # HIPAA reviews the rules its map cites: the off-hours prompt change (a SOC 2 rule) is named as left out.
+    hipaa_left = {r["rule"] for r in next(s for s in hipaa.sections if s.kind == "summary").extra["other_rules"]}
+    assert "off_hours_config_change" in hipaa_left or "off_hours_config_change" in {f.rule_name for f in hipaa.findings}
+
+
+def test_findings_citing_the_same_events_name_each_other(soc2: Any, prepared: Any) -> None:
+    from auditreports.report.render import render_html
+
+    frame = prepared.inputs.findings
+    pairs = frame.select("finding_id", pl.col("event_ids").alias("e")).explode("e").drop_nulls()
+    shared = (
+        pairs.join(pairs, on="e", suffix="_o")
+        .filter(pl.col("finding_id") != pl.col("finding_id_o"))
+        .select("finding_id", "finding_id_o")
+        .unique()
+    )
+    by_id = {f.finding_id: f for f in soc2.findings}
+    expected = [(a, b) for a, b in shared.iter_rows() if a in by_id and b in by_id]
+    assert expected, "the held-out quarter has findings sharing events (a prompt change seen by two rules)"
+    for a, b in expected:
+        assert f"{by_id[b].ref} ({by_id[b].rule}," in by_id[a].same_events
+    alone = [f for f in soc2.findings if f.finding_id not in {a for a, _ in expected}]
+    assert all(not f.same_events for f in alone)
+    text = " ".join(re.sub(r"<[^>]+>", " ", render_html(soc2)).split())
+    assert "one incident seen by more than one rule" in text

@@ -139,6 +139,7 @@ class FindingView:
     rule_description: str = ""  # what the rule detects, shown when its file gives no why_it_matters
     what_to_check: str = ""  # from the rule's YAML
     related: Table | None = None  # what the same actors / IPs did next (report/actionable.py)
+    same_events: str = ""  # the other findings citing any of this one's events (one incident, several rules)
     diffs: list[Diff] = field(default_factory=list)  # the change itself, when the finding is a change
     reverts: list[str] = field(default_factory=list)  # later changes that set the value back
     review: Any = None  # a report.reviewed.FindingReview once a review file is applied
@@ -725,10 +726,36 @@ def build_findings(
                 rule_description="" if notes[0] else notes[2],
             )
         )
+    _link_shared_events(views, findings)
     counts = findings.group_by(pl.col("severity").str.to_lowercase()).len()
     lookup = dict(counts.rows())
     severity_counts = [(s, int(lookup.get(s, 0))) for s in SEVERITY_ORDER]
     return views, severity_counts
+
+
+def _link_shared_events(views: list[FindingView], findings: pl.DataFrame) -> None:
+    """Name, on each finding, the other findings that cite any of its events.
+
+    Two rules seeing the same events (an off-hours prompt change that is also a content-risk
+    change; a removed person's key that is also orphaned) are one incident: the reader sees
+    the pair instead of counting it twice.
+    """
+    if findings.height < 2 or not views:
+        return
+    pairs = findings.select("finding_id", pl.col("event_ids").alias("event_id")).explode("event_id").drop_nulls()
+    shared = (
+        pairs.join(pairs, on="event_id", suffix="_other")
+        .filter(pl.col("finding_id") != pl.col("finding_id_other"))
+        .group_by("finding_id", "finding_id_other")
+        .len()
+    )
+    by_id = {v.finding_id: v for v in views}
+    for finding_id, other_id, n in shared.sort("finding_id", "finding_id_other").iter_rows():
+        view, other = by_id.get(finding_id), by_id.get(other_id)
+        if view is None or other is None:
+            continue
+        text = f"{other.ref} ({other.rule}, {n} shared event{'s' if n != 1 else ''})"
+        view.same_events = f"{view.same_events}; {text}" if view.same_events else text
 
 
 # ---------------------------------------------------------------- sign-off, stamp, appendix

@@ -239,6 +239,23 @@ def _source_totals(events: pl.DataFrame) -> list[tuple[str, int]]:
     return [(str(s), int(n)) for s, n in rows]
 
 
+def _other_rules(every: pl.DataFrame, selected: pl.DataFrame) -> list[dict[str, Any]]:
+    """Findings of the period this report leaves out (rules its framework does not map), per rule.
+
+    Said on the summary so a reader comparing reports (or ``detect``) with this one sees why a
+    finding is absent rather than wondering whether it was lost.
+    """
+    if every.height == 0:
+        return []
+    rank = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "informational", "info"))}
+    left = every.filter(~pl.col("finding_id").is_in(selected.get_column("finding_id").implode()))
+    out = []
+    for rule, group in sorted(left.group_by("rule_name"), key=lambda kv: str(kv[0][0])):
+        severities = sorted({str(x) for x in group.get_column("severity").to_list()}, key=lambda x: rank.get(x, 9))
+        out.append({"rule": str(rule[0]), "count": group.height, "highest": severities[0] if severities else ""})
+    return sorted(out, key=lambda r: (rank.get(r["highest"], 9), r["rule"]))
+
+
 @section_kind("summary")
 def summary_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
     """Executive summary: scope, population in one sentence, integrity in plain words, conclusions.
@@ -285,6 +302,7 @@ def summary_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
             for u in verification.get("unverified") or []
         ],
         "findings": findings.height,
+        "other_rules": _other_rules(ctx.inputs.findings, findings),
         "severities": [(s, int(sev.get(s, 0))) for s in ("critical", "high", "medium", "low", "info") if sev.get(s)],
         "decided": decided,
         "undecided": findings.height - decided,
