@@ -114,7 +114,7 @@ def _kill_and_resume(url: str, tmp_path: Path) -> None:
         outputs += [out.decode(), err.decode()]
     assert 0 < pages_checkpointed() < 41  # 602 records, 15 a page (+2 repeated): 43 pages
 
-    done = subprocess.run(args, env=env(AUDITREPORTS_TOKEN=TOKEN), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(args, env=env(AUDITREPORTS_TOKEN=TOKEN), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "fetch complete" in done.stderr and "(resumed)" in done.stderr
     assert re.search(r"fetch: \d+ pages, \d+ events, [\d,]+ events/s, \d+ retries", done.stderr)
@@ -131,15 +131,13 @@ def _kill_and_resume(url: str, tmp_path: Path) -> None:
 
 def test_wrong_token_is_one_clear_line_and_a_quick_exit(serve, tmp_path) -> None:
     url = serve()
-    started = time.monotonic()
     result = subprocess.run(
         cli("fetch", url, "--store", str(tmp_path / "s")),
         env=env(AUDITREPORTS_TOKEN="tok_not_the_right_one_42"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
-    assert time.monotonic() - started < 15
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -151,7 +149,7 @@ def test_wrong_token_is_one_clear_line_and_a_quick_exit(serve, tmp_path) -> None
 
 def test_missing_token_is_a_usage_error(serve, tmp_path) -> None:
     result = subprocess.run(
-        cli("fetch", serve(), "--store", str(tmp_path / "s")), env=env(), capture_output=True, text=True, timeout=60
+        cli("fetch", serve(), "--store", str(tmp_path / "s")), env=env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -168,7 +166,7 @@ def test_token_file_and_json_record(serve, tmp_path) -> None:
         env=env(AUDITREPORTS_TOKEN_FILE=str(token_file)),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -200,3 +198,43 @@ def test_serve_sample_api_generates_a_token_and_serves(export, tmp_path) -> None
         proc.wait(timeout=20)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_a_rejected_token_is_asked_once_never_retried(tmp_path) -> None:
+    """A 401 is final: one request, no retry with backoff (a quick exit, counted not timed)."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Reject(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body = b'{"error": "invalid_token"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Reject)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/audit-events"
+        result = subprocess.run(
+            cli("fetch", url, "--store", str(tmp_path / "s")),
+            env=env(AUDITREPORTS_TOKEN="tok_not_the_right_one_42"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert result.returncode == 1 and "rejected the token (HTTP 401" in result.stderr
+    assert len(seen) == 1, seen
