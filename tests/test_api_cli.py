@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from test_api_support import TOKEN, write_export
+from test_api_support import TOKEN, json_server, write_export
 
 from auditreports.api import FetchSettings, ServerFaults, fetch, start_server
 from auditreports.store import open_store
@@ -202,29 +202,13 @@ def test_serve_sample_api_generates_a_token_and_serves(export, tmp_path) -> None
 
 def test_a_rejected_token_is_asked_once_never_retried(tmp_path) -> None:
     """A 401 is final: one request, no retry with backoff (a quick exit, counted not timed)."""
-    import http.server
-    import threading
-
     seen: list[str] = []
 
-    class Reject(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            body = b'{"error": "invalid_token"}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def reject(path: str) -> tuple[int, bytes]:
+        seen.append(path)
+        return 401, b'{"error": "invalid_token"}'
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Reject)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1/audit-events"
+    with json_server(reject) as url:
         result = subprocess.run(
             cli("fetch", url, "--store", str(tmp_path / "s")),
             env=env(AUDITREPORTS_TOKEN="tok_not_the_right_one_42"),
@@ -232,9 +216,5 @@ def test_a_rejected_token_is_asked_once_never_retried(tmp_path) -> None:
             text=True,
             timeout=300,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
     assert result.returncode == 1 and "rejected the token (HTTP 401" in result.stderr
     assert len(seen) == 1, seen

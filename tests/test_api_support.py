@@ -114,3 +114,32 @@ def serving(export: Path) -> Iterator[Callable[..., str]]:
     finally:
         for stop in stops:
             stop()
+
+
+@contextmanager
+def json_server(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """A loopback HTTP server answering each GET with ``respond(path)`` → (status, JSON body); yields its URL."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = respond(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/audit-log"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

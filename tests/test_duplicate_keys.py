@@ -11,12 +11,11 @@ import gzip
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_api_support import json_server
 from test_sources_formats import records
 
 from auditreports.api import FetchSettings, fetch
@@ -42,25 +41,8 @@ def _with_duplicate(rec: dict, where: str) -> str:
 @pytest.fixture
 def page_server() -> Iterator[tuple[str, list[str]]]:
     bodies: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = bodies.pop(0).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/audit-log", bodies
-    server.shutdown()
-    server.server_close()
+    with json_server(lambda path: (200, bodies.pop(0).encode())) as url:
+        yield url, bodies
 
 
 @pytest.mark.parametrize("where", ["top", "before", "author"])

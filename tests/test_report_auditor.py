@@ -588,3 +588,17 @@ def test_findings_citing_the_same_events_name_each_other(soc2: Any, prepared: An
     assert all(not f.same_events for f in alone)
     text = " ".join(re.sub(r"<[^>]+>", " ", render_html(soc2)).split())
     assert "one incident seen by more than one rule" in text
+
+
+def test_a_conclusion_over_a_silent_stretch_of_its_log_says_so(soc2: Any, hipaa: Any, prepared: Any) -> None:
+    gaps = prepared.inputs.verification.get("gaps") or []
+    outage = next(g for g in gaps if g["source"] == "workspace")  # the planted 24 h workspace outage
+    day = str(outage["start"])[:10]
+    for model in (soc2, hipaa):
+        conclusions = next(s for s in model.sections if s.kind == "summary").extra["conclusions"]
+        tested = [c for c in conclusions if c.conclusion != "Not testable from this log" and c.population]
+        assert tested
+        # Every criterion here is tested on workspace events: each says that day could not be tested.
+        for c in tested:
+            assert f"Caveat: the workspace log is silent from {day} 00:00" in c.basis, (c.criterion, c.basis)
+            assert "nothing in that stretch could be tested" in c.basis

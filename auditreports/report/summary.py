@@ -141,6 +141,26 @@ def _integrity_blocker(verification: Mapping[str, Any], relies_on: Sequence[str]
     return "; ".join(reasons)
 
 
+def _gap_caveat(verification: Mapping[str, Any], sources: set[str]) -> str:
+    """The silent stretches (logging outages, deletions) of the criterion's sources, as a caveat ('' if none).
+
+    A day the log did not record is a day no event of the criterion was tested: a conclusion
+    that does not say so would read as covering the whole period.
+    """
+    parts = []
+    for g in verification.get("gaps") or []:
+        if sources and g.get("source") not in sources:
+            continue
+        start, end = str(g.get("start") or "")[:16].replace("T", " "), str(g.get("end") or "")[:16].replace("T", " ")
+        expected = g.get("expected_events")
+        about = f", about {float(expected):,.0f} events expected" if expected else ""
+        status = str(g.get("status") or "gap").replace("_", " ")
+        parts.append(f"the {g.get('source')} log is silent from {start} to {end} UTC ({status}{about})")
+    if not parts:
+        return ""
+    return " Caveat: " + "; ".join(parts) + ": nothing in that stretch could be tested."
+
+
 def conclude(ctx: QueryContext, *, every_requirement: bool = False) -> list[Conclusion]:
     """One conclusion per criterion listed in the framework's ``report: summary:`` block
     (``every_requirement``: also the map's other requirements, tested on every event)."""
@@ -177,14 +197,17 @@ def conclude(ctx: QueryContext, *, every_requirement: bool = False) -> list[Conc
             continue
         hits = findings.filter(pl.col("rule_name").is_in(list(req.rules)) & pl.col("severity").is_in(list(exceptions)))
         tested = f"{pop.height:,} event(s) tested with {', '.join(req.rules) or 'no rule'}"
+        caveat = _gap_caveat(ctx.inputs.verification, sources)
         if hits.height:
             ids = [refs[f] for f in hits.get_column("finding_id").to_list()]
             rules = ", ".join(dict.fromkeys(hits.get_column("rule_name").to_list()))
             out.append(
-                Conclusion(req.id, req.title, EXCEPTIONS, f"{', '.join(ids)} ({rules}).", ids, population=pop.height)
+                Conclusion(
+                    req.id, req.title, EXCEPTIONS, f"{', '.join(ids)} ({rules}).{caveat}", ids, population=pop.height
+                )
             )
         else:
-            out.append(Conclusion(req.id, req.title, NO_EXCEPTIONS, tested + ".", population=pop.height))
+            out.append(Conclusion(req.id, req.title, NO_EXCEPTIONS, tested + "." + caveat, population=pop.height))
     return out
 
 
