@@ -584,6 +584,8 @@ def _retention_requirements(settings: DetectionSettings, rule_days: int = 0) -> 
     "retention",
     columns={
         "retention_days": pl.Int64(),
+        "retention_setting": pl.String(),
+        "retention_before_days": pl.Int64(),
         "retention_required": pl.Int64(),
         "retention_shortfall": pl.String(),
     },
@@ -607,11 +609,19 @@ def retention(
         .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
         .cast(pl.Int64, strict=False)
     )
+    # Which setting (conversation_retention_days, audit_log_retention_days, …) and its value before:
+    # the finding says what was kept for how long, and whether the change shortened it.
+    setting = pl.coalesce(pl.col("after"), pl.lit("")).str.extract(r'"(\w*retention_days)"\s*:\s*\d+', 1)
+    before_days = (
+        pl.coalesce(pl.col("before"), pl.lit(""))
+        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
+        .cast(pl.Int64, strict=False)
+    )
     short = [pl.when(pl.col("retention_days") < limit).then(pl.lit(label)).otherwise(None) for label, limit in minimums]
     shortfall = pl.concat_list(short).list.drop_nulls().list.join("; ") if short else pl.lit("")
     required = max((limit for _, limit in minimums), default=0)
     return (
-        rows.with_columns(retention_days=days)
+        rows.with_columns(retention_days=days, retention_setting=setting, retention_before_days=before_days)
         .with_columns(retention_required=pl.lit(required, pl.Int64), _r_short=shortfall)
         .with_columns(retention_shortfall=pl.when(pl.col("_r_short") != "").then(pl.col("_r_short")).otherwise(None))
         .drop("_r_short")
