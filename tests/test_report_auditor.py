@@ -356,10 +356,10 @@ def test_control_map_rows_give_the_conclusion_not_a_finding_count(soc2: Any) -> 
 def test_hipaa_identities_are_consistent_and_keys_counted_apart(hipaa: Any) -> None:
     scope = next(s for s in hipaa.sections if s.key == "phi-scope")
     facts = dict(scope.facts)
-    per_staff = next(s for s in hipaa.sections if s.key == "per-staff").tables[0]
-    keys = [r for r in per_staff.rows if "API key" in r[0]]
-    assert int(facts["staff members"]) + int(facts["integrations (API keys, counted separately)"]) == per_staff.total
-    assert int(facts["integrations (API keys, counted separately)"]) == len(keys)
+    per_staff, per_key = next(s for s in hipaa.sections if s.key == "per-staff").tables[:2]
+    keys = [r for r in per_key.rows if "API key" in r[0]]
+    assert int(facts["staff members"]) == per_staff.total
+    assert int(facts["integrations (API keys, counted separately)"]) == per_key.total == len(keys)
     # One label per person across the tables: nobody is "(user)" in one row and "(agent)" in another.
     names: dict[str, set[str]] = {}
     for section in hipaa.sections:
@@ -602,3 +602,11 @@ def test_a_conclusion_over_a_silent_stretch_of_its_log_says_so(soc2: Any, hipaa:
         for c in tested:
             assert f"Caveat: the workspace log is silent from {day} 00:00" in c.basis, (c.criterion, c.basis)
             assert "nothing in that stretch could be tested" in c.basis
+
+
+def test_hipaa_per_staff_table_lists_people_and_integrations_apart(hipaa: Any) -> None:
+    section = next(s for s in hipaa.sections if s.key == "per-staff")
+    staff, keys = section.tables[0], section.tables[1]
+    assert staff.title == "Per staff member" and keys.title == "Per integration (API key)"
+    assert staff.rows and not [r for r in staff.rows if "key_" in r[0] or "API key" in r[0]]
+    assert keys.rows and all("key_" in r[0] for r in keys.rows)

@@ -91,6 +91,17 @@ def phi_access_per_staff(ctx: QueryContext) -> pl.LazyFrame:
     )
 
 
+@query("phi_access_by_staff_members")
+def phi_access_by_staff_members(ctx: QueryContext) -> pl.LazyFrame:
+    """People only: an integration's key is not a staff member (its own table follows)."""
+    return ctx.frame("phi_access_per_staff").lazy().filter(pl.col("actor_kind") == "user")
+
+
+@query("phi_access_by_integrations")
+def phi_access_by_integrations(ctx: QueryContext) -> pl.LazyFrame:
+    return ctx.frame("phi_access_per_staff").lazy().filter(pl.col("actor_kind") != "user")
+
+
 @query("phi_access_per_patient")
 def phi_access_per_patient(ctx: QueryContext) -> pl.LazyFrame:
     patient = pl.coalesce("subject_id", pl.lit("(no patient id)"))
