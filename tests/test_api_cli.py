@@ -84,7 +84,8 @@ def _kill_and_resume(url: str, tmp_path: Path) -> None:
     checkpoints = store / "fetch-checkpoints"
 
     def pages_checkpointed() -> int:
-        for path in checkpoints.glob("*.json") if checkpoints.is_dir() else []:
+        # The checkpoint itself, never a temp file a kill left half-written beside it.
+        for path in checkpoints.glob("[!.]*.json") if checkpoints.is_dir() else []:
             try:
                 return int(json.loads(path.read_text())["report"]["pages"])
             except (ValueError, KeyError, OSError):

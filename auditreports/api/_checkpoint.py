@@ -58,7 +58,8 @@ class Checkpoint:
     def save(self, state: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"version": VERSION, **state}, indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=self._tmp_prefix, suffix=".json", dir=self.path.parent)
+        # ".partial", not ".json": nothing that lists checkpoints can take a half-written one for one.
+        fd, tmp = tempfile.mkstemp(prefix=self._tmp_prefix, suffix=".partial", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
