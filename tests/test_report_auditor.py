@@ -610,3 +610,27 @@ def test_hipaa_per_staff_table_lists_people_and_integrations_apart(hipaa: Any) -
     assert staff.title == "Per staff member" and keys.title == "Per integration (API key)"
     assert staff.rows and not [r for r in staff.rows if "key_" in r[0] or "API key" in r[0]]
     assert keys.rows and all("key_" in r[0] for r in keys.rows)
+
+
+def test_appendix_cells_cut_to_their_column_end_with_an_ellipsis(soc2: Any) -> None:
+    from auditreports.report.model import _APPENDIX_COLUMNS
+
+    offsets, start = {}, 0
+    for _label, col, width in _APPENDIX_COLUMNS:
+        offsets[col] = (start, width)
+        start += width + 1
+    rows = {r["event_id"]: r for r in soc2.evidence_events.select("event_id", "event_type", "ip").to_dicts()}
+    cut = whole = 0
+    for line in soc2.appendix.lines:
+        at, width = offsets["event_id"]
+        row = rows[line[at : at + width].strip()]
+        for col in ("event_type", "ip"):
+            at, width = offsets[col]
+            cell, value = line[at : at + width].rstrip(), row[col] or ""
+            if len(value) > width:  # too wide: cut, and it says so
+                assert cell == value[: width - 1] + "…", (col, cell, value)
+                cut += 1
+            else:
+                assert cell == value, (col, cell, value)
+                whole += 1
+    assert cut and whole, "the held-out appendix has event types wider than their column and narrower ones"

@@ -885,7 +885,8 @@ def build_appendix(evidence: pl.DataFrame, settings: ReportSettings, *, actor: p
     for i, (_, col, width) in enumerate(_APPENDIX_COLUMNS):
         text = pl.col(col).fill_null("").str.replace_all(r"[\r\n\t]+", " ")
         last = i == len(_APPENDIX_COLUMNS) - 1
-        text = text.str.slice(0, width) if last else text.str.slice(0, width).str.pad_end(width)
+        # A value wider than its column ends in "…" (the whole value is in events.csv), never cut silently.
+        text = _clip(text, width) if last else _clip(text, width).str.pad_end(width)
         parts.append(text)
     lines = frame.select(pl.concat_str(parts, separator=" ").alias("line"))["line"].to_list() if frame.height else []
     header = " ".join(
