@@ -306,3 +306,37 @@ def test_chart_labels_in_the_html_twin_stay_text(tmp_path: Path) -> None:
     assert 'class="main-svg"' in dom
     assert not re.search(r"<img[^>]*id=\"?pwned", dom) and "<title>pwned" not in dom
     assert "&lt;/script&gt;&lt;img id=pwned" in dom
+
+
+def test_kept_words_in_table_cells_stay_escaped() -> None:
+    """keep_words wraps hyphenated tokens in a span: the untrusted text around and inside stays text."""
+    import markupsafe
+
+    from auditreports.report.render import keep_words
+
+    hostile = '<script>alert("x-y")</script> 2026-07-02 <img src=x onerror=a-b> \u202efile-name'
+    out = keep_words(hostile)
+    assert isinstance(out, markupsafe.Markup)
+    assert "<script" not in out and "<img" not in out and "&lt;script&gt;" in out and "&lt;img" in out
+    assert '<span class="nw">2026-07-02</span>' in out
+    assert "&lt;U+202E&gt;file-name" in out  # the bidi override shown, not obeyed
+    # Removing the only markup the filter adds leaves exactly the escaped text.
+    plain = str(out).replace('<span class="nw">', "").replace("</span>", "")
+    assert plain == str(markupsafe.escape(hostile.replace("\u202e", "<U+202E>")))
+    # Already-safe markup and non-text pass through untouched; the template's autoescape handles the rest.
+    assert keep_words(markupsafe.Markup("<b>a-b</b>")) == markupsafe.Markup("<b>a-b</b>")
+    assert keep_words(42) == 42
+
+
+def test_a_hostile_table_cell_renders_as_text(tmp_path: Path) -> None:
+    from auditreports.report.model import Section, Table
+
+    model, settings = model_with(["plain"])
+    cell = '<img src="http://127.0.0.1:9/x-y.png"> 2026-07-02 </td><script>a-b</script>'
+    model.sections.append(Section("hostile", "Hostile", "", tables=[Table("t", ["value"], [[cell]])]))
+    html = render_html(model, settings)
+    assert '<img src="http://127.0.0.1:9/x-y.png">' not in html and "<script>a-b" not in html
+    assert "&lt;/td&gt;&lt;script&gt;" in html
+    pdf = render_pdf(model, tmp_path / "report.pdf", settings=settings)
+    flat = "".join(extract_text(str(pdf)).split())
+    assert "".join(cell.split()) in flat
