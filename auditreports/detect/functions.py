@@ -438,12 +438,7 @@ def config_content(
     on_before = pl.any_horizontal([_on(_json_field("before", k)) for k in _AUDIT_STREAM_KEYS])
     on_after = pl.any_horizontal([_on(_json_field("after", k)) for k in _AUDIT_STREAM_KEYS])
     off_after = pl.any_horizontal([_off(pl.col("after"), k) for k in _AUDIT_STREAM_KEYS])
-    kept_before, kept_after = (
-        pl.coalesce(pl.col(side), pl.lit(""))
-        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
-        .cast(pl.Int64, strict=False)
-        for side in ("before", "after")
-    )
+    kept_before, kept_after = _retention_days("before"), _retention_days("after")
     required = max((days for _, days in _retention_requirements(settings)), default=0)
     below = (kept_after < required).fill_null(False) if required else pl.lit(False)
     iso = pl.col("timestamp").dt
@@ -567,6 +562,15 @@ def mfa_state(
 # --------------------------------------------------------------------------- retention
 
 
+def _retention_days(side: str) -> pl.Expr:
+    """The ``*retention_days`` value of a change's ``before`` or ``after`` state, in days (null if none)."""
+    return (
+        pl.coalesce(pl.col(side), pl.lit(""))
+        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
+        .cast(pl.Int64, strict=False)
+    )
+
+
 def _retention_requirements(settings: DetectionSettings, rule_days: int = 0) -> list[tuple[str, int]]:
     """Every retention requirement that applies, as (label, days): the organisation's, then each framework's."""
     from .frameworks import framework_retention_minimums
@@ -604,19 +608,11 @@ def retention(
     (``retention_minimum`` in ``frameworks/*.yml``: HIPAA 2190 days, 164.316(b)(2)).
     """
     minimums = _retention_requirements(settings, int(params["retention_required_days"] or 0))
-    days = (
-        pl.coalesce(pl.col("after"), pl.lit(""))
-        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
-        .cast(pl.Int64, strict=False)
-    )
+    days = _retention_days("after")
     # Which setting (conversation_retention_days, audit_log_retention_days, …) and its value before:
     # the finding says what was kept for how long, and whether the change shortened it.
     setting = pl.coalesce(pl.col("after"), pl.lit("")).str.extract(r'"(\w*retention_days)"\s*:\s*\d+', 1)
-    before_days = (
-        pl.coalesce(pl.col("before"), pl.lit(""))
-        .str.extract(r'retention_days"\s*:\s*(\d+)', 1)
-        .cast(pl.Int64, strict=False)
-    )
+    before_days = _retention_days("before")
     short = [pl.when(pl.col("retention_days") < limit).then(pl.lit(label)).otherwise(None) for label, limit in minimums]
     shortfall = pl.concat_list(short).list.drop_nulls().list.join("; ") if short else pl.lit("")
     required = max((limit for _, limit in minimums), default=0)
