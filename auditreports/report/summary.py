@@ -33,7 +33,7 @@ import polars as pl
 
 from ..errors import ConfigError
 from .engine import QueryContext, section_kind
-from .model import Section, Table
+from .model import SEVERITY_ORDER, Section, Table
 
 __all__ = [
     "EXCEPTIONS",
@@ -270,7 +270,7 @@ def _other_rules(every: pl.DataFrame, selected: pl.DataFrame) -> list[dict[str, 
     """
     if every.height == 0:
         return []
-    rank = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "informational", "info"))}
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)} | {"informational": SEVERITY_ORDER.index("info")}
     left = every.filter(~pl.col("finding_id").is_in(selected.get_column("finding_id").implode()))
     out = []
     for rule, group in sorted(left.group_by("rule_name"), key=lambda kv: str(kv[0][0])):
