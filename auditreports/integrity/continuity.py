@@ -21,7 +21,7 @@ import polars as pl
 from .model import Break, Unverified
 from .settings import IntegritySettings
 
-__all__ = ["STATE_KEYS", "conversation_breaks"]
+__all__ = ["STATE_KEYS", "carried_over", "conversation_breaks"]
 
 CHECK = "continuity"
 STATE_KEYS = ("status", "assignee", "priority", "tags", "escalated")
@@ -47,9 +47,14 @@ def _shown(value: str | None) -> str:
 
 
 def conversation_breaks(
-    ordered: pl.DataFrame, *, source: str, settings: IntegritySettings
+    ordered: pl.DataFrame, *, source: str, settings: IntegritySettings, log_start: Any = None
 ) -> tuple[list[Break], list[Unverified], dict[str, int]]:
-    """Replay every conversation of one source; breaks, unverifiable conversations and counts."""
+    """Replay every conversation of one source; breaks, unverifiable conversations and counts.
+
+    ``log_start``: when the log starts (its first conversation event), where ``ordered`` holds
+    only some of its conversations (a bounded verification replays them a bucket at a time);
+    by default the first timestamp of ``ordered``.
+    """
     frame = (
         ordered.filter(pl.col("conversation_id").is_not_null())
         .with_columns(
@@ -110,7 +115,8 @@ def conversation_breaks(
         lambda r: f"conversation {r[conv]}: " + reasons[r["_rule"]].format(kind=r["kind"], status=r["_status"]),
     )
 
-    log_start = frame["timestamp"].min()
+    if log_start is None:
+        log_start = frame["timestamp"].min()
     carry = timedelta(days=settings.carryover_days)
     orphans = frame.filter(~pl.col("has_created") & (pl.col("nth") == 0))
     late = orphans.filter(pl.col("conv_first") > pl.lit(log_start) + carry) if log_start is not None else orphans
@@ -123,20 +129,25 @@ def conversation_breaks(
             f"{r['timestamp']:%Y-%m-%dT%H:%M:%SZ}) comes {(r['conv_first'] - log_start).days} days after the log starts"
         ),
     )
-    unverified: list[Unverified] = []
     carried = orphans.height - late.height
-    if carried:
-        unverified.append(
-            Unverified(
-                CHECK,
-                f"{carried} conversation(s) began before the log (no created event, first seen within "
-                f"{settings.carryover_days} days of its start): their first events' before-states cannot be checked",
-                source=source,
-                events=carried,
-            )
-        )
+    unverified = carried_over(carried, source=source, settings=settings)
     stats = {"conversations": frame[conv].n_unique(), "events": frame.height, "carried_over": carried}
     return breaks, unverified, stats
+
+
+def carried_over(carried: int, *, source: str, settings: IntegritySettings) -> list[Unverified]:
+    """What cannot be checked of ``carried`` conversations that began before the log."""
+    if not carried:
+        return []
+    return [
+        Unverified(
+            CHECK,
+            f"{carried} conversation(s) began before the log (no created event, first seen within "
+            f"{settings.carryover_days} days of its start): their first events' before-states cannot be checked",
+            source=source,
+            events=carried,
+        )
+    ]
 
 
 def _rows(frame: pl.DataFrame, kind: str, source: str, detail: Callable[[dict[str, Any]], str]) -> list[Break]:

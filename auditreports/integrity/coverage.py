@@ -49,15 +49,20 @@ def coverage_report(
     settings: IntegritySettings,
     as_of: datetime,
     period: tuple[datetime, datetime] | None = None,
+    settings_rows: pl.DataFrame | None = None,
 ) -> tuple[list[dict[str, Any]], list[Unverified], list[dict[str, Any]], dict[str, Any]]:
-    """Silent stretches, what could not be verified, settings notices and the span covered, for one source."""
+    """Silent stretches, what could not be verified, settings notices and the span covered, for one source.
+
+    ``settings_rows``: the source's audit-settings events with their columns, where ``ordered``
+    holds only what the silence check reads (a bounded verification); by default read from it.
+    """
     stamps = ordered.select(pl.col("timestamp").drop_nulls())
     first, last = stamps["timestamp"].min(), stamps["timestamp"].max()
     boundary = as_of - timedelta(days=settings.retention_days)
     span = {"source": source, "first_timestamp": _iso(first), "last_timestamp": _iso(last),  # type: ignore[arg-type]
             "events": ordered.height, "retention_boundary": _iso(boundary)}  # fmt: skip
     unverified: list[Unverified] = []
-    notices = _settings_notices(ordered, source)
+    notices = _settings_notices(ordered if settings_rows is None else settings_rows, source)
     if first is None or last is None:
         unverified.append(Unverified(CHECK, "no event has a timestamp: coverage cannot be measured", source=source))
         return [], unverified, notices, span

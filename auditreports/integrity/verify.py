@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from .period import UtcWindow, parse_period
 from .sequence import duplicate_ids, sequence_breaks
 from .settings import IntegritySettings
 
-__all__ = ["verify", "with_unreadable_lines"]
+__all__ = ["verify", "with_unreadable_lines"]  # (and SourceResult, check_source for .bounded)
 
 _COLUMNS = (
     "event_id", "seq", "timestamp", "event_type", "source_action", "conversation_id", "actor_id", "actor_name",
@@ -203,80 +204,32 @@ def verify(
         period = parse_period(period)
     as_of = as_of or datetime.now(UTC)
     previous = _previous(previous_manifest)
-    frame = _frame(events, settings, period)
+    if _is_lazy(events):
+        from .bounded import verify_sources  # reads a stored log a run of files at a time
+
+        results = verify_sources(_lazy(events), settings=settings, period=period, previous=previous, as_of=as_of)
+    else:
+        frame = _frame(events, settings, period)
+        holder = [frame]
+        del frame  # _by_source sorts it column by column, freeing each column as it goes
+        results = (
+            check_source(source, everything, settings=settings, period=period, previous=previous, as_of=as_of)
+            for source, everything in _by_source(holder)
+        )
     checks: list[CheckResult] = []
     gaps: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     spans: list[dict[str, Any]] = []
     heads: dict[str, dict[str, Any]] = {}
     checked = 0
-    holder = [frame]
-    del frame  # _by_source sorts it column by column, freeing each column as it goes
-    by_source = _by_source(holder)
-    for source, everything in by_source:
-        anchor = None
-        if period is not None:
-            start, end = period
-            before = everything.filter(pl.col("timestamp") < start)
-            if before.height and before["hash"].drop_nulls().len():
-                last = before.row(before.height - 1, named=True)
-                anchor = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"]}
-            ordered = _rows_where(everything, pl.col("timestamp").is_between(start, end, closed="left"))
-        else:
-            ordered = everything
-        n = ordered.height
-        checked += n
-        if previous is not None and source in previous.get("chains", {}):
-            chain_meta = previous["chains"][source]
-            anchor = {**chain_meta.get("head", {}), "first_event_id": chain_meta.get("first", {}).get("event_id")}
-        footprint: set[int] = set()
-        if n and ordered["hash"].drop_nulls().len():
-            not_csv, csv_modified, csv_unverified = rebuild_csv_content(ordered)
-            report = verify_chain(
-                ordered,
-                source=source,
-                settings=settings,
-                previous_head=anchor,
-                content_checkable=not_csv,
-                modified_elsewhere=csv_modified,
-            )
-            footprint = report.footprint
-            heads[source] = {"head": report.head, "first": report.first}
-            unverified = report.unverified + (
-                [Unverified("hash_chain", csv_unverified, source=source)] if csv_unverified else []
-            )
-            checks.append(CheckResult("hash_chain", source, n, tuple(report.breaks), tuple(unverified)))
-        elif n:
-            checks.append(
-                CheckResult("hash_chain", source, n, (), (Unverified(
-                    "hash_chain",
-                    f"the {source} log carries no hash chain: records could be altered or removed without trace, "
-                    "so tamper-evidence cannot be established",
-                    source=source, events=n),))
-            )  # fmt: skip
-        seq_breaks = [b for b in sequence_breaks(ordered, source=source) + duplicate_ids(ordered, source=source)
-                      if b.position not in footprint]  # fmt: skip
-        seq_unverified: tuple[Unverified, ...] = ()
-        without_seq = ordered.filter(pl.col("seq").is_null()).height
-        if without_seq:
-            seq_unverified = (Unverified("sequence", f"{without_seq} {source} event(s) carry no sequence number: holes "
-                              "and order cannot be checked from the log itself", source=source, events=without_seq),)  # fmt: skip
-        checks.append(CheckResult("sequence", source, n, tuple(_sorted(seq_breaks)), seq_unverified))
-        g, cov_unverified, nts, span = coverage_report(
-            ordered, source=source, settings=settings, as_of=as_of, period=period
-        )
-        gaps += g
-        notices += nts
-        spans.append(span)
-        checks.append(CheckResult("coverage", source, n, (), tuple(cov_unverified)))
-        if source in CONVERSATION_SOURCES:
-            cb, cu, stats = conversation_breaks(
-                _with_history(everything, ordered, period), source=source, settings=settings
-            )
-            if period is not None:
-                cb = [b for b in cb if b.event_id in set(ordered["event_id"].to_list())]
-            span["conversations"] = stats.get("conversations")
-            checks.append(CheckResult("continuity", source, n, tuple(cb), tuple(cu)))
+    for result in results:
+        checks += result.checks
+        gaps += result.gaps
+        notices += result.notices
+        spans.append(result.span)
+        checked += result.events
+        if result.head is not None:
+            heads[result.source] = result.head
     parameters = {
         "settings": settings.to_dict(),
         "period": None if period is None else [period[0].isoformat(), period[1].isoformat()],
@@ -292,6 +245,142 @@ def verify(
         chain_heads=heads,
         parameters=parameters,
     )
+
+
+@dataclass
+class SourceResult:
+    """What every check found in one source (``head``: where its chain ends, if it has one)."""
+
+    source: str
+    events: int
+    checks: list[CheckResult] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    span: dict[str, Any] = field(default_factory=dict)
+    head: dict[str, Any] | None = None
+
+
+def _is_lazy(events: Any) -> bool:
+    if hasattr(events, "events") and not isinstance(events, pl.DataFrame | pl.LazyFrame):
+        events = events.events
+    return isinstance(events, pl.LazyFrame)
+
+
+def _lazy(events: Any) -> pl.LazyFrame:
+    if hasattr(events, "events") and not isinstance(events, pl.DataFrame | pl.LazyFrame):
+        events = events.events
+    return conform(events).select(_COLUMNS)
+
+
+def check_source(
+    source: str,
+    everything: pl.DataFrame,
+    *,
+    settings: IntegritySettings,
+    period: UtcWindow | None,
+    previous: dict[str, Any] | None,
+    as_of: datetime,
+) -> SourceResult:
+    """Every check of one source held whole (``everything``: its rows in physical order, with ``position``)."""
+    anchor = None
+    if period is not None:
+        start, end = period
+        before = everything.filter(pl.col("timestamp") < start)
+        if before.height and before["hash"].drop_nulls().len():
+            last = before.row(before.height - 1, named=True)
+            anchor = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"]}
+        ordered = _rows_where(everything, pl.col("timestamp").is_between(start, end, closed="left"))
+    else:
+        ordered = everything
+    n = ordered.height
+    result = SourceResult(source, n)
+    if previous is not None and source in previous.get("chains", {}):
+        chain_meta = previous["chains"][source]
+        anchor = {**chain_meta.get("head", {}), "first_event_id": chain_meta.get("first", {}).get("event_id")}
+    footprint: set[int] = set()
+    if n and ordered["hash"].drop_nulls().len():
+        not_csv, csv_modified, csv_unverified = rebuild_csv_content(ordered)
+        report = verify_chain(
+            ordered,
+            source=source,
+            settings=settings,
+            previous_head=anchor,
+            content_checkable=not_csv,
+            modified_elsewhere=csv_modified,
+        )
+        footprint = report.footprint
+        result.head = {"head": report.head, "first": report.first}
+        unverified = report.unverified + (
+            [Unverified("hash_chain", csv_unverified, source=source)] if csv_unverified else []
+        )
+        result.checks.append(CheckResult("hash_chain", source, n, tuple(report.breaks), tuple(unverified)))
+    elif n:
+        result.checks.append(no_chain(source, n))
+    result.checks.append(sequence_check(ordered, source, footprint))
+    result.checks.append(coverage_check(ordered, source, result, settings=settings, period=period, as_of=as_of))
+    if source in CONVERSATION_SOURCES:
+        cb, cu, stats = conversation_breaks(
+            _with_history(everything, ordered, period), source=source, settings=settings
+        )
+        result.checks.append(continuity_check(cb, cu, stats, ordered, source, result, period))
+    return result
+
+
+def no_chain(source: str, n: int) -> CheckResult:
+    return CheckResult("hash_chain", source, n, (), (Unverified(
+        "hash_chain",
+        f"the {source} log carries no hash chain: records could be altered or removed without trace, "
+        "so tamper-evidence cannot be established",
+        source=source, events=n),))  # fmt: skip
+
+
+def sequence_check(ordered: pl.DataFrame, source: str, footprint: set[int]) -> CheckResult:
+    """Sequence breaks the chain does not already explain, and what carries no sequence number."""
+    seq_breaks = [b for b in sequence_breaks(ordered, source=source) + duplicate_ids(ordered, source=source)
+                  if b.position not in footprint]  # fmt: skip
+    seq_unverified: tuple[Unverified, ...] = ()
+    without_seq = ordered.filter(pl.col("seq").is_null()).height
+    if without_seq:
+        seq_unverified = (Unverified("sequence", f"{without_seq} {source} event(s) carry no sequence number: holes "
+                          "and order cannot be checked from the log itself", source=source, events=without_seq),)  # fmt: skip
+    return CheckResult("sequence", source, ordered.height, tuple(_sorted(seq_breaks)), seq_unverified)
+
+
+def coverage_check(
+    ordered: pl.DataFrame,
+    source: str,
+    result: SourceResult,
+    *,
+    settings: IntegritySettings,
+    period: UtcWindow | None,
+    as_of: datetime,
+    settings_rows: pl.DataFrame | None = None,
+) -> CheckResult:
+    g, cov_unverified, nts, span = coverage_report(
+        ordered, source=source, settings=settings, as_of=as_of, period=period, settings_rows=settings_rows
+    )
+    result.gaps += g
+    result.notices += nts
+    result.span = span
+    return CheckResult("coverage", source, ordered.height, (), tuple(cov_unverified))
+
+
+def continuity_check(
+    cb: list[Break],
+    cu: list[Unverified],
+    stats: dict[str, int],
+    ordered: pl.DataFrame,
+    source: str,
+    result: SourceResult,
+    period: UtcWindow | None,
+) -> CheckResult:
+    """The continuity result: with a period, only breaks at events in it (the replay also reads what came before)."""
+    if period is not None and cb:
+        ids = {b.event_id for b in cb}
+        inside = set(ordered.filter(pl.col("event_id").is_in(list(ids)))["event_id"].to_list())
+        cb = [b for b in cb if b.event_id in inside]
+    result.span["conversations"] = stats.get("conversations")
+    return CheckResult("continuity", source, ordered.height, tuple(cb), tuple(cu))
 
 
 def _rows_where(frame: pl.DataFrame, condition: pl.Expr, *, renumber: bool = True) -> pl.DataFrame:

@@ -1,0 +1,182 @@
+"""Verification of a store in bounded memory gives the verdict of the log held at once.
+
+``verify`` on a store reads each source a run of files at a time (``CHUNK_ROWS``), checks
+links with the carry across runs, keeps only the columns sequence and coverage read, and
+replays conversations a bucket at a time (``SPILL_BUCKET_ROWS``); a damaged chain is
+checked whole. These tests cut the runs at every file (each sample file is split into
+files of a few hundred lines, so a run boundary falls everywhere: inside a day, across a
+day, inside a conversation) and pin that the verification equals that of the same events
+held in memory - intact, damaged, with a period, with the previous period's manifest,
+without a chain, without files or times - and that an intact log is never held whole.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from auditreports.integrity import verify
+from auditreports.sources import load
+from auditreports.store import open_store, write_store
+
+bounded = importlib.import_module("auditreports.integrity.bounded")
+from tests.test_integrity_streaming import AS_OF, _truth  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sample(data_samples: Path) -> pl.DataFrame:
+    """The sample quarter, each file cut into files of 400 lines (runs of one file each below)."""
+    events = load([data_samples / "workspace", data_samples / "conversations"]).events.collect()
+    return _split(events, 400)
+
+
+def _split(events: pl.DataFrame, lines: int) -> pl.DataFrame:
+    # A suffix that sorts in line order, so the physical order of the pieces is the file's.
+    piece = (pl.col("source_line") // lines).cast(pl.String).str.zfill(4)
+    return events.with_columns(pl.format("{}#{}", pl.col("source_file"), piece).alias("source_file"))
+
+
+class _Held:
+    """Counts the sources the bounded verification had to hold whole (damaged chains)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sources: list[str] = []
+        original = bounded._whole
+
+        def whole(lf: pl.LazyFrame, source: str, **kw: Any) -> Any:
+            self.sources.append(source)
+            return original(lf, source, **kw)
+
+        monkeypatch.setattr(bounded, "_whole", whole)
+
+
+def _both(events: pl.DataFrame, where: Path | None, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[Any, _Held]:
+    """Verify the events held in memory and as a store (or any lazy frame) read a file at a time; both must agree."""
+    held = verify(events, as_of=AS_OF, **kw)
+    monkeypatch.setattr(bounded, "CHUNK_ROWS", 1)  # every file is a run of its own
+    monkeypatch.setattr(bounded, "SPILL_BUCKET_ROWS", 2_000)  # conversations in many buckets
+    whole = _Held(monkeypatch)
+    if where is None:
+        lazy = events.lazy()
+    else:
+        write_store(where, events)
+        lazy = open_store(where).events
+    got = verify(lazy, as_of=AS_OF, **kw)
+    assert got.to_dict() == held.to_dict()
+    return got, whole
+
+
+def _checks(v: Any, check: str) -> list[Any]:
+    return [c for c in v.checks if c.check == check]
+
+
+def test_the_intact_quarter_is_verified_a_file_at_a_time_and_never_held_whole(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v, whole = _both(sample, tmp_path / "store", monkeypatch, period="2026-Q3")
+    assert whole.sources == []
+    assert sample["source_file"].n_unique() > 300  # hundreds of runs, so hundreds of carries
+    (chain,) = [c for c in _checks(v, "hash_chain") if c.source == "workspace"]
+    assert chain.breaks == () and v.chain_heads["workspace"]["head"]["position"] == chain.events - 1
+    (continuity,) = _checks(v, "continuity")
+    assert v.sources[0]["conversations"] and continuity.events > 50_000
+    assert [g["start"][:10] for g in v.gaps] == ["2026-08-19"]  # the planted outage, from the kept times
+
+
+def test_a_month_takes_its_anchor_from_the_record_before_it_and_its_conversations_history(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v, whole = _both(sample, tmp_path / "store", monkeypatch, period="2026-09")
+    assert whole.sources == []
+    (chain,) = [c for c in _checks(v, "hash_chain") if c.source == "workspace"]
+    assert chain.breaks == () and chain.unverified == ()  # the first September record links to August's last
+
+
+def test_conversation_state_breaks_found_bucket_by_bucket_are_those_of_one_replay(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversations = sample.filter(pl.col("source") == "conversation")
+    # Remove a state change from every 500th conversation: its next event's before no longer matches.
+    ids = conversations["conversation_id"].unique().sort()[::500].to_list()
+    changes = conversations.filter(
+        pl.col("conversation_id").is_in(ids) & pl.col("before").is_not_null() & pl.col("after").is_not_null()
+    )
+    gone = changes.group_by("conversation_id").agg(pl.col("event_id").sort_by("timestamp").get(1))["event_id"]
+    v, whole = _both(sample.filter(~pl.col("event_id").is_in(gone.implode())), tmp_path / "store", monkeypatch)
+    (continuity,) = _checks(v, "continuity")
+    assert len({b.event_id for b in continuity.breaks}) >= len(ids) // 2
+    assert [b.position for b in continuity.breaks if b.kind == "state_mismatch"] == sorted(
+        b.position for b in continuity.breaks if b.kind == "state_mismatch"
+    )
+    assert whole.sources == []  # the workspace chain is intact; conversations have none
+
+
+@pytest.mark.parametrize("kind", ["modified", "deleted", "swapped", "inserted"])
+def test_a_damaged_chain_is_checked_whole_and_classified_as_before(
+    data_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    (entry,) = [t for t in _truth(data_samples)["tampered"] if t["kind"] == kind]
+    events = _split(load(data_samples / entry["path"]).events.collect(), 300)
+    v, whole = _both(events, tmp_path / "store", monkeypatch)
+    assert whole.sources == ["workspace"]
+    assert [(b.kind, b.event_id) for b in v.breaks] == [(b["kind"], b["event_id"]) for b in entry["breaks"]]
+
+
+def test_the_previous_manifest_continued_is_bounded_and_a_discontinuity_is_checked_whole(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = sample.filter(pl.col("source") == "workspace")
+    august = verify(workspace, as_of=AS_OF, period="2026-08")
+    previous = {"manifest_id": "august", "chains": august.chain_heads}
+    v, whole = _both(workspace, tmp_path / "a", monkeypatch, period="2026-09", previous_manifest=previous)
+    assert whole.sources == [] and not v.breaks
+    # The log handed over later lost September's first records: it no longer continues August's head.
+    last_august = august.chain_heads["workspace"]["head"]["seq"]
+    cut = workspace.filter(~pl.col("seq").is_between(last_august + 1, last_august + 3))
+    v, whole = _both(cut, tmp_path / "b", monkeypatch, period="2026-09", previous_manifest=previous)
+    assert whole.sources == ["workspace"] and [b.kind for b in v.breaks] == ["discontinuity"]
+
+
+def test_a_log_without_a_chain_gives_its_holes_repeats_and_backward_steps_across_runs(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = sample.filter(pl.col("source") == "workspace").with_columns(
+        pl.lit(None, dtype=pl.String).alias("hash"), pl.lit(None, dtype=pl.String).alias("prev_hash")
+    )
+    seqs = workspace["seq"].sort()
+    hole = seqs.gather([1000, 1001, 1002])  # three records gone (a hole spanning files of 400 lines)
+    repeated = workspace.filter(pl.col("seq") == seqs[5000]).with_columns(
+        pl.lit("evt_repeat").alias("event_id"), (pl.col("source_line") + 1).alias("source_line")
+    )
+    tampered = pl.concat([workspace.filter(~pl.col("seq").is_in(hole.implode())), repeated])
+    v, whole = _both(tampered, tmp_path / "store", monkeypatch)
+    (sequence,) = _checks(v, "sequence")
+    assert {b.kind for b in sequence.breaks} >= {"seq_gap", "seq_duplicate"}
+    (chain,) = _checks(v, "hash_chain")
+    assert chain.unverified and whole.sources == []
+
+
+def test_events_without_a_file_or_a_time_are_verified_as_held(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # API pages carry no file; a vendor record may carry no time (which a store does not hold:
+    # the loader quarantines it; a lazy frame handed to verify() can).
+    events = sample.filter(pl.col("source") == "conversation").head(20_000)
+    events = events.with_columns(
+        pl.when(pl.col("source_line") % 3 == 0).then(None).otherwise(pl.col("source_file")).alias("source_file"),
+        pl.when(pl.col("source_line") % 97 == 0).then(None).otherwise(pl.col("timestamp")).alias("timestamp"),
+    )
+    v, _ = _both(events, None, monkeypatch)
+    assert v.events_checked == events.height
+
+
+def test_the_result_of_a_bounded_verification_is_json_as_the_manifest_writes_it(
+    sample: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v, _ = _both(sample.filter(pl.col("source") == "workspace"), tmp_path / "store", monkeypatch)
+    assert json.loads(json.dumps(v.to_dict()))["chain_heads"]["workspace"]["head"]["hash"]
