@@ -37,6 +37,7 @@ from typing import Any
 
 import polars as pl
 
+from ..progress import bar
 from .chain import ChainReport, _check_anchor
 from .continuity import carried_over, conversation_breaks
 from .coverage import SETTINGS_EVENTS
@@ -176,7 +177,8 @@ def verify_sources(
         try:
             buckets = max(1, math.ceil(int(files["rows"].sum()) / SPILL_BUCKET_ROWS))
             state = _Pass(source, source in chained, head)
-            for number, run in enumerate(_runs(files, CHUNK_ROWS)):
+            runs = list(_runs(files, CHUNK_ROWS))
+            for number, run in enumerate(bar(runs, total=len(runs), desc=f"verifying {source}", unit="run")):
                 _take(state, _read_run(lf, source, run), number, settings, period, sorted(chained), spill, buckets)
                 if state.damaged:
                     break

@@ -1,0 +1,79 @@
+"""A quarter several times larger than one sample: a store's events copied ``--copies`` times.
+
+The generator tops out at ~7M events (scale 50) and holds its quarter in memory, and
+samples generated under other seeds each start their own hash chain from the genesis hash,
+so ingesting them together gives one ``workspace`` log that restarts (seven breaks). This
+builds a larger store from one sample's store instead, without touching a record:
+
+- copy 0 is the store as it is;
+- copy *k* has every ``event_id`` and ``conversation_id`` suffixed ``~rK`` (nothing is
+  deduplicated away; conversations stay apart), its files renamed ``rK/<file>``, and its
+  workspace events under the source ``workspace~rK``: each copy's workspace log is its own
+  intact chain (the stored records and hashes are unchanged), as if the store held the
+  logs of *copies* workspaces; the conversation events of every copy stay in the one
+  ``conversation`` log (it has no chain), so continuity replays all of them;
+- the timestamps are unchanged: the quarter is *copies* times as dense.
+
+It measures what holding, verifying, detecting and reporting on N events costs; it is not
+a single chain of N records (one generated sample is that, up to ~7M). Each part is written
+with :func:`auditreports.store.write_store`, so the ledger reconciles.
+
+    .venv/bin/python -m benchmarks.replicate SRC_STORE DST_STORE --copies 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from auditreports.store import write_store
+
+
+def copy_of(events: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Copy ``k`` of a frame of stored events (copy 0 is the frame itself)."""
+    if k == 0:
+        return events
+    tag = f"~r{k}"
+    return events.with_columns(
+        (pl.col("event_id") + tag).alias("event_id"),
+        (pl.col("conversation_id") + tag).alias("conversation_id"),
+        (pl.lit(f"r{k}/") + pl.col("source_file")).alias("source_file"),
+        pl.when(pl.col("source") == "workspace")
+        .then(pl.lit(f"workspace{tag}"))
+        .otherwise(pl.col("source"))
+        .alias("source"),
+    )
+
+
+def replicate(src: Path, dst: Path, copies: int) -> int:
+    parts = sorted(src.glob("events/event_date=*/*.parquet"))
+    if not parts:
+        raise SystemExit(f"{src} holds no stored events (events/event_date=*/*.parquet)")
+    total, started = 0, time.perf_counter()
+    for k in range(copies):
+        for part in parts:
+            frame = copy_of(pl.read_parquet(part), k)
+            write_store(dst, frame)
+            total += frame.height
+        print(f"copy {k + 1}/{copies}: {total:,} events in {time.perf_counter() - started:.0f} s", flush=True)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", type=Path, help="a store (auditreports ingest … --store SRC)")
+    parser.add_argument("dst", type=Path, help="the larger store to write (must not exist)")
+    parser.add_argument("--copies", type=int, default=10)
+    args = parser.parse_args(argv)
+    if args.dst.exists():
+        parser.error(f"{args.dst} exists; give a new directory")
+    replicate(args.src, args.dst, args.copies)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
