@@ -127,8 +127,8 @@ CATEGORY_OF = {
 class _Values:
     """Distinct values, each held once; a record holds a value's index.
 
-    Only strings, ``None`` and tuples of string pairs go in (so no two equal keys differ
-    in type, as ``1`` and ``True`` would).
+    Only strings, ``None`` and tuples of (name, string or ``None``) pairs go in, so no two
+    equal keys differ in type (as ``1`` and ``True`` would).
     """
 
     index: dict[Hashable, int] = field(default_factory=dict)
