@@ -13,7 +13,9 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import re
+import tracemalloc
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +27,20 @@ import rfc8785
 
 from auditreports.cli import main
 from auditreports.errors import UsageError
-from auditreports.samples import generate_conversation_ndjson, generate_samples, generate_workspace_ndjson
+from auditreports.samples import (
+    generate_conversation_ndjson,
+    generate_samples,
+    generate_workspace_ndjson,
+    simulate_quarter,
+)
+from auditreports.samples.logs import WorkspaceLog
+from auditreports.samples.timeline import DAY, START_MS
 
 SMALL = 0.03
+# sha256 of ground_truth.json for seed 7 at SMALL: it lists every file's content hash, so
+# any change to any file's bytes changes it. Recorded from the generator before it wrote
+# as it goes (issue #18); if the output is meant to change, regenerate data_samples too.
+SMALL_GROUND_TRUTH_SHA256 = "07b132af80b3c3b6bc664535d8ff5dc12bd637b248a8deafe89e8358240383b8"
 STAMP = re.compile(r"^2026-(07|08|09)-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 INITIAL = {"status": "open", "assignee": None, "priority": "normal", "tags": [], "escalated": False}
 
@@ -101,6 +114,11 @@ def test_same_seed_gives_byte_identical_files(small: Path, again: tuple[Path, st
     )
     for rel in files:
         assert (small / rel).read_bytes() == (root / rel).read_bytes(), rel
+
+
+def test_another_seed_and_scale_give_the_same_bytes_as_before(small: Path) -> None:
+    digest = hashlib.sha256((small / "ground_truth.json").read_bytes()).hexdigest()
+    assert digest == SMALL_GROUND_TRUTH_SHA256, "the sample generator's output changed"
 
 
 def test_regenerating_removes_stale_files_and_keeps_foreign_ones(again: tuple[Path, str]) -> None:
@@ -566,6 +584,60 @@ def test_committed_data_samples_equal_a_fresh_generation(data_samples: Path, tmp
 
 def test_size_of_committed_samples_stays_under_30_mb(data_samples: Path) -> None:
     assert sum(p.stat().st_size for p in data_samples.rglob("*") if p.is_file()) < 30 * 1024 * 1024
+
+
+# -- memory: the logs hold compact records, sealed one event at a time ---------------------
+
+
+def _add_views(ws: WorkspaceLog, n: int) -> None:
+    actor = {"type": "user", "id": "usr_101", "email": "ana@acme.example", "name": "Ana Ortiz", "role": "agent"}
+    for i in range(n):
+        ws.add(
+            START_MS + (i * 7919) % (90 * DAY), "data.conversation_viewed", actor,
+            resource={"type": "conversation", "id": f"conv_{10001 + i % 2000}"}, ip="198.51.100.7",
+            user_agent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
+            subject_ids=[f"cus_{i % 500:05d}"],
+        )  # fmt: skip
+
+
+def test_an_unsealed_log_holds_an_event_in_a_few_hundred_bytes_and_sealing_adds_little() -> None:
+    """A million events fit in a few hundred MB: the log is not a list of dicts, sealing not a list of lines."""
+    n = 20_000
+    ws = WorkspaceLog(random.Random(1))
+    tracemalloc.start()
+    try:
+        _add_views(ws, n)
+        held, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        lines = sum(1 for _ in ws.sealed())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lines == n
+    assert held / n < 250  # held as dicts (before issue #18) an event took ~1.1 KB
+    assert (peak - held) / n < 120  # the sort order, one event at a time (sealing into lists took ~1.3 KB more)
+
+
+def test_an_event_the_simulation_holds_is_completed_in_place_when_sealed() -> None:
+    ws = WorkspaceLog(random.Random(1))
+    late = ws.add(START_MS + 2_000, "auth.logout", {"type": "user", "id": "usr_101"}, ip="198.51.100.7")
+    ws.add(START_MS + 1_000, "auth.login_succeeded", {"type": "user", "id": "usr_101"}, ip="198.51.100.7")
+    assert late["occurred_at"] == START_MS + 2_000 and "id" not in late
+    lines = [line for _, line in ws.sealed()]
+    assert late["sequence"] == 2 and late["occurred_at"] == "2026-07-01T00:00:02.000Z"
+    assert rfc8785.dumps(late) == lines[1]
+    assert (ws.sealed_events, ws.last_hash) == (2, late["hash"])
+
+
+def test_incidents_are_named_only_after_the_workspace_log_is_sealed() -> None:
+    q = simulate_quarter(7, 0.01)
+    with pytest.raises(RuntimeError, match="workspace_records"):
+        q.incidents()
+    for _ in q.workspace_records():
+        pass
+    assert all(i["event_ids"] for i in q.incidents() if i["kind"] == "detection")
+    with pytest.raises(RuntimeError, match="sealed once"):
+        next(q.workspace_records())
 
 
 # -- CLI and helpers ----------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """Simulate one quarter of the sample workspace, in memory, from a seed.
 
 :func:`simulate_quarter` builds the people, their office hours, the conversations and
-all workspace activity, plants the incidents and seals both logs. Writing files is
-:mod:`auditreports.samples.write`'s job; benchmarks reuse the simulation directly.
+all workspace activity and plants the incidents; the two logs hold every event as a
+compact record until they are sealed. :meth:`Quarter.workspace_records` and
+:meth:`Quarter.conversation_events` seal them as they are read, one event at a time,
+so writing files (:mod:`auditreports.samples.write`) never holds the quarter as dicts.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,18 +35,56 @@ DEFAULT_SEED = 20260701
 
 @dataclass
 class Quarter:
-    """A simulated quarter: both sealed logs and what was planted in them."""
+    """A simulated quarter: both logs, not yet sealed, and what was planted in them.
+
+    Read each log once, in order, with :meth:`workspace_records` and
+    :meth:`conversation_events`; :meth:`incidents` and :meth:`erasures` name events by
+    the ids the workspace log's sealing gives them, so they come after it.
+    """
 
     seed: int
     scale: float
     roster: Roster
     conversations: list[Conversation]
-    workspace: list[Event]
-    workspace_lines: list[bytes]
-    conversation_events: list[Event]
-    incidents: list[dict[str, Any]] = field(default_factory=list)
+    workspace_log: WorkspaceLog
+    conversation_log: ConversationLog
+    planted: list[inc.Planted] = field(default_factory=list)
     hostile_note_conversations: list[str] = field(default_factory=list)
-    erasures: list[dict[str, Any]] = field(default_factory=list)
+    erasure_events: list[dict[str, Any]] = field(default_factory=list)
+
+    def workspace_records(self) -> Iterator[tuple[Event, bytes]]:
+        """Each workspace event in order with its line (canonical JSON), sealed as it is read."""
+        return self.workspace_log.sealed()
+
+    def conversation_events(self) -> Iterator[Event]:
+        """Each conversation event in the export's order, sealed as it is read."""
+        return self.conversation_log.sealed()
+
+    def _sealed_workspace(self) -> None:
+        if not self.workspace_log.done:
+            raise RuntimeError("read workspace_records() to the end first: incidents name events by sealed id")
+
+    def incidents(self) -> list[dict[str, Any]]:
+        """The planted incidents and the logging gap as ground_truth.json records them."""
+        self._sealed_workspace()
+        for p in self.planted:
+            lost = [e for e in p.events + p.context if e.get("lost")]
+            assert not lost, f"incident {p.rule} fell on the logging gap"  # placement guarantees this
+        records = [p.to_json(i + 1) for i, p in enumerate(self.planted)]
+        records.append(inc.logging_gap_record())
+        return records
+
+    def erasures(self) -> list[dict[str, Any]]:
+        """The GDPR erasures: whose, the workspace event that records each, the conversations erased."""
+        self._sealed_workspace()
+        return [
+            {"customer_id": e["customer_id"], "event_id": e["event"]["id"], "conversation_ids": e["conversation_ids"]}
+            for e in self.erasure_events
+        ]
+
+    def representative_conversation(self) -> str:
+        """The conversation whose history shows the most of the state model (ties: lowest id)."""
+        return self.conversation_log.most_varied_conversation()
 
 
 def _date_ms(y: int, m: int, d: int) -> int:
@@ -127,35 +168,23 @@ def simulate_quarter(seed: int = DEFAULT_SEED, scale: float = 1.0) -> Quarter:
     keys[sheets.id] = sheets
     created, removed = inc.removed_user_key(rng, ws, schedule, shift_ip, removed_user, admins[1], sheets)
     calls = integrations(
-        rng, ws, sheets, start=created["occurred_at"] + 600_000, end=END_MS, every_min=55, conversations=convs
-    )
+        rng, ws, sheets, start=created["occurred_at"] + 600_000, end=END_MS, every_min=55, conversations=convs,
+        collect=True,
+    )  # fmt: skip
     planted.append(inc.removed_user_activity(removed_user, sheets, created, removed, calls))
     planted.append(inc.conversation_snooping(rng, ws, schedule, shift_ip, snooper, convs))
     # Already in the activity above, named for the rules that must find them (no new events, no rng).
     planted.append(inc.orphaned_api_key(removed_user, sheets, created, removed, calls))
-    planted.append(
-        inc.retention_below_required([e for _, _, e in ws.events if e["action"] == "config.retention_changed"])
-    )
+    planted.append(inc.retention_below_required(ws.find("config.retention_changed")))
 
-    workspace = ws.seal()
-    conversation_events = cl.seal()
-    for p in planted:
-        lost = [e for e in p.events + p.context if e.get("lost")]
-        assert not lost, f"incident {p.rule} fell on the logging gap"  # placement guarantees this
-    records = [p.to_json(i + 1) for i, p in enumerate(planted)]
-    records.append(inc.logging_gap_record())
     return Quarter(
         seed=seed,
         scale=scale,
         roster=roster,
         conversations=convs,
-        workspace=workspace,
-        workspace_lines=ws.lines,
-        conversation_events=conversation_events,
-        incidents=records,
+        workspace_log=ws,
+        conversation_log=cl,
+        planted=planted,
         hostile_note_conversations=sorted(set(world.hostile_note_conversations)),
-        erasures=[
-            {"customer_id": e["customer_id"], "event_id": e["event"]["id"], "conversation_ids": e["conversation_ids"]}
-            for e in erasures
-        ],
+        erasure_events=erasures,
     )

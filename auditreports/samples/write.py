@@ -2,6 +2,11 @@
 
 gzip members are written with ``mtime=0`` and no file name, JSON with fixed key order,
 CSV with a fixed dialect, so two runs with one seed produce the same bytes.
+
+Each log is written as it is sealed: a file of 10,000 events is compressed and put on
+disk before the next is made, the week's CSV example is appended to as its events go
+by, and only the first workspace file (the tampered copies' original) and the example
+conversation's events are kept until the end.
 """
 
 from __future__ import annotations
@@ -10,16 +15,17 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import UsageError
 from .logs import Event, canonical
 from .processing_record import PROCESSING_RECORD, README
-from .quarter import DEFAULT_SEED, Quarter, simulate_quarter
+from .quarter import DEFAULT_SEED, simulate_quarter
 from .tamper import KINDS, tamper
 from .timeline import QUARTER
 
@@ -85,20 +91,16 @@ def _csv(rows: Iterable[Iterable[object]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def workspace_csv(events: list[Event]) -> bytes:
-    """Dotted headers; ``details.before``/``after`` as JSON text; an empty cell is null."""
-
-    def row(e: Event) -> list[object]:
-        a, r, d = e["actor"], e["resource"], e["details"]
-        return [
-            e["id"], e["sequence"], e["occurred_at"], e["category"], e["action"],
-            a["type"], a["id"], a["email"], a["name"], a["role"], r["type"], r["id"],
-            e["outcome"], e["ip_address"], e["user_agent"],
-            d["reason"], _json_text(d["before"]), _json_text(d["after"]), d["record_count"],
-            _json_text(d["subject_ids"]), e["prev_hash"], e["hash"],
-        ]  # fmt: skip
-
-    return _csv([WORKSPACE_CSV_COLUMNS, *(row(e) for e in events)])
+def _workspace_row(e: Event) -> list[object]:
+    """A row of the workspace CSV layout: dotted headers; ``details.before``/``after`` as JSON text; null is empty."""
+    a, r, d = e["actor"], e["resource"], e["details"]
+    return [
+        e["id"], e["sequence"], e["occurred_at"], e["category"], e["action"],
+        a["type"], a["id"], a["email"], a["name"], a["role"], r["type"], r["id"],
+        e["outcome"], e["ip_address"], e["user_agent"],
+        d["reason"], _json_text(d["before"]), _json_text(d["after"]), d["record_count"],
+        _json_text(d["subject_ids"]), e["prev_hash"], e["hash"],
+    ]  # fmt: skip
 
 
 def conversation_csv(events: list[Event]) -> bytes:
@@ -113,8 +115,17 @@ def conversation_csv(events: list[Event]) -> bytes:
     return _csv([CONVERSATION_CSV_COLUMNS, *(row(e) for e in events)])
 
 
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` items (the last shorter); one empty list if there are none."""
+    chunk: list[Any] = []
+    empty = True
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk, empty = [], False
+    if chunk or empty:
+        yield chunk
 
 
 def content_sha256(path: Path) -> str:
@@ -139,10 +150,15 @@ class _Writer:
         self.written: list[str] = []
 
     def put(self, rel: str, data: bytes) -> None:
+        with self.open(rel) as f:
+            f.write(data)
+
+    def open(self, rel: str) -> IO[bytes]:
+        """A new file to write in pieces (the caller closes it)."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
         self.written.append(rel)
+        return path.open("wb")
 
 
 SKIP_TAMPERED = (
@@ -170,14 +186,6 @@ def _clear_previous(root: Path) -> None:
             path.unlink()
 
 
-def _representative_conversation(q: Quarter) -> str:
-    """The conversation whose history shows the most of the state model (ties: lowest id)."""
-    kinds: dict[str, set[str]] = {}
-    for e in q.conversation_events:
-        kinds.setdefault(e["conversation_id"], set()).add(e["event_type"])
-    return min(kinds, key=lambda cid: (-len(kinds[cid]), cid))
-
-
 def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: float = 1.0) -> dict[str, Any]:
     """Write the sample quarter 2026-Q3 under ``out_dir``; returns the summary also saved in ground_truth.json.
 
@@ -193,25 +201,33 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
     q = simulate_quarter(seed, scale)
     w = _Writer(root)
 
-    ws_lines = q.workspace_lines
+    # The workspace log, file by file as it is sealed; the week's CSV example alongside.
     ws_files = []
-    for i, chunk in enumerate(_chunks(ws_lines, FILE_EVENTS), start=1):
-        rel = f"workspace/workspace-audit-{QUARTER}-{i:04d}.ndjson.gz"
-        w.put(rel, _gzip(b"".join(line + b"\n" for line in chunk)))
-        ws_files.append({"path": rel, "events": len(chunk)})
+    first: list[bytes] = []  # the first file's lines: the tampered copies' original
+    week_rel = f"exports/workspace-audit-{QUARTER}-week-28.csv"
+    week_events = 0
+    with w.open(week_rel) as week_csv:
+        week_csv.write(_csv([WORKSPACE_CSV_COLUMNS]))
+        for i, chunk in enumerate(_chunks(q.workspace_records(), FILE_EVENTS), start=1):
+            rel = f"workspace/workspace-audit-{QUARTER}-{i:04d}.ndjson.gz"
+            w.put(rel, _gzip(b"".join(line + b"\n" for _, line in chunk)))
+            ws_files.append({"path": rel, "events": len(chunk)})
+            week = [e for e, _ in chunk if CSV_WEEK[0] <= e["occurred_at"][:10] < CSV_WEEK[1]]
+            week_csv.write(_csv(_workspace_row(e) for e in week))
+            week_events += len(week)
+            if i == 1:
+                first = [line for _, line in chunk]
     cv_files = []
-    for i, chunk in enumerate(_chunks(q.conversation_events, FILE_EVENTS), start=1):
+    conv_id = q.representative_conversation()
+    conv_events: list[Event] = []
+    for i, cv_chunk in enumerate(_chunks(q.conversation_events(), FILE_EVENTS), start=1):
         rel = f"conversations/conversation-audit-{QUARTER}-{i:04d}.json.gz"
-        w.put(rel, _gzip(conversation_json(chunk)))
-        cv_files.append({"path": rel, "events": len(chunk)})
+        w.put(rel, _gzip(conversation_json(cv_chunk)))
+        cv_files.append({"path": rel, "events": len(cv_chunk)})
+        conv_events.extend(e for e in cv_chunk if e["conversation_id"] == conv_id)
 
-    conv_id = _representative_conversation(q)
-    conv_events = [e for e in q.conversation_events if e["conversation_id"] == conv_id]
     w.put(f"exports/{conv_id}.json", conversation_json(conv_events))
     w.put(f"exports/{conv_id}.csv", conversation_csv(conv_events))
-    week = [e for e in q.workspace if CSV_WEEK[0] <= e["occurred_at"][:10] < CSV_WEEK[1]]
-    week_rel = f"exports/workspace-audit-{QUARTER}-week-28.csv"
-    w.put(week_rel, workspace_csv(week))
 
     w.put(
         "customers.csv",
@@ -240,7 +256,6 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
     w.put("tampered/.auditreports-skip", SKIP_TAMPERED.encode("utf-8"))
     w.put("exports/.auditreports-skip", SKIP_EXPORTS.encode("utf-8"))
 
-    first = ws_lines[:FILE_EVENTS]
     tampered = []
     trng = random.Random(seed + 3)
     for kind in KINDS:
@@ -259,14 +274,14 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
         },
         "period": {"quarter": QUARTER, "start": "2026-07-01T00:00:00.000Z", "end": "2026-09-30T23:59:59.999Z"},
         "workspace": {
-            "events": len(q.workspace),
+            "events": q.workspace_log.sealed_events,
             "first_sequence": 1,
-            "last_sequence": len(q.workspace),
-            "last_hash": q.workspace[-1]["hash"],
+            "last_sequence": q.workspace_log.sealed_events,
+            "last_hash": q.workspace_log.last_hash,
             "files": ws_files,
         },
         "conversations": {
-            "events": len(q.conversation_events),
+            "events": sum(f["events"] for f in cv_files),
             "conversations": len(q.conversations),
             "customers": len(q.roster.customers),
             "staff": len(q.roster.staff),
@@ -278,7 +293,7 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
                 "json": f"exports/{conv_id}.json",
                 "csv": f"exports/{conv_id}.csv",
             },
-            "workspace_csv": {"path": week_rel, "from": CSV_WEEK[0], "until": CSV_WEEK[1], "events": len(week)},
+            "workspace_csv": {"path": week_rel, "from": CSV_WEEK[0], "until": CSV_WEEK[1], "events": week_events},
         },
         "api_keys": [
             {
@@ -292,8 +307,8 @@ def generate_samples(out_dir: str | Path, *, seed: int = DEFAULT_SEED, scale: fl
             }
             for k in q.roster.keys.values()
         ],
-        "incidents": q.incidents,
-        "erasures": q.erasures,
+        "incidents": q.incidents(),
+        "erasures": q.erasures(),
         "tampered": tampered,
         "untrusted_text": {
             "conversation_ids": q.hostile_note_conversations,
@@ -324,7 +339,7 @@ def generate_workspace_ndjson(path: str | Path, n_events: int, seed: int = DEFAU
     if n_events < 1:
         raise UsageError(f"n_events must be at least 1, got {n_events}.")
     q = simulate_quarter(seed, _scale_for(n_events, 87_000))
-    lines = q.workspace_lines[:n_events]
+    lines = [line for _, line in itertools.islice(q.workspace_records(), n_events)]
     _write_maybe_gzip(Path(path), b"".join(line + b"\n" for line in lines))
     return len(lines)
 
@@ -335,7 +350,7 @@ def generate_conversation_ndjson(path: str | Path, n_events: int, seed: int = DE
     if n_events < 1:
         raise UsageError(f"n_events must be at least 1, got {n_events}.")
     q = simulate_quarter(seed, _scale_for(n_events, 54_000))
-    events = q.conversation_events[:n_events]
+    events = list(itertools.islice(q.conversation_events(), n_events))
     body = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in events)
     _write_maybe_gzip(Path(path), body.encode("utf-8"))
     return len(events)
