@@ -107,8 +107,13 @@ def _runs(files: pl.DataFrame, budget: int) -> Iterator[pl.DataFrame]:
         yield files.slice(start, len(counts) - start)
 
 
-def _read_run(lf: pl.LazyFrame, source: str, run: pl.DataFrame) -> pl.DataFrame:
-    """The rows of a run of files, in physical order (file rank, line, sequence, id)."""
+def _read_run(lf: pl.LazyFrame, source: str, run: pl.DataFrame, *, chained: bool) -> pl.DataFrame:
+    """The rows of a run of files, in physical order (file rank, line, sequence, id).
+
+    The stored records (``raw``) are read only for a chained source: nothing else reads them.
+    """
+    if not chained:
+        lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias("raw"))
     names = run["source_file"].drop_nulls().to_list()
     which = pl.col("source_file").is_in(names)
     if run["source_file"].null_count():
@@ -179,7 +184,16 @@ def verify_sources(
             state = _Pass(source, source in chained, head)
             runs = list(_runs(files, CHUNK_ROWS))
             for number, run in enumerate(bar(runs, total=len(runs), desc=f"verifying {source}", unit="run")):
-                _take(state, _read_run(lf, source, run), number, settings, period, sorted(chained), spill, buckets)
+                _take(
+                    state,
+                    _read_run(lf, source, run, chained=state.chained),
+                    number,
+                    settings,
+                    period,
+                    sorted(chained),
+                    spill,
+                    buckets,
+                )
                 if state.damaged:
                     break
             if state.damaged or not continues(state, period):
