@@ -1,10 +1,13 @@
 """Running rules over canonical events: :func:`detect`, :class:`Findings`, :func:`sensitivity`.
 
-The events are collected once (a lazy input with only the columns the rules read,
-see :func:`_needed_columns`); each rule becomes one lazy plan over them and all
-plans run together (``pl.collect_all``), so Polars can share scans and use both
-cores. A finding is one burst: its id is a hash of rule id, group and first
-evidence event, so the same data gives the same ids on every run and machine.
+Each rule becomes one lazy plan over the events. A lazy input (a store, a load) is
+narrowed to the columns the rules read (:func:`_needed_columns`) and never collected:
+the plans run one after another on Polars' streaming engine, each reading the input
+itself, so one rule's rows are held at a time, not the log. A DataFrame input is
+already held: its plans run together (``pl.collect_all``), sharing the work.
+
+A finding is one burst: its id is a hash of rule id, group and first evidence event,
+so the same data gives the same ids on every run and machine.
 """
 
 from __future__ import annotations
@@ -386,6 +389,10 @@ def detect(
     every built-in rule plus every rule in ``rules_dirs`` runs, minus
     ``settings.disabled_rules``. ``settings`` is a :class:`DetectionSettings` or the
     mapping of a ``detection:`` section.
+
+    A lazy ``events`` is read once per rule (that is what keeps memory to one rule's
+    rows): a store's scan or a loaded frame is cheap to read again; a plan that is costly
+    to evaluate (parsing files, say) is better collected first and passed as a DataFrame.
     """
     resolved = _settings(settings)
     all_rules = load_rules(rules_dirs)
