@@ -105,7 +105,7 @@ class CompiledRule:
         """Events this rule looks at, with derived fields and group keys as text."""
         # Conditions on ordinary columns narrow the rows first, so derived fields
         # (joins, time-zone conversions) are computed for the few rows that matter.
-        lf = events.filter(self.pre)
+        lf = events if _always(self.pre) else events.filter(self.pre)
         registry = derived_fields()
         for name in self.derive:
             lf = registry[name].fn(lf, events, settings, params)
@@ -116,7 +116,10 @@ class CompiledRule:
             keep = keep & (pl.col("_is_a") | pl.col("_is_b"))
         if exclude is not None and self.allowlists:
             keep = keep & ~exclude
-        lf = lf.filter(keep)
+        if not _always(keep):
+            # A filter that keeps every row is left out, not merely harmless: Polars then stops
+            # pushing the conditions above down into the scan (config_change read every row).
+            lf = lf.filter(keep)
         if self.severity_when:
             rank: Any = None
             why: Any = None
@@ -362,6 +365,11 @@ def _split_where(
         return compile_where(block, file="", fields=fields, params=params, problems=scratch)
 
     return compile_one(pre), compile_one(post)
+
+
+def _always(expr: pl.Expr) -> bool:
+    """The condition is the literal ``True`` (no condition at all)."""
+    return expr.meta.eq(pl.lit(True))
 
 
 def _gcol(name: str) -> str:

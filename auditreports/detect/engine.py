@@ -1,10 +1,13 @@
 """Running rules over canonical events: :func:`detect`, :class:`Findings`, :func:`sensitivity`.
 
-The events are collected once (a lazy input with only the columns the rules read,
-see :func:`_needed_columns`); each rule becomes one lazy plan over them and all
-plans run together (``pl.collect_all``), so Polars can share scans and use both
-cores. A finding is one burst: its id is a hash of rule id, group and first
-evidence event, so the same data gives the same ids on every run and machine.
+Each rule becomes one lazy plan over the events. A lazy input (a store, a load) is
+narrowed to the columns the rules read (:func:`_needed_columns`) and never collected:
+the plans run one after another on Polars' streaming engine, each reading the input
+itself, so one rule's rows are held at a time, not the log. A DataFrame input is
+already held: its plans run together (``pl.collect_all``), sharing the work.
+
+A finding is one burst: its id is a hash of rule id, group and first evidence event,
+so the same data gives the same ids on every run and machine.
 """
 
 from __future__ import annotations
@@ -145,13 +148,14 @@ def _select_rules(all_rules: list[Rule], rules: Iterable[str | Rule] | None, set
     return [r for r in chosen if r.name not in settings.disabled_rules]
 
 
-def _exclusion(frame: pl.DataFrame, settings: DetectionSettings) -> pl.Expr | None:
+def _exclusion(events: pl.DataFrame | pl.LazyFrame, settings: DetectionSettings) -> pl.Expr | None:
     """Rows from allow-listed IPs, service accounts or API keys."""
     parts = []
     if settings.allow_ips:
         networks = [ipaddress.ip_network(n, strict=False) for n in settings.allow_ips]
         allowed = []
-        for text in frame.get_column("ip").drop_nulls().unique().to_list():  # distinct IPs, not rows
+        distinct = events.lazy().select(pl.col("ip").drop_nulls().unique()).collect(engine="streaming")
+        for text in distinct.to_series().to_list():  # distinct IPs, not rows
             try:
                 address = ipaddress.ip_address(text)
             except ValueError:
@@ -385,6 +389,10 @@ def detect(
     every built-in rule plus every rule in ``rules_dirs`` runs, minus
     ``settings.disabled_rules``. ``settings`` is a :class:`DetectionSettings` or the
     mapping of a ``detection:`` section.
+
+    A lazy ``events`` is read once per rule (that is what keeps memory to one rule's
+    rows): a store's scan or a loaded frame is cheap to read again; a plan that is costly
+    to evaluate (parsing files, say) is better collected first and passed as a DataFrame.
     """
     resolved = _settings(settings)
     all_rules = load_rules(rules_dirs)
@@ -392,16 +400,30 @@ def detect(
     _check_severity_settings(chosen, all_rules, resolved)
     compiled = [(rule, *rule.compile(resolved.rules.get(rule.name))) for rule in chosen]
     if isinstance(events, pl.DataFrame):
+        # Already held: every plan runs over it together, sharing the work.
         frame = _canonical(events)
-    else:
-        # Collected with only the columns the rules read: the stored records (raw), user
-        # agents, file names and hashes are most of a log's bytes and no rule reads them.
-        frame = _as_lazy(events).select(_needed_columns(compiled, resolved)).collect()
-    exclude = _exclusion(frame, resolved)
-    lf = frame.lazy()
-    plans = [_plan(rule, comp, params, lf, resolved, exclude) for rule, comp, params in compiled]
-    results = pl.collect_all(plans) if plans else []
-    return Findings(_calibrated(_finish(results), resolved), tuple(chosen), resolved, frame.height)
+        exclude = _exclusion(frame, resolved)
+        lf = frame.lazy()
+        plans = [_plan(rule, comp, params, lf, resolved, exclude) for rule, comp, params in compiled]
+        return Findings(
+            _calibrated(_finish(pl.collect_all(plans) if plans else []), resolved),
+            tuple(chosen),
+            resolved,
+            frame.height,
+        )
+    # A lazy input (a store, a load) is never collected whole. Each rule's plan reads the
+    # input itself, one rule after another, on Polars' streaming engine: a scan reads only
+    # the columns that rule reads and keeps only the rows its conditions keep, so what is
+    # held at once is one rule's rows, not the log. The input is the same columns the rules
+    # read together (:func:`_needed_columns`), so each plan sees the frame it saw when the
+    # log was collected first, and finds the same.
+    lf = _as_lazy(events).select(_needed_columns(compiled, resolved))
+    exclude = _exclusion(lf, resolved)
+    results = [
+        _plan(rule, comp, params, lf, resolved, exclude).collect(engine="streaming") for rule, comp, params in compiled
+    ]
+    scanned = lf.select(pl.len()).collect(engine="streaming").item()
+    return Findings(_calibrated(_finish(results), resolved), tuple(chosen), resolved, scanned)
 
 
 def _tuned_parameter(rule: Rule) -> str | None:

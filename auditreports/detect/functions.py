@@ -9,9 +9,10 @@ use those columns like any other field. Organisations can register their own wit
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -69,6 +70,16 @@ def register_function(
 def derived_fields() -> dict[str, DerivedFields]:
     """Every registered function by name."""
     return dict(_REGISTRY)
+
+
+# The build side of a join of the rule's rows (the probe, up to the whole log) with a summary
+# of the log (removals, owners, first-seen IPs: one row per key). Left to choose, Polars'
+# streaming engine buffers both inputs while it samples which is smaller, and the summary is
+# only ready when the whole log has been read: the rows would all be held meanwhile. (A Polars
+# without ``build_side`` - older than the pinned one - chooses; same result, more memory.)
+_SMALL: Final[dict[str, Any]] = (
+    {"build_side": "force_right"} if "build_side" in inspect.signature(pl.LazyFrame.join).parameters else {}
+)
 
 
 def _json_field(column: str, key: str) -> pl.Expr:
@@ -300,7 +311,7 @@ def ip_history(
     """
     learning = _duration(str(params["learning_period"]))
     actors = rows.select(pl.col("actor_id").unique()).filter(pl.col("actor_id").is_not_null())
-    seen = events.join(actors, on="actor_id", how="semi")
+    seen = events.join(actors, on="actor_id", how="semi", **_SMALL)
     first_from_ip = seen.group_by(pl.col("actor_id").alias("_h_actor"), pl.col("ip").alias("_h_ip")).agg(
         pl.col("timestamp").min().alias("_h_first_ip")
     )
@@ -308,8 +319,8 @@ def ip_history(
         pl.col("timestamp").min().alias("actor_first_seen")
     )
     return (
-        rows.join(first_from_ip, left_on=["actor_id", "ip"], right_on=["_h_actor", "_h_ip"], how="left")
-        .join(first_seen, left_on="actor_id", right_on="_h_actor", how="left")
+        rows.join(first_from_ip, left_on=["actor_id", "ip"], right_on=["_h_actor", "_h_ip"], how="left", **_SMALL)
+        .join(first_seen, left_on="actor_id", right_on="_h_actor", how="left", **_SMALL)
         .with_columns(
             new_ip_for_actor=(
                 pl.col("ip").is_not_null()
@@ -336,7 +347,7 @@ def revocations(
         .group_by(pl.col("resource_id").alias("_r_id"))
         .agg(pl.col("timestamp").min().alias("actor_removed_at"))
     )
-    return rows.join(removed, left_on="actor_id", right_on="_r_id", how="left").with_columns(
+    return rows.join(removed, left_on="actor_id", right_on="_r_id", how="left", **_SMALL).with_columns(
         after_removal=(pl.col("timestamp") > pl.col("actor_removed_at")).fill_null(False)
     )
 
@@ -525,7 +536,14 @@ def mfa_state(
             ),
         ]
     ).filter(pl.col("_m_acct").is_not_null() & pl.col("_m_role").is_not_null())  # fmt: skip
-    first_role = roles.sort("_m_ts").group_by("_m_acct").agg(pl.col("_m_role").first().alias("_m_first_role"))
+    # Only the accounts whose MFA was turned off are looked up, so only their roles are kept
+    # (in log order, and sorted stably: equal times resolve as they do over the whole log).
+    roles = roles.join(rows.select(account.alias("_m_acct")).unique(), on="_m_acct", how="semi", maintain_order="left")
+    first_role = (
+        roles.sort("_m_ts", maintain_order=True)
+        .group_by("_m_acct")
+        .agg(pl.col("_m_role").first().alias("_m_first_role"))
+    )
     base = rows.with_columns(mfa_account=account).with_row_index("_m_row")
     next_on = (
         base.select("_m_row", "mfa_account", "timestamp")
@@ -538,7 +556,7 @@ def mfa_state(
         base.select("_m_row", pl.col("mfa_account").alias("_m_acct"), "timestamp")
         .sort("timestamp")
         .join_asof(
-            roles.sort("_m_ts"), left_on="timestamp", right_on="_m_ts", by="_m_acct",
+            roles.sort("_m_ts", maintain_order=True), left_on="timestamp", right_on="_m_ts", by="_m_acct",
             strategy="backward", check_sortedness=False,
         )
         .select("_m_row", "_m_role")
@@ -672,10 +690,10 @@ def api_key_owner(
         .agg(pl.col("timestamp").min().alias("_o_revoked"))
     )
     return (
-        rows.join(created, left_on="actor_id", right_on="_o_key", how="left")
-        .join(removed, left_on="key_owner", right_on="_o_user", how="left")
-        .join(names, left_on="key_owner", right_on="_o_user", how="left")
-        .join(revoked, left_on="actor_id", right_on="_o_key", how="left")
+        rows.join(created, left_on="actor_id", right_on="_o_key", how="left", **_SMALL)
+        .join(removed, left_on="key_owner", right_on="_o_user", how="left", **_SMALL)
+        .join(names, left_on="key_owner", right_on="_o_user", how="left", **_SMALL)
+        .join(revoked, left_on="actor_id", right_on="_o_key", how="left", **_SMALL)
         .with_columns(
             key_owner_name=pl.coalesce("_o_name", "_o_email"),
             owner_removed=(pl.col("timestamp") > pl.col("owner_removed_at")).fill_null(False),
