@@ -50,16 +50,17 @@ def copy_of(events: pl.DataFrame, k: int) -> pl.DataFrame:
 
 
 def replicate(src: Path, dst: Path, copies: int) -> int:
-    parts = sorted(src.glob("events/event_date=*/*.parquet"))
-    if not parts:
+    """Write every copy of each day at once (one new partition per day: nothing to deduplicate against)."""
+    days = sorted(p for p in src.glob("events/event_date=*") if p.is_dir())
+    if not days:
         raise SystemExit(f"{src} holds no stored events (events/event_date=*/*.parquet)")
     total, started = 0, time.perf_counter()
-    for k in range(copies):
-        for part in parts:
-            frame = copy_of(pl.read_parquet(part), k)
-            write_store(dst, frame)
-            total += frame.height
-        print(f"copy {k + 1}/{copies}: {total:,} events in {time.perf_counter() - started:.0f} s", flush=True)
+    for number, day in enumerate(days, 1):
+        frame = pl.read_parquet(sorted(day.glob("*.parquet")))
+        write_store(dst, pl.concat([copy_of(frame, k) for k in range(copies)]))
+        total += frame.height * copies
+        if number % 10 == 0 or number == len(days):
+            print(f"{number}/{len(days)} days: {total:,} events in {time.perf_counter() - started:.0f} s", flush=True)
     return total
 
 
