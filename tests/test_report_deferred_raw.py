@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from auditreports.period import parse_period
 from auditreports.pipeline import PRINTED_ONLY, printed_only_columns
@@ -46,3 +47,33 @@ def test_a_column_an_organisation_framework_names_is_kept_with_the_period(tmp_pa
     )
     deferred = printed_only_columns(framework)
     assert "user_agent" not in deferred and "raw" in deferred and "prev_hash" in deferred
+
+
+def test_the_period_read_a_window_of_days_at_a_time_is_the_period_sorted_whole(
+    data_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Report inputs read and sort the period a window of days at a time; the result is one sort of it."""
+    from auditreports.report import common
+
+    events = load([str(data_samples / "workspace"), str(data_samples / "conversations")]).events.collect()
+    # Ties: copies of events at the same instant whose ids sort before and after the original.
+    ties = events.filter(pl.col("event_id").hash(seed=1) % 50 == 0)
+    events = pl.concat(
+        [
+            events,
+            ties.with_columns(pl.col("event_id") + "~b"),
+            ties.with_columns(("~a" + pl.col("event_id")).alias("event_id")),
+        ]
+    )
+    write_store(tmp_path / "store", events)
+    for spec, windows in (("2026-Q3", 128), ("2026-Q3", 7), (("2026-08-18", "2026-08-20"), 128)):
+        period = parse_period(spec) if isinstance(spec, str) else parse_period(start=spec[0], end=spec[1])
+        monkeypatch.setattr(common, "TIME_WINDOWS", windows)  # 92 windows of a day; 7 of two weeks
+        got = common.in_time_order(open_store(tmp_path / "store").events, period)
+        whole = (
+            open_store(tmp_path / "store")
+            .events.filter(pl.col("timestamp").is_between(period.start_utc, period.end_utc_exclusive, closed="left"))
+            .collect()
+            .sort("timestamp", "event_id", maintain_order=True)
+        )
+        assert got.height == whole.height > 0 and got.equals(whole)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
 
-from .._frames import reorder
 from ..period import Period
 from ..schema import conform
 from .model import (
@@ -59,10 +59,7 @@ class ReportInputs:
         self._in_period = in_period(lf, period)
         self._deferred = tuple(deferred)
         chosen = self._in_period.drop(self._deferred) if self._deferred else self._in_period
-        collected = [chosen.collect()]
-        order = collected[0].select(pl.arg_sort_by("timestamp", "event_id", maintain_order=True)).to_series()
-        # Sorted a column at a time: the period is held once, not twice, at the peak.
-        self.events = reorder(collected, order)
+        self.events = in_time_order(chosen, period)
         self.period = period
         # rule name -> (why it matters, what to check, description), for the rules that ran
         # (organisation rules included); the shipped rules' notes are the default.
@@ -90,6 +87,32 @@ class ReportInputs:
         if not self._deferred:
             return self.events.filter(wanted)
         return self._in_period.filter(wanted).sort("timestamp", "event_id", maintain_order=True).collect()
+
+
+# At most this many windows of whole days (a longer period is read in windows of several days).
+TIME_WINDOWS = 128
+
+
+def in_time_order(events: pl.LazyFrame, period: Period) -> pl.DataFrame:
+    """The period's events sorted by time and id, read and sorted a window of UTC days at a time.
+
+    Windows do not overlap in time, so the windows each sorted and put end to end are the
+    period sorted whole (rows with the same time and id keep the order they are read in, in
+    both). Only one window is ever held twice while it is sorted, not the period: a store
+    skips the row groups outside the window by their time statistics.
+    """
+    start, end = period.start_utc, period.end_utc_exclusive
+    first = datetime.combine(start.date(), time(), tzinfo=UTC)
+    days = max(1, -(-(end - first) // timedelta(days=1)))
+    step = timedelta(days=max(1, -(-days // TIME_WINDOWS)))
+    windows = []
+    lo = start
+    while lo < end:
+        hi = min(first + step * (1 + (lo - first) // step), end)
+        window = events.filter((pl.col("timestamp") >= pl.lit(lo)) & (pl.col("timestamp") < pl.lit(hi)))
+        windows.append(window.collect().sort("timestamp", "event_id", maintain_order=True))
+        lo = hi
+    return pl.concat(windows) if windows else events.clear().collect()
 
 
 def assemble(
