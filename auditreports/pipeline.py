@@ -133,10 +133,11 @@ def _verify(
 
 
 # Columns no report section, chart or summary reads (only the evidence rows carry them to
-# events.csv): the stored record, the chain hashes and the record's place in its file.
+# events.csv): the stored record, the chain hashes, the record's place in its file and the
+# platform's own name for the action (sections read the canonical event_type).
 PRINTED_ONLY = (
     "raw", "prev_hash", "hash", "user_agent", "flags", "source_address", "source_file", "source_line",
-    "source_offset",
+    "source_offset", "source_action",
 )  # fmt: skip
 
 
