@@ -5,8 +5,10 @@ wrapper whose ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` is that stage's 
 alone (the largest process of the stage's tree: the report's notebook kernel counts).
 Stages, in one run per size:
 
-- ``samples``: ``auditreports samples DIR --scale S`` (S = events / 139,000; above scale 50,
-  ~7M events, several samples under consecutive seeds, whose event ids differ);
+- ``samples``: ``auditreports samples DIR --scale S`` (S = events / 139,000; above the
+  generator's cap, scale 50 or ~7M events, one ~4.9M sample whose store is then copied by
+  ``benchmarks/replicate.py`` - ids, files and workspace sources suffixed per copy, so every
+  copy's chain is intact - to the size asked: the ``replicate`` stage);
 - ``naive ingest``: every file read at once with ``polars.read_ndjson`` / ``read_json``,
   concatenated and written as one hive-partitioned Parquet dataset (no ledger, no
   quarantine, no dedupe): what a script would do;
@@ -17,7 +19,7 @@ Stages, in one run per size:
 
     .venv/bin/python -m benchmarks.scale                       # 1M and 5M events
     .venv/bin/python -m benchmarks.scale --events 1000000      # one size
-    .venv/bin/python -m benchmarks.scale --huge                # also 50M (hours; ~60 GB of disk)
+    .venv/bin/python -m benchmarks.scale --huge                # also 50M (a ~4.5M sample, its store copied 11 times)
     .venv/bin/python -m benchmarks.scale --stages samples,ingest --keep /tmp/scale
 
 Run it alone on the machine: two big runs at once measure each other.
@@ -37,11 +39,13 @@ EVENTS_PER_SCALE = 139_000
 MAX_SCALE = 50
 SEED = 20260701
 STAGES = ("samples", "naive", "onebatch", "ingest", "verify", "detect", "report")
+BASE_EVENTS = 4_861_118  # the --scale 35 sample that a quarter above the generator's cap is copied from
 LABELS = {
     "samples": "samples (generator)",
     "naive": "naive ingest (polars, all at once)",
     "onebatch": "ingest, one batch (before #18)",
     "ingest": "ingest, batched (default budget)",
+    "replicate": "copies of the store (replicate.py)",
     "verify": "verify --store",
     "detect": "detect --store",
     "report": "report soc2 (notebook + PDF)",
@@ -118,23 +122,19 @@ def run_size(events: int, work: Path, stages: list[str], period: str) -> list[di
             flush=True,
         )
 
-    # The generator tops out at scale 50 (~7M events): a larger quarter is several samples
-    # under consecutive seeds (their event ids differ), one directory each, ingested together.
-    parts = max(1, -(-events // (MAX_SCALE * EVENTS_PER_SCALE)))
-    scale = round(events / parts / EVENTS_PER_SCALE, 2)
-    dirs = [data] if parts == 1 else [data / f"seed-{i}" for i in range(parts)]
+    # The generator tops out at scale 50 (~7M events), and samples under other seeds would each
+    # start their own chain: a larger quarter is one ~5M sample's store copied (replicate.py).
+    copies = -(-events // BASE_EVENTS) if events > MAX_SCALE * EVENTS_PER_SCALE else 1
+    scale = round(events / copies / EVENTS_PER_SCALE, 2)
+    dirs = [data]
     if "samples" in stages or not data.is_dir():
         shutil.rmtree(data, ignore_errors=True)
-        n_events = 0
-        for i, target in enumerate(dirs):
-            cmd = [*cli, "samples", str(target), "--scale", str(scale), "--seed", str(SEED + i)]
-            res = _stage(cmd, work / f"samples-{i}.log")
-            truth = target / "ground_truth.json"
-            summary = json.loads(truth.read_text()) if truth.is_file() else {}
-            n_events += summary.get("workspace", {}).get("events", 0) + summary.get("conversations", {}).get(
-                "events", 0
-            )
-            add("samples", res)
+        cmd = [*cli, "samples", str(data), "--scale", str(scale), "--seed", str(SEED)]
+        res = _stage(cmd, work / "samples.log")
+        truth = data / "ground_truth.json"
+        summary = json.loads(truth.read_text()) if truth.is_file() else {}
+        n_events = summary.get("workspace", {}).get("events", 0) + summary.get("conversations", {}).get("events", 0)
+        add("samples", res)
     src = [str(d / sub) for d in dirs for sub in ("workspace", "conversations")]
     data = dirs[0]
     if "naive" in stages:
@@ -148,10 +148,17 @@ def run_size(events: int, work: Path, stages: list[str], period: str) -> list[di
         add("onebatch", _stage([*cli, "ingest", *src, "--store", str(one), "--batch-mb", "1000000"], work / "one.log"))
         shutil.rmtree(one, ignore_errors=True)
     if "ingest" in stages:
-        shutil.rmtree(store, ignore_errors=True)
-        res = _stage([*cli, "ingest", *src, "--store", str(store)], work / "ingest.log")
-        n_events = _events_in(store)
+        target = store if copies == 1 else work / "store-base"
+        shutil.rmtree(target, ignore_errors=True)
+        res = _stage([*cli, "ingest", *src, "--store", str(target)], work / "ingest.log")
+        n_events = _events_in(target)
         add("ingest", res)
+        if copies > 1:
+            shutil.rmtree(store, ignore_errors=True)
+            cmd = [sys.executable, "-m", "benchmarks.replicate", str(target), str(store), "--copies", str(copies)]
+            res = _stage(cmd, work / "replicate.log")
+            n_events = _events_in(store)
+            add("replicate", res)
     settings = data / "settings.yml"
     extra = ["--settings", str(settings)] if settings.is_file() else []
     if "verify" in stages:
@@ -174,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--huge",
         action="store_true",
-        help="also 50M events (8 samples of ~6.25M under consecutive seeds: hours, ~60 GB of disk)",
+        help="also 50M events (a ~4.5M sample copied 11 times: ~1 h, ~2 GB of disk)",
     )
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     parser.add_argument("--keep", type=Path, help="work here and keep the data (default: a temporary directory)")
