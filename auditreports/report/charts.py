@@ -61,8 +61,10 @@ _CATEGORY_COLOURS = {
 
 def _daily(events: pl.DataFrame, by: str | None = None, value: pl.Expr | None = None) -> pl.DataFrame:
     agg = (value if value is not None else pl.len()).alias("n")
-    keys = [pl.col("timestamp").dt.date().alias("day")] + ([pl.col(by).cast(pl.String)] if by else [])
-    return events.group_by(keys).agg(agg).sort("day")
+    keys = [pl.col("timestamp").dt.date().alias("day")] + ([pl.col(by)] if by else [])
+    # Grouped on the column as it is (an Enum is one byte a row), named as text afterwards.
+    daily = events.lazy().group_by(keys).agg(agg)
+    return (daily.with_columns(pl.col(by).cast(pl.String)) if by else daily).sort("day").collect()
 
 
 def events_over_time_figure(events: pl.DataFrame, title: str = "Events per day by category") -> go.Figure:

@@ -65,9 +65,11 @@ def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.Data
     """
     person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
     logged = (
-        events.filter(person & pl.col("actor_role").is_not_null())
+        events.lazy()
+        .filter(person & pl.col("actor_role").is_not_null())
         .group_by("actor_id")
         .agg(pl.col("actor_role").sort_by("timestamp").last())
+        .collect()
     )
     roles = {**dict(logged.rows()), **_directory(staff, "role")}
     label = pl.col("actor_id").replace_strict(roles, default=None, return_dtype=pl.String)
@@ -77,26 +79,33 @@ def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.Data
 def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:
     """Who is who in ``events``: the staff directory first, then the names the log records."""
     kind = pl.col("actor_type").cast(pl.String)
+    # Lazy, so that only the columns each summary reads are filtered (not every column of the period).
     logged = (
-        events.filter((kind == "user") & pl.col("actor_id").is_not_null() & pl.col("actor_name").is_not_null())
+        events.lazy()
+        .filter((kind == "user") & pl.col("actor_id").is_not_null() & pl.col("actor_name").is_not_null())
         .group_by("actor_id")
         .agg(pl.col("actor_name").mode().first())
+        .collect()
     )
     people = {**dict(logged.rows()), **_directory(staff)}
     created = (
-        events.filter(
+        events.lazy()
+        .filter(
             pl.col("event_type").str.contains(r"api_key[._]created")
             & pl.col("resource_id").is_not_null()
             & pl.col("actor_id").is_not_null()
         )
         .group_by("resource_id")
         .agg(pl.col("actor_id").first())
+        .collect()
     )
     keys = {
         k: v
-        for k, v in events.filter((kind == "api_key") & pl.col("actor_id").is_not_null())
+        for k, v in events.lazy()
+        .filter((kind == "api_key") & pl.col("actor_id").is_not_null())
         .group_by("actor_id")
         .agg(pl.col("actor_name").drop_nulls().first())
+        .collect()
         .rows()
         if v is not None
     }
@@ -112,7 +121,13 @@ def copy_label_roles(frame: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFram
     such as the evidence rows of a report whose period was collected without ``raw``)."""
     if LABEL_ROLE in frame.columns or LABEL_ROLE not in labelled.columns:
         return frame
-    pairs = labelled.filter(pl.col(LABEL_ROLE).is_not_null()).select("actor_id", LABEL_ROLE).unique("actor_id")
+    pairs = (
+        labelled.lazy()
+        .filter(pl.col(LABEL_ROLE).is_not_null())
+        .select("actor_id", LABEL_ROLE)
+        .unique("actor_id", maintain_order=True)
+        .collect()
+    )
     person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
     label = pl.col("actor_id").replace_strict(dict(pairs.rows()), default=None, return_dtype=pl.String)
     return frame.with_columns(pl.when(person).then(label).otherwise(None).alias(LABEL_ROLE))

@@ -657,7 +657,10 @@ def build_findings(
     )
     evidence = (
         links.join(
-            events.select(
+            # Only the rows findings cite are read (not every row of the period).
+            events.lazy()
+            .filter(pl.col("event_id").is_in(links["event_id"].implode()))
+            .select(
                 "event_id",
                 "timestamp",
                 local,
@@ -666,7 +669,8 @@ def build_findings(
                 "ip",
                 pl.coalesce("conversation_id", "resource_id").alias("target"),
                 "reason",
-            ),
+            )
+            .collect(),
             on="event_id",
             how="left",
         )

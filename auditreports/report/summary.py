@@ -97,7 +97,10 @@ def check_summary_spec(node: Any, path: str, requirement_ids: Sequence[str], che
 
 
 def _population(events: pl.DataFrame, population: Mapping[str, Any]) -> pl.DataFrame:
-    """The events a criterion is tested on: every column condition holds (a value ending in * is a prefix)."""
+    """The ``source`` of each event a criterion is tested on: every column condition holds (a
+    value ending in * is a prefix). Only ``source`` is kept: a criterion counts its population
+    and names its logs, and a copy of every column of a population as wide as the period would
+    double the period's memory for a moment."""
     cond = pl.lit(True)
     for column, values in population.items():
         if column not in events.columns:
@@ -110,7 +113,7 @@ def _population(events: pl.DataFrame, population: Mapping[str, Any]) -> pl.DataF
         for p in prefixes:
             one = one | col.str.starts_with(p)
         cond = cond & one.fill_null(False)
-    return events.filter(cond)
+    return events.lazy().filter(cond).select("source").collect()
 
 
 def finding_refs(findings: pl.DataFrame) -> dict[str, str]:
