@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -30,27 +31,72 @@ RELATED_ROWS = 12
 SHARED_IP_ACTORS = 3  # an IP used by more accounts than this in the period is shared (office, NAT)
 
 
-def _related(finding_events: pl.DataFrame, events: pl.DataFrame, end: object, hours: int) -> Table:
+class _Period:
+    """What every finding card looks up in the period, worked out once for all cards.
+
+    A report can hold hundreds of findings over tens of millions of events: each card must
+    not scan the period (its events are sorted by time, so the hours after a finding are a
+    slice found by binary search).
+    """
+
+    def __init__(self, events: pl.DataFrame) -> None:
+        self.events = events
+        self.by_time = events.height == 0 or bool(events.get_column("timestamp").is_sorted())
+        self._ip_actors: dict[str, int] | None = None
+        self._config: pl.DataFrame | None = None
+
+    def ip_actors(self, ip: str) -> int:
+        """How many accounts used an IP address in the period."""
+        if self._ip_actors is None:
+            counts = (
+                self.events.lazy()
+                .filter(pl.col("ip").is_not_null())
+                .group_by("ip")
+                .agg(pl.col("actor_id").n_unique().alias("actors"))
+                .collect()
+            )
+            self._ip_actors = dict(counts.iter_rows())
+        return self._ip_actors.get(ip, 0)
+
+    def after(self, start: Any, end: Any) -> pl.DataFrame:
+        """The events with ``start < timestamp <= end``."""
+        if not self.by_time:
+            return self.events.filter((pl.col("timestamp") > pl.lit(start)) & (pl.col("timestamp") <= pl.lit(end)))
+        stamps = self.events.get_column("timestamp")
+        lo = int(stamps.search_sorted(start, side="right"))
+        hi = int(stamps.search_sorted(end, side="right"))
+        return self.events.slice(lo, max(0, hi - lo))
+
+    @property
+    def config(self) -> pl.DataFrame:
+        """Every configuration change of the period, as a revert of an earlier change would show."""
+        if self._config is None:
+            self._config = (
+                self.events.lazy()
+                .filter(pl.col("category").cast(pl.String) == "config")
+                .select(
+                    pl.col("resource_type"),
+                    pl.col("resource_id"),
+                    pl.col("after").alias("reverted_to"),
+                    pl.col("timestamp").alias("reverted_at"),
+                    pl.col("event_id").alias("revert_id"),
+                    actor_expr().alias("reverted_by"),
+                )
+                .collect()
+            )
+        return self._config
+
+
+def _related(finding_events: pl.DataFrame, period: _Period, end: object, hours: int) -> Table:
     actors = finding_events.get_column("actor_id").drop_nulls().unique().to_list()
     ips = finding_events.get_column("ip").drop_nulls().unique().to_list()
-    if ips:  # an office or NAT address many people share says nothing about this finding's actor
-        shared = (
-            events.filter(pl.col("ip").is_in(ips))
-            .group_by("ip")
-            .agg(pl.col("actor_id").n_unique().alias("actors"))
-            .filter(pl.col("actors") > SHARED_IP_ACTORS)
-            .get_column("ip")
-            .to_list()
-        )
-        ips = [ip for ip in ips if ip not in shared]
+    # An office or NAT address many people share says nothing about this finding's actor.
+    ips = [ip for ip in ips if period.ip_actors(ip) <= SHARED_IP_ACTORS]
     ids = finding_events.get_column("event_id").implode()
     if end is None or not (actors or ips):
         return Table("", [], [])
-    later = events.filter(
-        (pl.col("timestamp") > pl.lit(end))
-        & (pl.col("timestamp") <= pl.lit(end + timedelta(hours=hours)))  # type: ignore[operator]
-        & (pl.col("actor_id").is_in(actors) | pl.col("ip").is_in(ips))
-        & ~pl.col("event_id").is_in(ids)
+    later = period.after(end, end + timedelta(hours=hours)).filter(  # type: ignore[operator]
+        (pl.col("actor_id").is_in(actors) | pl.col("ip").is_in(ips)) & ~pl.col("event_id").is_in(ids)
     )
     grouped = (
         later.with_columns(actor_expr())
@@ -82,18 +128,11 @@ def _related(finding_events: pl.DataFrame, events: pl.DataFrame, end: object, ho
     )
 
 
-def _reverts(changes: pl.DataFrame, events: pl.DataFrame) -> list[str]:
+def _reverts(changes: pl.DataFrame, period: _Period) -> list[str]:
     """Later changes of the same resource whose new value is this change's old value."""
     if not changes.height:
         return []
-    later = events.filter(pl.col("category").cast(pl.String) == "config").select(
-        pl.col("resource_type"),
-        pl.col("resource_id"),
-        pl.col("after").alias("reverted_to"),
-        pl.col("timestamp").alias("reverted_at"),
-        pl.col("event_id").alias("revert_id"),
-        actor_expr().alias("reverted_by"),
-    )
+    later = period.config
     joined = (
         changes.select("event_id", "timestamp", "resource_type", "resource_id", "before")
         .join(later, on=["resource_type", "resource_id"], how="inner", nulls_equal=True)
@@ -123,17 +162,21 @@ def enrich_findings(
         view.summary = who.text(view.summary)
         view.group = who.text(view.group)
     by_id = {r["finding_id"]: r for r in findings.select("finding_id", "event_ids", "window_end").iter_rows(named=True)}
+    period = _Period(events)
+    # The events the detailed cards cite, read from the period once (not once per card).
+    wanted = [i for v in views if v.detailed and v.finding_id in by_id for i in by_id[v.finding_id]["event_ids"] or []]
+    cited = events.filter(pl.col("event_id").is_in(pl.Series(wanted, dtype=pl.String).implode()))
     for view in views:
         if not view.detailed:
             continue
         row = by_id.get(view.finding_id)
         if row is None:
             continue
-        mine = events.filter(
+        mine = cited.filter(
             pl.col("event_id").is_in(pl.Series(list(row["event_ids"] or []), dtype=pl.String).implode())
         )
-        view.related = _related(mine, events, row["window_end"], hours)
+        view.related = _related(mine, period, row["window_end"], hours)
         changes = mine.filter(pl.col("category").cast(pl.String) == "config").sort("timestamp")
         if changes.height:
             view.diffs = config_diffs(changes, actor_expr(), limit=5)
-            view.reverts = _reverts(changes, events)
+            view.reverts = _reverts(changes, period)
