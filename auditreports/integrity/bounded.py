@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from ..progress import bar
+from ..progress import bar, say
 from .chain import ChainReport, _check_anchor
 from .continuity import carried_over, conversation_breaks
 from .coverage import SETTINGS_EVENTS
@@ -202,7 +202,15 @@ def verify_sources(
                 yield _result(state, settings=settings, period=period, as_of=as_of, spill=spill, buckets=buckets)
         finally:
             if spill is not None:
-                shutil.rmtree(spill, ignore_errors=True)
+                _remove_spill(spill)
+
+
+def _remove_spill(spill: Path) -> None:
+    """Remove the scratch copy of the conversation events (the store keeps the events); say so if it stays."""
+    try:
+        shutil.rmtree(spill)
+    except OSError as exc:
+        say(f"[auditreports] warning: could not remove verify's temporary spill {spill} ({exc}); delete it by hand")
 
 
 def _take(
