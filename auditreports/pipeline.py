@@ -199,7 +199,7 @@ def prepare_inputs(
         findings=found.frame,
         ledger=ledger,
         quarantine=quarantine,
-        deferred=printed_only_columns(fw.spec.path) if fw is not None else (),
+        deferred=printed_only_columns(fw.spec.path if fw is not None else None),
     )
     # Organisation rules explain their findings too (or say they do not).
     inputs.rule_notes = {r.name: (r.why_it_matters, r.what_to_check, r.description) for r in found.rules}
@@ -427,16 +427,19 @@ def framework_report(
         integrity=integrity,
         rules_dirs=rules_dirs,
     )
-    model = build_report(
-        prepared.framework.framework,
-        prepared.inputs,
-        s,
-        spec=prepared.framework.spec,
-        triage=triage,
-        parameters=parameters,
-        notebook_name=notebook_name,
-        rule_pack_hash=prepared.rule_pack_hash,
-    )
+    try:
+        model = build_report(
+            prepared.framework.framework,
+            prepared.inputs,
+            s,
+            spec=prepared.framework.spec,
+            triage=triage,
+            parameters=parameters,
+            notebook_name=notebook_name,
+            rule_pack_hash=prepared.rule_pack_hash,
+        )
+    finally:
+        prepared.inputs.close()  # the temporary copy of the period: the model holds what it prints
     model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
     known = [f["finding_id"] for f in prepared.findings_doc["findings"]]
     apply_review(model, review, previous, final=final, known_ids=known)
@@ -503,18 +506,21 @@ def gdpr_subject_access(
     refuse_unknown_subject(events, who, no_data_confirmed=no_data_confirmed)
     opened = SimpleNamespace(events=events, ledger=ledger, quarantine=quarantine)
     prepared = prepare_inputs(opened, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
-    model = build_gdpr_model(
-        prepared.inputs,
-        who,
-        received,
-        s,
-        parameters=parameters,
-        notebook_name=notebook_name,
-        rule_pack_hash=prepared.rule_pack_hash,
-        extension=extension,
-        late_reason=late_reason,
-        today=today,
-    )
+    try:
+        model = build_gdpr_model(
+            prepared.inputs,
+            who,
+            received,
+            s,
+            parameters=parameters,
+            notebook_name=notebook_name,
+            rule_pack_hash=prepared.rule_pack_hash,
+            extension=extension,
+            late_reason=late_reason,
+            today=today,
+        )
+    finally:
+        prepared.inputs.close()  # the temporary copy of the period: the models hold what they print
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if s.charts:

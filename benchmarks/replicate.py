@@ -19,11 +19,16 @@ a single chain of N records (one generated sample is that, up to ~7M). Each part
 with :func:`auditreports.store.write_store`, so the ledger reconciles.
 
     .venv/bin/python -m benchmarks.replicate SRC_STORE DST_STORE --copies 10
+    .venv/bin/python -m benchmarks.replicate SAMPLE_DIR DST_DIR --copies 11 --files   # files, for ingest
+
+``--files`` copies a sample's log files instead (:func:`replicate_files`), ids renamed, to
+measure ``ingest`` on a quarter of that size.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import sys
 import time
 from pathlib import Path
@@ -64,15 +69,55 @@ def replicate(src: Path, dst: Path, copies: int) -> int:
     return total
 
 
+# The ids a copy of the sample's files renames (event ids of both logs, conversation ids).
+_FILE_IDS = ((b'"id":"evt_', b'"id":"evt_r{k}_'), (b'"event_id":"aev_', b'"event_id":"aev_r{k}_'),
+             (b'"conversation_id":"conv_', b'"conversation_id":"conv_r{k}_'))  # fmt: skip
+
+
+def replicate_files(src: Path, dst: Path, copies: int) -> int:
+    """Copies of a sample's ``workspace/`` and ``conversations/`` files, to measure ``ingest`` on them.
+
+    Copy 0 is the files as they are; copy *k* (``dst/rK/…``) renames every event id and
+    conversation id (``evt_rK_…``, ``conv_rK_…``) in the text, so no event is a duplicate of
+    another copy's. Unlike :func:`replicate`, the records change while their stored hashes
+    do not, and every copy's workspace events land in the one ``workspace`` log: the result
+    is for measuring ingest (what it parses, deduplicates and writes), not for verify.
+    Returns the number of files written.
+    """
+    files = sorted(p for sub in ("workspace", "conversations") for p in (src / sub).glob("*.gz"))
+    if not files:
+        raise SystemExit(f"{src} holds no workspace/ or conversations/ files (*.gz)")
+    written, started = 0, time.perf_counter()
+    for k in range(copies):
+        for path in files:
+            target = dst / f"r{k}" / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = gzip.decompress(path.read_bytes())
+            for old, new in _FILE_IDS if k else ():
+                data = data.replace(old, new.replace(b"{k}", str(k).encode()))
+            target.write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
+            written += 1
+        print(f"copy {k + 1}/{copies}: {written} files in {time.perf_counter() - started:.0f} s", flush=True)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", type=Path, help="a store (auditreports ingest … --store SRC)")
-    parser.add_argument("dst", type=Path, help="the larger store to write (must not exist)")
+    parser.add_argument("src", type=Path, help="a store (auditreports ingest … --store SRC), or with --files a sample")
+    parser.add_argument(
+        "dst", type=Path, help="the larger store (or, with --files, directory) to write (must not exist)"
+    )
     parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument(
+        "--files", action="store_true", help="copy a sample's log files (ids renamed) to measure ingest on them"
+    )
     args = parser.parse_args(argv)
     if args.dst.exists():
         parser.error(f"{args.dst} exists; give a new directory")
-    replicate(args.src, args.dst, args.copies)
+    if args.files:
+        replicate_files(args.src, args.dst, args.copies)
+    else:
+        replicate(args.src, args.dst, args.copies)
     return 0
 
 

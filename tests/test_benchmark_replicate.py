@@ -32,3 +32,21 @@ def test_copies_of_a_store_are_as_many_intact_chains_and_every_event_once(data_s
     conversations = events.filter(pl.col("source") == "conversation")
     assert continuity.events == 3 * conversations.height and not continuity.breaks
     assert stored["conversation_id"].n_unique() == 3 * events["conversation_id"].n_unique() - 2  # null once
+
+
+def test_copies_of_a_samples_files_ingest_as_new_events_each(data_samples: Path, tmp_path: Path) -> None:
+    """The files copied for the ingest measurement: every copy's events are new events, none lost or merged."""
+    from auditreports.ingest import ingest
+    from benchmarks.replicate import replicate_files
+
+    one = load([data_samples / "workspace", data_samples / "conversations"]).events.collect()
+    written = replicate_files(data_samples, tmp_path / "files", 2)
+    assert written == 2 * len(
+        [*(data_samples / "workspace").glob("*.gz"), *(data_samples / "conversations").glob("*.gz")]
+    )
+    ingest([tmp_path / "files"], tmp_path / "store")
+    stored = open_store(tmp_path / "store").events.select("event_id", "conversation_id", "source").collect()
+    assert stored.height == 2 * one.height and stored["event_id"].n_unique() == stored.height
+    assert stored["conversation_id"].n_unique() == 2 * one["conversation_id"].n_unique() - 1  # null once
+    copied = stored.filter(pl.col("event_id").str.contains("_r1_"))
+    assert copied.height == one.height and set(copied["source"].unique()) == {"workspace", "conversation"}

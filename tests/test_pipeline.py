@@ -392,3 +392,31 @@ def test_hipaa_counts_the_phi_conversations_detection_counts(
     expected = phi_conversations(open_store(store).events, settings.organisation).collect().height
     facts = dict(fact for section in hipaa.model.sections for fact in section.facts)
     assert expected > 0 and facts["PHI conversations"] == str(expected)
+
+
+def test_reports_remove_their_temporary_copy_of_the_period(
+    store: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report on a store copies the period to a temporary directory and removes it once its model is built."""
+    import tempfile
+
+    from auditreports.report import common
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made: list[Path] = []
+    original = common.PeriodCopy.__init__
+
+    def spy(self: common.PeriodCopy, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self.directory)
+
+    monkeypatch.setattr(common.PeriodCopy, "__init__", spy)
+    quiet = settings.with_report(charts=False)
+    soc2_quarterly(store, period="2026-07", out_dir=tmp_path / "soc2", settings=quiet)
+    gdpr_subject_access(
+        store, period="2026-Q3", out_dir=tmp_path / "gdpr", settings=quiet, subject=SUBJECT, received=RECEIVED
+    )
+    assert len(made) == 2 and all(d.parent == scratch for d in made)
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("auditreports-period-")]

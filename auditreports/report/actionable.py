@@ -13,7 +13,7 @@ For each finding card (not the informational change-log items):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,16 @@ class _Period:
     """What every finding card looks up in the period, worked out once for all cards.
 
     A report can hold hundreds of findings over tens of millions of events: each card must
-    not scan the period (its events are sorted by time, so the hours after a finding are a
-    slice found by binary search).
+    not scan the period. ``between(start, end)`` gives the events with ``start < timestamp
+    <= end`` (the report's period copy reads only the files and row groups of those hours);
+    by default the period is filtered.
     """
 
-    def __init__(self, events: pl.DataFrame) -> None:
-        self.events = events
-        self.by_time = events.height == 0 or bool(events.get_column("timestamp").is_sorted())
+    def __init__(
+        self, events: pl.DataFrame | pl.LazyFrame, between: Callable[[Any, Any], pl.LazyFrame] | None = None
+    ) -> None:
+        self.events = events.lazy()
+        self._between = between
         self._ip_actors: dict[str, int] | None = None
         self._config: pl.DataFrame | None = None
 
@@ -49,8 +52,7 @@ class _Period:
         """How many accounts used an IP address in the period."""
         if self._ip_actors is None:
             counts = (
-                self.events.lazy()
-                .filter(pl.col("ip").is_not_null())
+                self.events.filter(pl.col("ip").is_not_null())
                 .group_by("ip")
                 .agg(pl.col("actor_id").n_unique().alias("actors"))
                 .collect()
@@ -58,22 +60,18 @@ class _Period:
             self._ip_actors = dict(counts.iter_rows())
         return self._ip_actors.get(ip, 0)
 
-    def after(self, start: Any, end: Any) -> pl.DataFrame:
+    def after(self, start: Any, end: Any) -> pl.LazyFrame:
         """The events with ``start < timestamp <= end``."""
-        if not self.by_time:
-            return self.events.filter((pl.col("timestamp") > pl.lit(start)) & (pl.col("timestamp") <= pl.lit(end)))
-        stamps = self.events.get_column("timestamp")
-        lo = int(stamps.search_sorted(start, side="right"))
-        hi = int(stamps.search_sorted(end, side="right"))
-        return self.events.slice(lo, max(0, hi - lo))
+        if self._between is not None:
+            return self._between(start, end)
+        return self.events.filter((pl.col("timestamp") > pl.lit(start)) & (pl.col("timestamp") <= pl.lit(end)))
 
     @property
     def config(self) -> pl.DataFrame:
         """Every configuration change of the period, as a revert of an earlier change would show."""
         if self._config is None:
             self._config = (
-                self.events.lazy()
-                .filter(pl.col("category").cast(pl.String) == "config")
+                self.events.filter(pl.col("category").cast(pl.String) == "config")
                 .select(
                     pl.col("resource_type"),
                     pl.col("resource_id"),
@@ -99,7 +97,8 @@ def _related(finding_events: pl.DataFrame, period: _Period, end: object, hours: 
         (pl.col("actor_id").is_in(actors) | pl.col("ip").is_in(ips)) & ~pl.col("event_id").is_in(ids)
     )
     grouped = (
-        later.with_columns(actor_expr())
+        later.collect()
+        .with_columns(actor_expr())
         .group_by("actor", "event_type", "outcome")
         .agg(
             pl.len().alias("n"),
@@ -151,21 +150,25 @@ def _reverts(changes: pl.DataFrame, period: _Period) -> list[str]:
 def enrich_findings(
     views: Sequence[FindingView],
     findings: pl.DataFrame,
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     hours: int = RELATED_HOURS,
     staff: Path | None = None,
+    between: Callable[[Any, Any], pl.LazyFrame] | None = None,
 ) -> None:
-    """Names for ids in every finding's text; related events, the change and its revert for detailed ones."""
+    """Names for ids in every finding's text; related events, the change and its revert for detailed ones.
+
+    ``between(start, end)``: the events with ``start < timestamp <= end`` (default: ``events`` filtered).
+    """
     who = identities(events, staff)
     for view in views:
         view.title = who.text(view.title)
         view.summary = who.text(view.summary)
         view.group = who.text(view.group)
     by_id = {r["finding_id"]: r for r in findings.select("finding_id", "event_ids", "window_end").iter_rows(named=True)}
-    period = _Period(events)
+    period = _Period(events, between)
     # The events the detailed cards cite, read from the period once (not once per card).
     wanted = [i for v in views if v.detailed and v.finding_id in by_id for i in by_id[v.finding_id]["event_ids"] or []]
-    cited = events.filter(pl.col("event_id").is_in(pl.Series(wanted, dtype=pl.String).implode()))
+    cited = events.lazy().filter(pl.col("event_id").is_in(pl.Series(wanted, dtype=pl.String).implode())).collect()
     for view in views:
         if not view.detailed:
             continue

@@ -59,7 +59,7 @@ _CATEGORY_COLOURS = {
 }
 
 
-def _daily(events: pl.DataFrame, by: str | None = None, value: pl.Expr | None = None) -> pl.DataFrame:
+def _daily(events: pl.DataFrame | pl.LazyFrame, by: str | None = None, value: pl.Expr | None = None) -> pl.DataFrame:
     agg = (value if value is not None else pl.len()).alias("n")
     keys = [pl.col("timestamp").dt.date().alias("day")] + ([pl.col(by)] if by else [])
     # Grouped on the column as it is (an Enum is one byte a row), named as text afterwards.
@@ -67,7 +67,9 @@ def _daily(events: pl.DataFrame, by: str | None = None, value: pl.Expr | None = 
     return (daily.with_columns(pl.col(by).cast(pl.String)) if by else daily).sort("day").collect()
 
 
-def events_over_time_figure(events: pl.DataFrame, title: str = "Events per day by category") -> go.Figure:
+def events_over_time_figure(
+    events: pl.DataFrame | pl.LazyFrame, title: str = "Events per day by category"
+) -> go.Figure:
     """Daily event counts stacked by category: gaps and bursts show at a glance."""
     daily = _daily(events, "category")
     fig = go.Figure()
@@ -78,7 +80,7 @@ def events_over_time_figure(events: pl.DataFrame, title: str = "Events per day b
     return fig
 
 
-def failed_logins_figure(events: pl.DataFrame, title: str = "Failed logins per day") -> go.Figure:
+def failed_logins_figure(events: pl.DataFrame | pl.LazyFrame, title: str = "Failed logins per day") -> go.Figure:
     """Daily failed logins: brute-force bursts stand out as spikes."""
     daily = _daily(events.filter(pl.col("event_type") == "auth.login.failure"))
     fig = go.Figure(go.Bar(x=daily["day"].to_list(), y=daily["n"].to_list(), marker_color="#d62728", name="failed"))
@@ -86,7 +88,7 @@ def failed_logins_figure(events: pl.DataFrame, title: str = "Failed logins per d
     return fig
 
 
-def exports_figure(events: pl.DataFrame, title: str = "Data exports per day (records)") -> go.Figure:
+def exports_figure(events: pl.DataFrame | pl.LazyFrame, title: str = "Data exports per day (records)") -> go.Figure:
     """Records exported per day: a bulk export is a tall bar."""
     exports = events.filter(pl.col("event_type") == "data.export")
     daily = _daily(exports, value=pl.col("record_count").fill_null(0).sum())

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ..period import Period
+from ..progress import bar, say
 from ..schema import conform
 from .model import (
     Chart,
@@ -38,9 +43,16 @@ class ReportInputs:
     ``events`` any canonical frame (lazy or not); ``verification`` the verdict dict;
     ``findings`` the findings frame; ``ledger`` the ingest ledger dict;
     ``quarantine`` the quarantine frame. ``deferred``: columns the period's events are
-    collected without (``raw``, the stored records, is more than half of a log's bytes, and
+    kept without (``raw``, the stored records, is more than half of a log's bytes, and
     only the evidence rows carry it): :meth:`evidence_rows` reads every column of the rows
     a report prints or attaches.
+
+    :attr:`events` is the period's events in time order, as a lazy frame every section
+    queries for the columns and rows it reads. A lazy input (a store, files) is read a
+    window of days at a time, each window sorted and written to a temporary Parquet copy
+    of the period (:class:`PeriodCopy`), so no stage holds the period in memory however
+    large the quarter; an in-memory frame is sorted and kept as it is. :meth:`close`
+    removes the copy (it is also removed when the inputs are garbage-collected).
     """
 
     def __init__(
@@ -59,7 +71,11 @@ class ReportInputs:
         self._in_period = in_period(lf, period)
         self._deferred = tuple(deferred)
         chosen = self._in_period.drop(self._deferred) if self._deferred else self._in_period
-        self.events = in_time_order(chosen, period)
+        self._chosen, self._held = chosen, isinstance(events, pl.DataFrame)
+        self._copy: PeriodCopy | None = None
+        self._events: pl.LazyFrame | None = None
+        self._count = 0
+        self._added: dict[str, pl.Expr] = {}
         self.period = period
         # rule name -> (why it matters, what to check, description), for the rules that ran
         # (organisation rules included); the shipped rules' notes are the default.
@@ -77,42 +93,142 @@ class ReportInputs:
         self.ledger = dict(ledger or {})
         self.quarantine = quarantine
 
+    @property
+    def events(self) -> pl.LazyFrame:
+        """The period's events in time order (read, sorted and copied on first use)."""
+        if self._events is None:
+            if self._held:
+                held = in_time_order(self._chosen, self.period)
+                self._events, self._count = held.lazy(), held.height
+            else:
+                self._copy = PeriodCopy(self._chosen, self.period)
+                self._events, self._count = self._copy.scan(), self._copy.rows
+        return self._events.with_columns(*self._added.values()) if self._added else self._events
+
+    @property
+    def count(self) -> int:
+        """How many events the period holds."""
+        self.events  # noqa: B018 - read on first use
+        return self._count
+
+    @property
+    def every_column(self) -> pl.LazyFrame:
+        """The period's events with every column (``raw`` too), as the source holds them (not sorted)."""
+        return self._in_period
+
     def evidence_rows(self, event_ids: pl.Series) -> pl.DataFrame:
         """The period's events with these ids, every column (``raw`` too), in :attr:`events` order.
 
         The same rows as ``events.filter(event_id in event_ids)`` with every column, read
-        from the source again when the period was collected without ``raw``.
+        from the source again when the period was kept without ``raw``.
         """
         wanted = pl.col("event_id").is_in(event_ids.implode())
         if not self._deferred:
-            return self.events.filter(wanted)
+            return self.events.filter(wanted).collect()
         return self._in_period.filter(wanted).sort("timestamp", "event_id", maintain_order=True).collect()
+
+    def between(self, start: datetime, end: datetime) -> pl.LazyFrame:
+        """The period's events with ``start < timestamp <= end``, in time order.
+
+        From the period copy, only the files (windows of days) and row groups of those hours are read.
+        """
+        hours = (pl.col("timestamp") > pl.lit(start)) & (pl.col("timestamp") <= pl.lit(end))
+        if self._copy is None:
+            return self.events.filter(hours)
+        return self._copy.scan(start, end).filter(hours).with_columns(*self._added.values())
+
+    def add_columns(self, *columns: pl.Expr) -> None:
+        """Add (or replace) columns of :attr:`events` and of what :meth:`between` gives, such as the printed
+        label roles; each expression names its column (``.alias``)."""
+        self._added.update({column.meta.output_name(): column for column in columns})
+
+    def close(self) -> None:
+        """Remove the temporary copy of the period (:attr:`events` cannot be read after)."""
+        if self._copy is not None:
+            self._copy.remove()
 
 
 # At most this many windows of whole days (a longer period is read in windows of several days).
 TIME_WINDOWS = 128
 
 
-def in_time_order(events: pl.LazyFrame, period: Period) -> pl.DataFrame:
-    """The period's events sorted by time and id, read and sorted a window of UTC days at a time.
+def time_windows(events: pl.LazyFrame, period: Period) -> Iterator[pl.DataFrame]:
+    """The period's events a window of UTC days at a time, each window sorted by time and id.
 
     Windows do not overlap in time, so the windows each sorted and put end to end are the
     period sorted whole (rows with the same time and id keep the order they are read in, in
-    both). Only one window is ever held twice while it is sorted, not the period: a store
-    skips the row groups outside the window by their time statistics.
+    both). Only one window is held at a time: a store skips the row groups outside the
+    window by their time statistics.
     """
     start, end = period.start_utc, period.end_utc_exclusive
     first = datetime.combine(start.date(), time(), tzinfo=UTC)
     days = max(1, -(-(end - first) // timedelta(days=1)))
     step = timedelta(days=max(1, -(-days // TIME_WINDOWS)))
-    windows = []
     lo = start
     while lo < end:
         hi = min(first + step * (1 + (lo - first) // step), end)
         window = events.filter((pl.col("timestamp") >= pl.lit(lo)) & (pl.col("timestamp") < pl.lit(hi)))
-        windows.append(window.collect().sort("timestamp", "event_id", maintain_order=True))
+        yield window.collect().sort("timestamp", "event_id", maintain_order=True)
         lo = hi
+
+
+def in_time_order(events: pl.LazyFrame, period: Period) -> pl.DataFrame:
+    """The period's events sorted by time and id, in memory (:func:`time_windows` end to end)."""
+    windows = list(time_windows(events, period))
     return pl.concat(windows) if windows else events.clear().collect()
+
+
+class PeriodCopy:
+    """The period's events in time order, written to a temporary directory a window at a time.
+
+    Sections then read it lazily, each the columns and rows it needs (a sorted file: a time
+    range skips the row groups outside it). The directory is made with :mod:`tempfile`
+    (``TMPDIR`` chooses where) and removed by :meth:`remove`, or when the copy is
+    garbage-collected or the process exits.
+    """
+
+    ROW_GROUP = 100_000
+
+    def __init__(self, events: pl.LazyFrame, period: Period) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="auditreports-period-"))
+        self._finalizer = weakref.finalize(self, _remove_copy, self.directory)
+        self.rows = 0
+        self.files: list[tuple[Path, datetime, datetime]] = []  # (file, first event, last event)
+        windows = time_windows(events, period)
+        for number, window in enumerate(bar(windows, desc="reading the period", unit="window")):
+            if window.height:
+                self._write(number, window)
+        if not self.files:  # an empty period: one empty file keeps the schema
+            self._write(0, events.clear().collect())
+
+    def _write(self, number: int, window: pl.DataFrame) -> None:
+        path = self.directory / f"{number:05d}.parquet"
+        window.write_parquet(path, compression="lz4", statistics=True, row_group_size=self.ROW_GROUP)
+        stamps = window.get_column("timestamp")
+        self.files.append((path, stamps.min(), stamps.max()))  # type: ignore[arg-type]
+        self.rows += window.height
+
+    def scan(self, start: datetime | None = None, end: datetime | None = None) -> pl.LazyFrame:
+        """The copy, or only its files that can hold events with ``start < timestamp <= end``."""
+        files = [
+            path
+            for path, first, last in self.files
+            if start is None or end is None or first is None or (first <= end and last > start)
+        ]
+        return pl.scan_parquet(files or [self.files[0][0]])
+
+    def remove(self) -> None:
+        self._finalizer()
+
+
+def _remove_copy(directory: Path) -> None:
+    """Remove a period copy (a scratch copy of events the store keeps); say so if it stays."""
+    try:
+        shutil.rmtree(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        say(f"[auditreports] warning: the temporary copy of the period {directory} could not be removed ({exc}).")
 
 
 def assemble(
@@ -136,7 +252,7 @@ def assemble(
     triage: Mapping[str, str] | None = None,
     by_role: bool = False,
     findings: pl.DataFrame | None = None,
-    events_for_findings: pl.DataFrame | None = None,
+    events_for_findings: pl.DataFrame | pl.LazyFrame | None = None,
     extra: dict[str, Any] | None = None,
     rule_notes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ReportModel:

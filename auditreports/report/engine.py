@@ -106,8 +106,8 @@ class QueryContext:
     _frames: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
-    def events(self) -> pl.DataFrame:
-        """The canonical events of the period, in time order."""
+    def events(self) -> pl.LazyFrame:
+        """The canonical events of the period, in time order (query the columns and rows you need)."""
         return self.inputs.events
 
     @property
@@ -576,9 +576,9 @@ def build_report(
             f"the {spec.kind} report is built by its own builder ({spec.builder}); use its pipeline function."
         )
     settings = settings or ReportSettings()
-    from .identity import copy_label_roles, with_label_roles
+    from .identity import copy_label_roles, label_role_expr
 
-    inputs.events = with_label_roles(inputs.events, settings.staff)
+    inputs.add_columns(label_role_expr(inputs.events, settings.staff))
     ctx = QueryContext(inputs, settings, framework, dict(triage or {}), spec)
     findings = select_findings(spec, ctx)
     ctx.selected_findings = findings
@@ -630,7 +630,7 @@ def build_report(
     )
     from .actionable import enrich_findings
 
-    enrich_findings(model.findings, findings, inputs.events, staff=settings.staff)
+    enrich_findings(model.findings, findings, inputs.events, staff=settings.staff, between=inputs.between)
     if spec.appendix_grouped:
         from .minimum import grouped_appendix
 

@@ -440,14 +440,17 @@ class Minimiser:
     def build(
         cls,
         subject: Subject,
-        events: pl.DataFrame,
+        events: pl.DataFrame | pl.LazyFrame,
         staff: pl.DataFrame,
         customers: Path | None,
         recipients: Sequence[Recipient] = (),
     ) -> Minimiser:
         kind = pl.col("actor_type").cast(pl.String)
-        people = events.filter(kind.is_in(["user", "api_key"])).select("actor_id", "actor_name", "actor_email").unique()
-        users = events.filter(kind == "user").select("actor_name").unique()
+        lazy = events.lazy()
+        people = (
+            lazy.filter(kind.is_in(["user", "api_key"])).select("actor_id", "actor_name", "actor_email").unique()
+        ).collect()
+        users = lazy.filter(kind == "user").select("actor_name").unique().collect()
         # Staff names are people's names: the staff directory and the log's users. An API key's
         # label ("E-mail bridge") is an integration's name, not a person's, and is kept — unless
         # it is also a person's name (a key named after its owner).
@@ -531,13 +534,21 @@ class Minimiser:
 # ---------------------------------------------------------------- selection
 
 
-def subject_events(events: pl.DataFrame, subject: Subject) -> pl.DataFrame:
+def subject_events(events: pl.DataFrame | pl.LazyFrame, subject: Subject) -> pl.DataFrame:
     """Every event that touched the subject's data: theirs, their conversations, exports of them."""
     direct = _subject_filter(subject.ids)
+    lazy = events.lazy()
     conversations = (
-        events.filter(direct & pl.col("conversation_id").is_not_null()).get_column("conversation_id").unique()
+        lazy.filter(direct & pl.col("conversation_id").is_not_null())
+        .select(pl.col("conversation_id").unique())
+        .collect()
+        .get_column("conversation_id")
     )
-    return events.filter(direct | pl.col("conversation_id").is_in(conversations.implode()))
+    return (
+        lazy.filter(direct | pl.col("conversation_id").is_in(conversations.implode()))
+        .collect()
+        .sort("timestamp", "event_id", maintain_order=True)
+    )
 
 
 def _with_roles(events: pl.DataFrame, staff: pl.DataFrame) -> pl.DataFrame:
@@ -548,7 +559,7 @@ def _with_roles(events: pl.DataFrame, staff: pl.DataFrame) -> pl.DataFrame:
         "actor_id", keep="first"
     )
     return (
-        events.join(roles, on="actor_id", how="left")
+        events.join(roles, on="actor_id", how="left", maintain_order="left")
         .with_columns(pl.coalesce(pl.col("actor_role"), pl.col("_directory_role")).alias("actor_role"))
         .drop("_directory_role")
     )
@@ -617,7 +628,7 @@ def subject_data(
 
 
 def api_key_labels(
-    events: pl.DataFrame, raw: pl.DataFrame, recipients: Sequence[Recipient], minimiser: Minimiser
+    events: pl.DataFrame | pl.LazyFrame, raw: pl.DataFrame, recipients: Sequence[Recipient], minimiser: Minimiser
 ) -> dict[str, str]:
     """The label each API key acting on the subject's data was created under, for keys no recipient names.
 
@@ -636,7 +647,9 @@ def api_key_labels(
     if not wanted:
         return {}
     created = (
-        events.filter((pl.col("event_type") == "auth.api_key.created") & pl.col("resource_id").is_in(wanted))
+        events.lazy()
+        .filter((pl.col("event_type") == "auth.api_key.created") & pl.col("resource_id").is_in(wanted))
+        .collect()
         .sort("timestamp")
         .group_by("resource_id")
         .agg(pl.col("after").str.json_path_match("$.name").drop_nulls().last().alias("label"))
@@ -650,6 +663,7 @@ def api_key_labels(
 
 def _minimised_inputs(inputs: ReportInputs, ids: list[str], emails: list[str]) -> ReportInputs:
     """Quarantine and integrity details can quote other subjects: keep only what is safe to show."""
+    inputs.events  # noqa: B018 - the period is read (and copied) once, and the copy shared
     out = copy.copy(inputs)
     if inputs.quarantine is not None and inputs.quarantine.height:
         keep = [c for c in ("source_file", "source_line", "source_offset", "reason") if c in inputs.quarantine.columns]
@@ -808,7 +822,8 @@ def build_gdpr_model(
     ids, emails = list(subject.ids), list(subject.emails)
     full = inputs
     inputs = _minimised_inputs(inputs, ids, emails)
-    raw = _with_roles(subject_events(inputs.events, subject), staff).sort("timestamp", "event_id")
+    # Every column of the subject's events (the release record's evidence carries the stored records).
+    raw = _with_roles(subject_events(inputs.every_column, subject), staff)
     # Every staff member and key owner in the log, not only those who touched the subject:
     # a note may name a colleague who never opened the conversation.
     minimiser = Minimiser.build(subject, inputs.events, staff, settings.customers, recipients)

@@ -25,7 +25,7 @@ STAFF_ACTORS = ("user", "api_key")
 DISCLOSURE_TYPES = ("data.export", "integration.webhook.delivered", "integration.api.call")
 
 
-def phi_conversations(events: pl.DataFrame, settings: ReportSettings) -> pl.Series:
+def phi_conversations(events: pl.DataFrame | pl.LazyFrame, settings: ReportSettings) -> pl.Series:
     """Conversation ids that hold PHI: :func:`auditreports.organisation.phi_conversations`, as detection counts them."""
     return organisation_phi_conversations(events, settings.org).collect().get_column("conversation_id")
 
@@ -43,13 +43,13 @@ def after_hours_expr(settings: ReportSettings) -> pl.Expr:
     return (off_hours_expr(settings.org) & (pl.col("actor_type").cast(pl.String) == "user")).alias("after_hours")
 
 
-def phi_access_events(events: pl.DataFrame, phi: pl.Series, settings: ReportSettings) -> pl.DataFrame:
+def phi_access_events(events: pl.DataFrame | pl.LazyFrame, phi: pl.Series, settings: ReportSettings) -> pl.DataFrame:
     """Staff (users, API keys) events on PHI conversations, each marked after-hours or not."""
     ids = phi.implode()
     touches = pl.col("conversation_id").is_in(ids) | (
         pl.col("event_type").str.starts_with("data.") & pl.col("resource_id").is_in(ids)
     )
-    staff = events.filter(touches & pl.col("actor_type").cast(pl.String).is_in(list(STAFF_ACTORS)))
+    staff = events.lazy().filter(touches & pl.col("actor_type").cast(pl.String).is_in(list(STAFF_ACTORS))).collect()
     return mark_after_hours(staff, settings).with_columns(
         pl.coalesce("conversation_id", "resource_id").alias("phi_conversation"),
         actor_expr(),
@@ -206,7 +206,12 @@ def disclosures(ctx: QueryContext) -> pl.LazyFrame:
     ).alias("purpose")
     # A webhook delivery names the customer, not the conversation: it carries PHI when the
     # customer is a patient with a PHI conversation.
-    patients = ev.filter(pl.col("conversation_id").is_in(phi)).get_column("subject_id").drop_nulls().unique()
+    patients = (
+        ev.filter(pl.col("conversation_id").is_in(phi) & pl.col("subject_id").is_not_null())
+        .select(pl.col("subject_id").unique())
+        .collect()
+        .get_column("subject_id")
+    )
     on_phi = pl.col("conversation_id").is_in(phi) | (
         (pl.col("event_type") == "integration.webhook.delivered") & pl.col("subject_id").is_in(patients.implode())
     )

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from ..errors import ConfigError
 from .model import LABEL_ROLE
 
-__all__ = ["Identities", "copy_label_roles", "identities", "with_label_roles"]
+__all__ = ["Identities", "copy_label_roles", "identities", "label_role_expr", "with_label_roles"]
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 class Identities:
@@ -55,7 +58,7 @@ def _directory(path: Path | None, column: str = "name") -> dict[str, str]:
     return {k: v for k, v in frame.select(id_col, column).drop_nulls().rows() if v.strip()}
 
 
-def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.DataFrame:
+def with_label_roles(events: Frame, staff: Path | None = None) -> Frame:
     """``events`` with the one role each person is printed with, in column ``actor_label_role``.
 
     A person whose role changed in the period (agent, then admin after a role change) is one
@@ -63,6 +66,11 @@ def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.Data
     Each event keeps the role it recorded in ``actor_role`` (the evidence); only the printed
     label is shared. API keys, bots and system actors get no label role.
     """
+    return events.with_columns(label_role_expr(events, staff))
+
+
+def label_role_expr(events: pl.DataFrame | pl.LazyFrame, staff: Path | None = None) -> pl.Expr:
+    """The expression of :func:`with_label_roles`' column, its roles read from ``events`` once."""
     person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
     logged = (
         events.lazy()
@@ -73,10 +81,10 @@ def with_label_roles(events: pl.DataFrame, staff: Path | None = None) -> pl.Data
     )
     roles = {**dict(logged.rows()), **_directory(staff, "role")}
     label = pl.col("actor_id").replace_strict(roles, default=None, return_dtype=pl.String)
-    return events.with_columns(pl.when(person).then(label).otherwise(None).alias(LABEL_ROLE))
+    return pl.when(person).then(label).otherwise(None).alias(LABEL_ROLE)
 
 
-def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:
+def identities(events: pl.DataFrame | pl.LazyFrame, staff: Path | None = None) -> Identities:
     """Who is who in ``events``: the staff directory first, then the names the log records."""
     kind = pl.col("actor_type").cast(pl.String)
     # Lazy, so that only the columns each summary reads are filtered (not every column of the period).
@@ -116,10 +124,10 @@ def identities(events: pl.DataFrame, staff: Path | None = None) -> Identities:
     return Identities(people, keys)
 
 
-def copy_label_roles(frame: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFrame:
+def copy_label_roles(frame: pl.DataFrame, labelled: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """``frame`` with the label roles ``labelled`` settled on (rows read again from the source,
     such as the evidence rows of a report whose period was collected without ``raw``)."""
-    if LABEL_ROLE in frame.columns or LABEL_ROLE not in labelled.columns:
+    if LABEL_ROLE in frame.columns or LABEL_ROLE not in labelled.collect_schema().names():
         return frame
     pairs = (
         labelled.lazy()

@@ -405,7 +405,7 @@ def _ledger_table(rows: list[Mapping[str, Any]], columns: Mapping[str, Sequence[
 
 
 def build_completeness(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     all_events_count: int,
     verification: Mapping[str, Any] | None,
     ledger: Mapping[str, Any] | None,
@@ -508,9 +508,10 @@ def build_completeness(
     unverified = pl.DataFrame(
         list(verification.get("unverified") or []), schema={"check": pl.String, "reason": pl.String}, strict=False
     )
+    period_events = int(events.lazy().select(pl.len()).collect().item())
     return Completeness(
-        period_events=events.height,
-        outside_period=all_events_count - events.height,
+        period_events=period_events,
+        outside_period=all_events_count - period_events,
         sources=sources,
         fetches=fetches,
         quarantine=qtable,
@@ -568,12 +569,12 @@ def integrity_gaps(verification: Mapping[str, Any]) -> pl.DataFrame:
     ).select(list(_GAP_SCHEMA))
 
 
-def coverage_gaps(events: pl.DataFrame, period: Period, hours: float) -> pl.DataFrame:
+def coverage_gaps(events: pl.DataFrame | pl.LazyFrame, period: Period, hours: float) -> pl.DataFrame:
     """Silences longer than ``hours`` between consecutive events, period edges included."""
-    edges = pl.DataFrame(
+    edges = pl.LazyFrame(
         {"timestamp": [period.start_utc, period.end_utc_exclusive]}, schema={"timestamp": pl.Datetime("us", "UTC")}
     )
-    times = pl.concat([events.select("timestamp"), edges]).sort("timestamp")
+    times = pl.concat([events.lazy().select("timestamp"), edges]).sort("timestamp")
     limit = pl.duration(microseconds=int(hours * 3_600_000_000))
     return (
         times.with_columns(pl.col("timestamp").shift(1).alias("gap_start"))
@@ -584,6 +585,7 @@ def coverage_gaps(events: pl.DataFrame, period: Period, hours: float) -> pl.Data
             "gap_end",
             ((pl.col("gap_end") - pl.col("gap_start")).dt.total_seconds() / 3600).round(1).alias("hours"),
         )
+        .collect()
     )
 
 
@@ -634,7 +636,7 @@ def group_text(group: str | None) -> str:
 
 def build_findings(
     findings: pl.DataFrame,
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     settings: ReportSettings,
     *,
     triage: Mapping[str, str] | None = None,

@@ -48,6 +48,7 @@ def access_changes(ctx: QueryContext) -> pl.LazyFrame:
     # combination of JSON-path and format expressions (polars 1.x, "assertion failed: i < len").
     return (
         ctx.events.filter(pl.col("event_type").is_in(list(ACCESS_TYPES)))
+        .collect()
         .with_columns(
             pl.col("event_type").replace_strict(ACCESS_TYPES, default="other").alias("change"),
             actor_expr(),
@@ -61,7 +62,7 @@ def access_changes(ctx: QueryContext) -> pl.LazyFrame:
 
 @query("failed_logins")
 def failed_logins(ctx: QueryContext) -> pl.LazyFrame:
-    return ctx.events.lazy().filter(pl.col("event_type") == "auth.login.failure")
+    return ctx.events.filter(pl.col("event_type") == "auth.login.failure")
 
 
 @query("failed_logins_by_account")
@@ -83,24 +84,18 @@ def failed_logins_by_account(ctx: QueryContext) -> pl.LazyFrame:
 @query("auth_changes")
 def auth_changes(ctx: QueryContext) -> pl.LazyFrame:
     """MFA changes and password resets."""
-    return (
-        ctx.events.lazy()
-        .filter(pl.col("event_type").is_in(list(AUTH_CHANGE_TYPES)))
-        .with_columns(actor_expr(), _target())
-    )
+    return ctx.events.filter(pl.col("event_type").is_in(list(AUTH_CHANGE_TYPES))).with_columns(actor_expr(), _target())
 
 
 @query("config_changes")
 def config_changes(ctx: QueryContext) -> pl.LazyFrame:
-    return ctx.events.lazy().filter(pl.col("category") == "config")
+    return ctx.events.filter(pl.col("category") == "config")
 
 
 @query("exports")
 def exports(ctx: QueryContext) -> pl.LazyFrame:
-    return (
-        ctx.events.lazy()
-        .filter(pl.col("event_type") == "data.export")
-        .with_columns(actor_expr(), pl.col("subject_ids").list.len().alias("subjects"))
+    return ctx.events.filter(pl.col("event_type") == "data.export").with_columns(
+        actor_expr(), pl.col("subject_ids").list.len().alias("subjects")
     )
 
 

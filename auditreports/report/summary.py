@@ -96,14 +96,14 @@ def check_summary_spec(node: Any, path: str, requirement_ids: Sequence[str], che
             raise ConfigError(f"{cw}: a population needs `without`, the reason it is not testable when empty.")
 
 
-def _population(events: pl.DataFrame, population: Mapping[str, Any]) -> pl.DataFrame:
-    """The ``source`` of each event a criterion is tested on: every column condition holds (a
-    value ending in * is a prefix). Only ``source`` is kept: a criterion counts its population
-    and names its logs, and a copy of every column of a population as wide as the period would
-    double the period's memory for a moment."""
+def _population(events: pl.LazyFrame, population: Mapping[str, Any] | None) -> dict[str, int]:
+    """Events per source of the population a criterion is tested on: every column condition
+    holds (a value ending in * is a prefix); no condition, the whole period. A count per source
+    is all a criterion needs (it counts its population and names its logs)."""
     cond = pl.lit(True)
-    for column, values in population.items():
-        if column not in events.columns:
+    names = events.collect_schema().names()
+    for column, values in (population or {}).items():
+        if column not in names:
             raise ConfigError(f"report.summary population names column {column!r}, which events do not have.")
         values = [values] if isinstance(values, str) else list(values)
         exact = [v for v in values if not str(v).endswith("*")]
@@ -113,7 +113,8 @@ def _population(events: pl.DataFrame, population: Mapping[str, Any]) -> pl.DataF
         for p in prefixes:
             one = one | col.str.starts_with(p)
         cond = cond & one.fill_null(False)
-    return events.lazy().filter(cond).select("source").collect()
+    counts = events.filter(cond).group_by("source").len().collect()
+    return {"" if source is None else str(source): int(n) for source, n in counts.rows()}
 
 
 def finding_refs(findings: pl.DataFrame) -> dict[str, str]:
@@ -185,44 +186,40 @@ def conclude(ctx: QueryContext, *, every_requirement: bool = False) -> list[Conc
     for crit in criteria:
         req = framework.requirement(str(crit["id"]))
         population = crit.get("population") or {}
-        pop = _population(ctx.events, population) if population else ctx.events
-        sources = set(pop.get_column("source").drop_nulls().unique().to_list()) if pop.height else set()
-        if population and pop.height == 0:
+        per_source = _population(ctx.events, population)
+        size = sum(per_source.values())
+        sources = {s for s in per_source if s}
+        if population and size == 0:
             out.append(Conclusion(req.id, req.title, NOT_TESTABLE, str(crit.get("without")), population=0))
             continue
         blocker = _integrity_blocker(ctx.inputs.verification, list(crit.get("relies_on") or []), sources)
         if blocker:
             out.append(
-                Conclusion(
-                    req.id, req.title, NOT_TESTABLE, blocker[0].upper() + blocker[1:] + ".", population=pop.height
-                )
+                Conclusion(req.id, req.title, NOT_TESTABLE, blocker[0].upper() + blocker[1:] + ".", population=size)
             )
             continue
         hits = findings.filter(pl.col("rule_name").is_in(list(req.rules)) & pl.col("severity").is_in(list(exceptions)))
-        tested = f"{pop.height:,} event(s) tested with {', '.join(req.rules) or 'no rule'}"
+        tested = f"{size:,} event(s) tested with {', '.join(req.rules) or 'no rule'}"
         caveat = _gap_caveat(ctx.inputs.verification, sources)
         if hits.height:
             ids = [refs[f] for f in hits.get_column("finding_id").to_list()]
             rules = ", ".join(dict.fromkeys(hits.get_column("rule_name").to_list()))
             out.append(
-                Conclusion(
-                    req.id, req.title, EXCEPTIONS, f"{', '.join(ids)} ({rules}).{caveat}", ids, population=pop.height
-                )
+                Conclusion(req.id, req.title, EXCEPTIONS, f"{', '.join(ids)} ({rules}).{caveat}", ids, population=size)
             )
         else:
-            out.append(Conclusion(req.id, req.title, NO_EXCEPTIONS, tested + "." + caveat, population=pop.height))
+            out.append(Conclusion(req.id, req.title, NO_EXCEPTIONS, tested + "." + caveat, population=size))
     return out
 
 
 def population_evidence(ctx: QueryContext) -> dict[str, Any]:
     """What an auditor re-performs the population test against: per source, events in the period,
     sequence range, first and last event, and the hash-chain head the integrity check reached."""
-    ev = ctx.events
     heads = dict(ctx.inputs.verification.get("chain_heads") or {})
     rows = []
-    if ev.height:
+    if ctx.inputs.count:
         per = (
-            ev.group_by("source")
+            ctx.events.group_by("source")
             .agg(
                 pl.len().alias("n"),
                 pl.col("seq").min().alias("seq_min"),
@@ -231,6 +228,7 @@ def population_evidence(ctx: QueryContext) -> dict[str, Any]:
                 pl.col("timestamp").max().alias("last"),
             )
             .sort("source")
+            .collect()
         )
         for r in per.iter_rows(named=True):
             head = (heads.get(r["source"]) or {}).get("head") or {}
@@ -247,7 +245,7 @@ def population_evidence(ctx: QueryContext) -> dict[str, Any]:
                     else "no hash chain",
                 ]
             )
-    rows.append(["all sources", f"{ev.height:,}", "", "", "", ""])
+    rows.append(["all sources", f"{ctx.inputs.count:,}", "", "", "", ""])
     table = Table(
         "Population per source (events in the period)",
         ["source", "events", "sequence range", "first (UTC)", "last (UTC)", "hash-chain head reached by verify"],
@@ -258,11 +256,8 @@ def population_evidence(ctx: QueryContext) -> dict[str, Any]:
     return {"table": table, "files": files, "period": ctx.inputs.period.label}
 
 
-def _source_totals(events: pl.DataFrame) -> list[tuple[str, int]]:
-    if not events.height:
-        return []
-    rows = events.group_by("source").len().sort("source").rows()
-    return [(str(s), int(n)) for s, n in rows]
+def _source_totals(events: pl.LazyFrame) -> list[tuple[str, int]]:
+    return sorted(_population(events, None).items())
 
 
 def _other_rules(every: pl.DataFrame, selected: pl.DataFrame) -> list[dict[str, Any]]:
@@ -311,8 +306,8 @@ def summary_section(spec: Mapping[str, Any], ctx: QueryContext) -> Section:
     verification = ctx.inputs.verification
     section.extra = {
         "sources": _source_totals(ctx.events),
-        "events": ctx.events.height,
-        "outside": ctx.inputs.all_count - ctx.events.height,
+        "events": ctx.inputs.count,
+        "outside": ctx.inputs.all_count - ctx.inputs.count,
         "files": len(ledger_inputs),
         "lines": sum(int(i.get("lines_read", 0) or 0) for i in ledger_inputs),
         "quarantined": sum(int(i.get("quarantined", 0) or 0) for i in ledger_inputs),
