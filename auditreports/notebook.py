@@ -10,6 +10,7 @@ kernel is reported as such. The executed notebook is always kept in ``OUT/report
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,7 +150,8 @@ def run_report_notebook(
     reader.start()
     relay = _StageRelay(out_dir / "report.stderr.log", kind)
     try:
-        _wait(proc, relay, started + timeout)
+        with _terminate_as_exit():
+            _wait(proc, relay, started + timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -159,6 +162,13 @@ def run_report_notebook(
             f"the partial notebook is {executed}",
             notebook=str(executed),
         ) from None
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): Papermill and its kernel run in a session of their own,
+        # so no signal of ours reaches them - they are stopped here, not left running.
+        _stop_group(proc)
+        _close_stderr(proc, reader)
+        _quarantine_pdf(pdf, incomplete)
+        raise
     finally:
         Path(params_file).unlink(missing_ok=True)
         _remove_scratch_profile(ipython_dir)
@@ -213,6 +223,41 @@ class _StageRelay:
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith("[auditreports] "):
                 say(f"[auditreports] {self.kind}: {line.removeprefix('[auditreports] ')}")
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) while inside (Python's default ends the process without
+    cleanup); only in the main thread, where signal handlers can be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """Stop Papermill and its kernel (their process group): SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        # Papermill is gone; a kernel it left behind in the group goes with the SIGKILL.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        break
 
 
 def _close_stderr(proc: subprocess.Popen[str], reader: threading.Thread) -> None:

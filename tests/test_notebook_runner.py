@@ -136,3 +136,59 @@ def test_stage_lines_are_relayed_and_a_failed_runs_log_goes_with_the_next_succes
     assert "[auditreports] soc2: render PDF: done in" in err
     assert not (out / "report.papermill.log").exists()
     assert sorted(p.name for p in out.iterdir()) == ["report.ipynb", "report.pdf", "report.stderr.log"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_a_stopped_report_command_stops_its_notebook(tmp_path, data_samples, how):
+    """`auditreports report` stopped (SIGTERM, Ctrl-C) stops Papermill and the kernel it started.
+
+    They run in a session of their own, so no signal to the command reaches them: left alone
+    they would go on running the quarter's report, holding its memory, with nobody waiting.
+    """
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    from auditreports.cli import main as cli_main
+
+    store = tmp_path / "store"
+    assert (
+        cli_main(
+            [
+                "ingest",
+                str(data_samples / "workspace" / "workspace-audit-2026-Q3-0001.ndjson.gz"),
+                "--store",
+                str(store),
+            ]
+        )
+        == 0
+    )
+    nb = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "auditreports", "report", "soc2", "--store", str(store), "--period", "2026-Q3"]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out), "--notebook", str(nb)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        kernel = None
+        while kernel is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if "ipykernel" in " ".join(child.cmdline()):
+                    kernel = child
+        assert kernel is not None, f"the notebook's kernel did not start: {proc.poll()}"
+        group = [p for p in psutil.Process(proc.pid).children(recursive=True)]
+        time.sleep(1)  # the kernel is executing the sleeping cell
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(group, timeout=30)
+        assert not alive, f"left running after {how}: {[p.cmdline()[:3] for p in alive]}"
+        assert code == (143 if how == "SIGTERM" else 130)
+        assert not (out / "report.pdf").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
