@@ -281,6 +281,19 @@ def test_a_break_across_a_run_boundary_is_classified_as_held_whole(
     assert v.breaks and whole.sources == [] and whole.joins == 0
 
 
+@pytest.mark.parametrize(
+    ("tamper", "at"),
+    [(_deleted, 0), (_modified, 0), (_rehashed, 0), (_swapped, 0), (_copy_before, 0), (_copy_after, 0),
+     (_relinked, 1), (_relinked_over_three, 1), (_rehashed, 1)],
+    ids=lambda x: x.__name__.strip("_") if callable(x) else str(x),
+)  # fmt: skip
+def test_breaks_at_the_first_record_are_classified_as_held_whole(
+    monkeypatch: pytest.MonkeyPatch, tamper: Any, at: int
+) -> None:
+    v, whole = _both(_files(tamper(build_chain(60), at), 3), None, monkeypatch)
+    assert (v.breaks or v.unverified) and whole.sources == [] and whole.joins == 0
+
+
 def test_records_reordered_across_runs_are_found_by_a_look_up_of_their_predecessor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

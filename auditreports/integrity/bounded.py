@@ -20,9 +20,13 @@
    one bucket; the log's start is the whole log's).
 
 A chain that is intact needs nothing more. A damaged chain (a link or a record that fails,
-or CSV rows whose records must be rebuilt together) is classified as before: that source is
-read whole and checked by :func:`~.verify.check_source`, so its breaks and their kinds are
-exactly those of the whole-log path; only a damaged source costs the memory of holding it.
+or a first record that does not meet its anchor) is classified by :mod:`.damaged`: the pass
+keeps the rows around each break, and further passes over the runs read only the chain
+columns and keep only what the classification asks (the holders of some hashes, whether
+anything links to some records, rows far from a break); its breaks are exactly those of
+the source held whole, and what it holds grows with the breaks, not the source. A source
+with CSV rows (whose records are rebuilt together, :mod:`.csv_rebuild`) is still read whole
+and checked by :func:`~.verify.check_source`.
 """
 
 from __future__ import annotations
@@ -432,7 +436,7 @@ def _whole(
     previous: dict[str, Any] | None,
     as_of: datetime,
 ) -> SourceResult:
-    """A source whose chain is damaged, held whole so its breaks are classified as before."""
+    """A source with CSV rows, held whole: their records are rebuilt together (:mod:`.csv_rebuild`)."""
     holder = [_frame(lf.filter(_SOURCE.eq(source)), settings, period)]
     ((name, everything),) = _by_source(holder)
     return check_source(name, everything, settings=settings, period=period, previous=previous, as_of=as_of)

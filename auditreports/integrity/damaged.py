@@ -67,19 +67,20 @@ class Damage:
     def take(self, rows: pl.DataFrame, links: pl.Series, failed: pl.Series, facts: pl.DataFrame) -> None:
         """One run: ``rows`` (the chain columns, with position), whether each links to the record
         before it, whether it fails its own hash, and its facts (``content_why``, ``raw``)."""
-        broken = rows.filter(~links)["position"].to_list()
-        bad = pl.DataFrame({"position": rows["position"], "why": facts["content_why"], "raw": facts["raw"]}).filter(
-            failed
-        )
+        broken = [] if links.all() else rows.filter(~links)["position"].to_list()
+        bad: list[int] = []
+        if failed.any():
+            at = pl.DataFrame({"position": rows["position"], "why": facts["content_why"], "raw": facts["raw"]})
+            for pos, why, raw in at.filter(failed).iter_rows():
+                bad.append(pos)
+                self.why[pos] = why or "the record does not hash to its stored hash"
+                self.raws[pos] = raw
         self.broken += broken
-        for pos, why, raw in bad.iter_rows():
-            self.failed.append(pos)
-            self.why[pos] = why or "the record does not hash to its stored hash"
-            self.raws[pos] = raw
+        self.failed += bad
         want: set[int] = set()
         for i in broken:
             want.update(range(i - 1, i + _WINDOW + 1))
-        for pos in bad["position"]:
+        for pos in bad:
             want.update(range(pos - _WINDOW, pos + 2))
         if want or (rows.height and self._reach >= rows["position"][0]):
             for row in self._tail:
