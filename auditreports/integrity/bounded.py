@@ -20,9 +20,13 @@
    one bucket; the log's start is the whole log's).
 
 A chain that is intact needs nothing more. A damaged chain (a link or a record that fails,
-or CSV rows whose records must be rebuilt together) is classified as before: that source is
-read whole and checked by :func:`~.verify.check_source`, so its breaks and their kinds are
-exactly those of the whole-log path; only a damaged source costs the memory of holding it.
+or a first record that does not meet its anchor) is classified by :mod:`.damaged`: the pass
+keeps the rows around each break, and further passes over the runs read only the chain
+columns and keep only what the classification asks (the holders of some hashes, whether
+anything links to some records, rows far from a break); its breaks are exactly those of
+the source held whole, and what it holds grows with the breaks, not the source. A source
+with CSV rows (whose records are rebuilt together, :mod:`.csv_rebuild`) is still read whole
+and checked by :func:`~.verify.check_source`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +42,10 @@ from typing import Any
 import polars as pl
 
 from ..progress import bar, say
-from .chain import ChainReport, _check_anchor
+from .chain import ChainReport, _check_anchor, finish
 from .continuity import carried_over, conversation_breaks
 from .coverage import SETTINGS_EVENTS
+from .damaged import Damage, Runs, classify_damage
 from .model import Break, CheckResult
 from .period import UtcWindow
 from .settings import IntegritySettings
@@ -69,6 +74,8 @@ SPILL_BUCKET_ROWS = 1_000_000
 _SOURCE = pl.col("source").fill_null("unknown")
 _KEPT = ("position", "event_id", "seq", "timestamp", "source_file", "source_line")
 _CHAIN = ("position", "event_id", "seq", "prev_hash", "hash", "source_file", "source_line")
+# What a pass over the chain of a damaged source reads (the chain columns, and what places a row).
+_SCAN = ("source", "source_file", "source_line", "seq", "event_id", "timestamp", "prev_hash", "hash")
 _NOTICE = ("event_type", "event_id", "timestamp", "actor_id", "actor_name", "before", "after", "position")
 _CONVERSATION = (
     "conversation_id", "source_action", "event_type", "timestamp", "position", "event_id", "source_file",
@@ -107,12 +114,17 @@ def _runs(files: pl.DataFrame, budget: int) -> Iterator[pl.DataFrame]:
         yield files.slice(start, len(counts) - start)
 
 
-def _read_run(lf: pl.LazyFrame, source: str, run: pl.DataFrame, *, chained: bool) -> pl.DataFrame:
+def _read_run(
+    lf: pl.LazyFrame, source: str, run: pl.DataFrame, *, chained: bool, columns: Sequence[str] | None = None
+) -> pl.DataFrame:
     """The rows of a run of files, in physical order (file rank, line, sequence, id).
 
     The stored records (``raw``) are read only for a chained source: nothing else reads them.
+    With ``columns``, only those are read.
     """
-    if not chained:
+    if columns is not None:
+        lf = lf.select(columns)
+    elif not chained:
         lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias("raw"))
     names = run["source_file"].drop_nulls().to_list()
     which = pl.col("source_file").is_in(names)
@@ -147,7 +159,9 @@ class _Pass:
         self.source = source
         self.chained = chained
         self.previous_head = previous_head
-        self.damaged = False  # a link or record fails, or CSV rows: classify on the whole source
+        self.whole = False  # CSV rows, whose records are rebuilt together: checked on the whole source
+        self.damage = Damage()  # broken links and failing records, and the rows around them
+        self.period_rows: list[int] = []  # rows in the period of each run (a later pass must read the same)
         self.all_rows = 0  # rows of the source so far (positions of continuity)
         self.rows = 0  # rows in the period so far (positions of the other checks)
         self.carry: str | None = None  # the hash of the last record in the period so far
@@ -194,12 +208,15 @@ def verify_sources(
                     spill,
                     buckets,
                 )
-                if state.damaged:
+                if state.whole:
                     break
-            if state.damaged or not continues(state, period):
+            if state.whole:
                 yield _whole(lf, source, settings=settings, period=period, previous=previous, as_of=as_of)
             else:
-                yield _result(state, settings=settings, period=period, as_of=as_of, spill=spill, buckets=buckets)
+                scan = _chain_runs(lf, source, runs, period, state.period_rows)
+                yield _result(
+                    state, settings=settings, period=period, as_of=as_of, spill=spill, buckets=buckets, scan=scan
+                )
         finally:
             if spill is not None:
                 _remove_spill(spill)
@@ -237,6 +254,7 @@ def _take(
             state.before = before.row(before.height - 1, named=True)
             state.before_hashed = state.before_hashed or bool(before["hash"].drop_nulls().len())
         rows = rows.filter(_in_period(period))
+    state.period_rows.append(rows.height)
     if not rows.height:
         return
     rows = rows.with_columns(pl.int_range(state.rows, state.rows + rows.height, dtype=pl.Int64).alias("position"))
@@ -250,9 +268,10 @@ def _take(
         ).to_series()
         if state.rows == 0:
             links = links.scatter([0], True)  # the first record of the period has no predecessor in it
-        if bool(failed.any()) or bool(csv.any()) or not bool(links.all()):
-            state.damaged = True
+        if bool(csv.any()):
+            state.whole = True
             return
+        state.damage.take(rows.select(_CHAIN), links, failed, facts)
         state.carry = rows["hash"][-1]
         if state.rows == 0:
             state.first = rows.head(1).select(_CHAIN)
@@ -289,25 +308,34 @@ def _result(
     as_of: datetime,
     spill: Path | None,
     buckets: int,
+    scan: Runs,
 ) -> SourceResult:
     source = state.source
     kept = pl.concat(state.kept) if state.kept else pl.DataFrame(schema=_kept_schema())
     state.kept = []
     n = kept.height
     result = SourceResult(source, n)
+    footprint: set[int] = set()
     if state.chained and n and state.first is not None and state.last is not None:
-        report = ChainReport()
-        chain = pl.concat([state.first, state.last]).unique("position", keep="first", maintain_order=True)
-        _check_anchor(chain, report, source=source, previous_head=_anchor(state, period))
-        first, last = chain.row(0, named=True), chain.row(chain.height - 1, named=True)
-        result.head = {
-            "head": {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"], "position": n - 1},
-            "first": {"prev_hash": first["prev_hash"], "seq": first["seq"], "event_id": first["event_id"]},
-        }
+        first, last = state.first.row(0, named=True), state.last.row(0, named=True)
+        anchor = _anchor(state, period)
+        if state.damage.found or not continues(state, period):
+            # Where the chain breaks (or does not meet its anchor), what happened is told by the
+            # records around the break and where their hashes are: looked up in further passes.
+            report = classify_damage(
+                state.damage, scan, n=n, first=first, last=last, source=source, previous_head=anchor
+            )
+        else:
+            report = ChainReport()
+            chain = pl.concat([state.first, state.last]).unique("position", keep="first", maintain_order=True)
+            _check_anchor(chain, report, source=source, previous_head=anchor)
+            finish(report, first, last, n)
+        footprint = report.footprint
+        result.head = {"head": report.head, "first": report.first}
         result.checks.append(CheckResult("hash_chain", source, n, tuple(report.breaks), tuple(report.unverified)))
     elif n:
         result.checks.append(no_chain(source, n))
-    result.checks.append(sequence_check(kept, source, set()))
+    result.checks.append(sequence_check(kept, source, footprint))
     notices = pl.concat(state.settings_rows) if state.settings_rows else None
     result.checks.append(
         coverage_check(kept, source, result, settings=settings, period=period, as_of=as_of, settings_rows=notices)
@@ -316,6 +344,32 @@ def _result(
         cb, cu, stats = _replay(state, spill, buckets, settings)
         result.checks.append(continuity_check(cb, cu, stats, kept, source, result, period))
     return result
+
+
+def _chain_runs(
+    lf: pl.LazyFrame, source: str, runs: list[pl.DataFrame], period: UtcWindow | None, counts: list[int]
+) -> Runs:
+    """A new read of a source's runs in the period: the chain columns only, each row with its position."""
+
+    def scan() -> Iterator[pl.DataFrame]:
+        position = 0
+        for run, expected in zip(
+            bar(runs, total=len(runs), desc=f"classifying {source} breaks", unit="run"), counts, strict=True
+        ):
+            rows = _read_run(lf, source, run, chained=True, columns=_SCAN)
+            if period is not None:
+                rows = rows.filter(_in_period(period))
+            if rows.height != expected:
+                raise RuntimeError(
+                    f"the {source} log changed while it was verified: {rows.height} rows in the period "
+                    f"where the first pass read {expected}"
+                )
+            yield rows.select(
+                pl.int_range(position, position + rows.height, dtype=pl.Int64).alias("position"), *_CHAIN[1:]
+            )
+            position += rows.height
+
+    return scan
 
 
 def _anchor(state: _Pass, period: UtcWindow | None) -> dict[str, Any] | None:
@@ -382,7 +436,7 @@ def _whole(
     previous: dict[str, Any] | None,
     as_of: datetime,
 ) -> SourceResult:
-    """A source whose chain is damaged, held whole so its breaks are classified as before."""
+    """A source with CSV rows, held whole: their records are rebuilt together (:mod:`.csv_rebuild`)."""
     holder = [_frame(lf.filter(_SOURCE.eq(source)), settings, period)]
     ((name, everything),) = _by_source(holder)
     return check_source(name, everything, settings=settings, period=period, previous=previous, as_of=as_of)

@@ -31,7 +31,7 @@ never hides another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -158,51 +158,140 @@ def verify_chain(
     ).with_columns(content_ok)
     link_ok = (pl.col("prev_hash") == pl.col("hash").shift(1)).fill_null(False)
     broken = frame.filter(~link_ok & (pl.col("position") > 0))["position"].to_list()
-    if broken:
-        # Only a damaged chain needs to know, for every record, where its true predecessor
-        # is and whether anything links to it: a join over all stored hashes.
-        # The holder of a hash is the record that carries it *and* hashes to it (a forged
-        # copy of a record carries its hash without hashing to it); only if no record
-        # proves it, the first that carries it.
-        holders = (
-            frame.sort([pl.col("content_ok").not_(), pl.col("position")])
-            .unique(subset="hash", keep="first", maintain_order=True)
-            .select(pl.col("hash"), pl.col("position").alias("_holder"))
-        )
-        linked_to = frame.select(pl.col("prev_hash").drop_nulls().unique()).to_series()
-        frame = (
-            frame.join(holders.rename({"hash": "prev_hash", "_holder": "pred"}), on="prev_hash", how="left",
-                       maintain_order="left")
-            .join(holders, on="hash", how="left", maintain_order="left")
-            .with_columns(
-                # Something links to this record - and it is the record that link means.
-                has_successor=pl.col("hash").is_in(linked_to.implode()) & (pl.col("_holder") == pl.col("position"))
+    failed = frame.filter(~pl.col("content_ok"))["position"].to_list()
+    classify_breaks(report, HeldChain(ordered, frame, broken), broken, failed, why, n=n, source=source)
+    _check_anchor(frame, report, source=source, previous_head=previous_head)
+    finish(report, _row(frame, 0), _row(frame, n - 1), n)
+    return report
+
+
+def finish(report: ChainReport, first_row: dict[str, Any], last: dict[str, Any], n: int) -> None:
+    """Where the chain starts and ends, and the breaks in log order."""
+    report.head = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"], "position": n - 1}
+    report.first = {"prev_hash": first_row["prev_hash"], "seq": first_row["seq"], "event_id": first_row["event_id"]}
+    if report.stats.get("not_json"):
+        report.stats["links_only"] = report.stats["not_json"]
+    report.breaks.sort(key=lambda b: (b.position if b.position is not None else -1, b.kind))
+
+
+class ChainLinks(Protocol):
+    """What the classification of breaks reads of a chain, one position at a time.
+
+    ``pred``: the position of the record holding a record's ``prev_hash`` (None if no record
+    does); ``has_successor``: something links to the record, and it is the record that link
+    means (it holds its hash). Both are asked only of a chain with a broken link.
+    :class:`HeldChain` answers from the source held whole; :mod:`.damaged` from the rows
+    around the breaks, read a run of files at a time.
+    """
+
+    def row(self, pos: int) -> dict[str, Any]: ...
+
+    def value(self, column: str, pos: int) -> Any: ...
+
+    def pred(self, pos: int) -> int | None: ...
+
+    def has_successor(self, pos: int) -> bool | None: ...
+
+    def any_successor(self, start: int, stop: int) -> bool: ...
+
+    def raw(self, pos: int) -> str | None: ...
+
+
+class HeldChain:
+    """:class:`ChainLinks` of a source held whole: one join over every stored hash."""
+
+    def __init__(self, ordered: pl.DataFrame, frame: pl.DataFrame, broken: list[int]) -> None:
+        self.ordered = ordered
+        if broken:
+            # Only a damaged chain needs to know, for every record, where its true predecessor
+            # is and whether anything links to it: a join over all stored hashes.
+            # The holder of a hash is the record that carries it *and* hashes to it (a forged
+            # copy of a record carries its hash without hashing to it); only if no record
+            # proves it, the first that carries it.
+            holders = (
+                frame.sort([pl.col("content_ok").not_(), pl.col("position")])
+                .unique(subset="hash", keep="first", maintain_order=True)
+                .select(pl.col("hash"), pl.col("position").alias("_holder"))
             )
-            .drop("_holder")
-        )  # fmt: skip
-    # Read one value at a time near each break (a Series indexed by position gives the Python
-    # value, None for null): as Python lists they cost ~36 bytes a record of the whole source.
-    empty = pl.Series([], dtype=pl.Int64)
-    pred = frame["pred"] if broken else empty
-    has_succ = frame["has_successor"] if broken else empty
-    seqs = frame["seq"] if broken else empty
-    ok_list = frame["content_ok"] if broken else empty
+            linked_to = frame.select(pl.col("prev_hash").drop_nulls().unique()).to_series()
+            frame = (
+                frame.join(holders.rename({"hash": "prev_hash", "_holder": "pred"}), on="prev_hash", how="left",
+                           maintain_order="left")
+                .join(holders, on="hash", how="left", maintain_order="left")
+                .with_columns(
+                    # Something links to this record - and it is the record that link means.
+                    has_successor=pl.col("hash").is_in(linked_to.implode())
+                    & (pl.col("_holder") == pl.col("position"))
+                )
+                .drop("_holder")
+            )  # fmt: skip
+        self.frame = frame
+        # Read one value at a time near each break (a Series indexed by position gives the Python
+        # value, None for null): as Python lists they cost ~36 bytes a record of the whole source.
+        empty = pl.Series([], dtype=pl.Int64)
+        self._pred = frame["pred"] if broken else empty
+        self._has_succ = frame["has_successor"] if broken else empty
+
+    def row(self, pos: int) -> dict[str, Any]:
+        return _row(self.frame, pos)
+
+    def value(self, column: str, pos: int) -> Any:
+        return self.frame[column][pos]
+
+    def pred(self, pos: int) -> int | None:
+        p = self._pred[pos]
+        return None if p is None else int(p)
+
+    def has_successor(self, pos: int) -> bool | None:
+        value = self._has_succ[pos]
+        return None if value is None else bool(value)
+
+    def any_successor(self, start: int, stop: int) -> bool:
+        return bool(self._has_succ.slice(start, stop - start).any())
+
+    def raw(self, pos: int) -> str | None:
+        value = self.ordered["raw"][pos]
+        return None if value is None else str(value)
+
+
+def classify_breaks(
+    report: ChainReport,
+    chain: ChainLinks,
+    broken: list[int],
+    failed: list[int],
+    why: dict[int, str],
+    *,
+    n: int,
+    source: str,
+) -> None:
+    """Name the kind of each break of a chain of ``n`` records: its ``broken`` links (positions whose
+    ``prev_hash`` is not the hash of the record before) and ``failed`` records (that do not hash to
+    their own hash), both ascending.
+    """
+    row, pred, has_succ, any_succ = chain.row, chain.pred, chain.has_successor, chain.any_successor
+    failed_set = set(failed)
+
+    def seqs(pos: int) -> Any:
+        return chain.value("seq", pos)
+
+    def ok_list(pos: int) -> bool:
+        return pos not in failed_set
 
     reported_modified: set[int] = set()
 
     def add(kind: str, pos: int, detail: str, involved: list[int], footprint: range | list[int], **extra: Any) -> None:
-        row = _row(frame, pos)
+        at = row(pos)
         report.breaks.append(
             Break(
                 kind=kind,
                 check=CHECK,
-                event_id=row["event_id"],
+                event_id=at["event_id"],
                 position=pos,
                 detail=detail,
                 source=source,
-                event_ids=tuple(_row(frame, p)["event_id"] for p in involved),
-                source_file=row["source_file"],
-                source_line=row["source_line"],
+                event_ids=tuple(row(p)["event_id"] for p in involved),
+                source_file=at["source_file"],
+                source_line=at["source_line"],
                 extra=extra,
             )
         )
@@ -213,25 +302,25 @@ def verify_chain(
     for i in broken:
         if i in consumed:
             continue
-        p = pred[i]
-        prev_seq, this_seq = seqs[i - 1], seqs[i]
-        if p is None and i >= 1 and frame["prev_hash"][i] == frame["prev_hash"][0] and not has_succ.head(i).any():
+        p = pred(i)
+        prev_seq, this_seq = seqs(i - 1), seqs(i)
+        if p is None and i >= 1 and chain.value("prev_hash", i) == chain.value("prev_hash", 0) and not any_succ(0, i):
             p = -1  # the records before it were spliced in ahead of the log's first genuine record
         forged = []
         if p is not None and p < i - 1:
             # Copies of one genuine record all name its predecessor: the last of the run is the genuine one.
             j = i
-            while j + 1 in broken_set and pred[j + 1] == p:
+            while j + 1 in broken_set and pred(j + 1) == p:
                 j += 1
-            if not (j > p + 1 and has_succ.slice(p + 1, j - p - 1).any()):
+            if not (j > p + 1 and any_succ(p + 1, j)):
                 forged, i = list(range(p + 1, j)), j
         if not forged and p is not None and p >= 0:
             # The extra records may come after their original: the next record that links to
             # the one before them shows where they end.
             for m in range(i + 1, min(n, i + _RELINK_LOOKBACK + 1)):
-                if has_succ[m - 1]:
+                if has_succ(m - 1):
                     break
-                if pred[m] == i - 1:
+                if pred(m) == i - 1:
                     forged, i = list(range(i, m)), m
                     break
         if forged:
@@ -240,20 +329,20 @@ def verify_chain(
             p = forged[0] - 1
             consumed.update([*forged, i])
             reported_modified.update(forged)
-            copies = [k for k in forged if not ok_list[k]]
+            copies = [k for k in forged if not ok_list(k)]
             how = (
                 f"; {len(copies)} of them carr{'y' if len(copies) != 1 else 'ies'} a hash that is not its own "
                 "(a copy of a genuine record's hash)"
                 if copies
                 else ""
             )
-            after = "the log's chain anchor" if p < 0 else _where(_row(frame, p))
+            after = "the log's chain anchor" if p < 0 else _where(row(p))
             add(
                 "inserted",
                 p + 1,
                 f"{len(forged)} record{'s' if len(forged) != 1 else ''} spliced in: "
-                f"{', '.join(_where(_row(frame, k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
-                f"without {'them' if len(forged) != 1 else 'it'} the chain is intact: {_where(_row(frame, i))} "
+                f"{', '.join(_where(row(k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
+                f"without {'them' if len(forged) != 1 else 'it'} the chain is intact: {_where(row(i))} "
                 f"still links to {after}{how}",
                 forged,
                 range(p + 1, i + 1),
@@ -261,8 +350,8 @@ def verify_chain(
             continue
         if p is None or p < 0:
             rehashed = (
-                not has_succ[i - 1]
-                and ok_list[i - 1]
+                not has_succ(i - 1)
+                and ok_list(i - 1)
                 and prev_seq is not None
                 and this_seq is not None
                 and this_seq == prev_seq + 1
@@ -272,8 +361,8 @@ def verify_chain(
                 add(
                     "modified",
                     i - 1,
-                    f"{_where(_row(frame, i - 1))} was rewritten with a recomputed hash: nothing links to it and "
-                    f"{_where(_row(frame, i))} links to a hash that is nowhere in the log",
+                    f"{_where(row(i - 1))} was rewritten with a recomputed hash: nothing links to it and "
+                    f"{_where(row(i))} links to a hash that is nowhere in the log",
                     [i - 1],
                     [i - 1, i],
                 )
@@ -289,8 +378,8 @@ def verify_chain(
             add(
                 "deleted",
                 i,
-                f"{what}: its prev_hash {frame['prev_hash'][i][:16]}… is the hash of no record in the log; "
-                f"the record before it is {_where(_row(frame, i - 1))}",
+                f"{what}: its prev_hash {chain.value('prev_hash', i)[:16]}… is the hash of no record in the log; "
+                f"the record before it is {_where(row(i - 1))}",
                 [i],
                 [i],
                 missing_records=missing,
@@ -298,11 +387,11 @@ def verify_chain(
             )
             continue
         j = i
-        while j + 1 in broken_set and pred[j + 1] is not None:
+        while j + 1 in broken_set and pred(j + 1) is not None:
             j += 1
         consumed.update(range(i, j + 1))
         moved = list(range(i, j)) if j > i else [i]
-        first, nxt = _row(frame, moved[0]), _row(frame, moved[0] + 1) if moved[0] + 1 < n else None
+        first, nxt = row(moved[0]), row(moved[0] + 1) if moved[0] + 1 < n else None
         if len(moved) == 2 and nxt is not None:
             detail = f"sequence {first['seq']} stored before {nxt['seq']} ({nxt['event_id']})"
         else:
@@ -315,10 +404,10 @@ def verify_chain(
             range(i, j + 1),
         )
 
-    for pos in frame.filter(~pl.col("content_ok"))["position"].to_list():
+    for pos in failed:
         if pos in reported_modified:
             continue
-        back = _relinked_over(ordered, frame, pos) if pos >= 2 else None
+        back = _relinked_over(chain, pos) if pos >= 2 else None
         if back is not None and not (set(range(pos - back + 1, pos)) & (reported_modified | consumed)):
             # Its content is intact but for prev_hash, which once named the record ``back``
             # places before it: the records in between were spliced in and it was re-linked.
@@ -328,39 +417,29 @@ def verify_chain(
                 "inserted",
                 forged[0],
                 f"{len(forged)} record{'s' if len(forged) != 1 else ''} spliced in: "
-                f"{', '.join(_where(_row(frame, k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
-                f"the genuine record after {'them' if len(forged) != 1 else 'it'}, {_where(_row(frame, pos))}, had its "
+                f"{', '.join(_where(row(k)) for k in forged[:5])}{' …' if len(forged) > 5 else ''}; "
+                f"the genuine record after {'them' if len(forged) != 1 else 'it'}, {_where(row(pos))}, had its "
                 f"prev_hash re-pointed at the forgery: with prev_hash set back to the hash of "
-                f"{_where(_row(frame, pos - back))} it hashes to its stored hash again, so nothing else in it changed",
+                f"{_where(row(pos - back))} it hashes to its stored hash again, so nothing else in it changed",
                 forged,
                 range(forged[0], pos + 1),
-                relinked_event_id=_row(frame, pos)["event_id"],
+                relinked_event_id=row(pos)["event_id"],
             )
             continue
-        row = _row(frame, pos)
+        at = row(pos)
         add(
             "modified",
             pos,
-            f"{_where(row)}: {why.get(pos, 'the record does not hash to its stored hash')}; hash left unchanged",
+            f"{_where(at)}: {why.get(pos, 'the record does not hash to its stored hash')}; hash left unchanged",
             [pos],
             [pos],
         )
-
-    _check_anchor(frame, report, source=source, previous_head=previous_head)
-    last = _row(frame, n - 1)
-    first_row = _row(frame, 0)
-    report.head = {"hash": last["hash"], "seq": last["seq"], "event_id": last["event_id"], "position": n - 1}
-    report.first = {"prev_hash": first_row["prev_hash"], "seq": first_row["seq"], "event_id": first_row["event_id"]}
-    if report.stats.get("not_json"):
-        report.stats["links_only"] = report.stats["not_json"]
-    report.breaks.sort(key=lambda b: (b.position if b.position is not None else -1, b.kind))
-    return report
 
 
 _RELINK_LOOKBACK = 16  # how many records back a re-linked successor's true predecessor is looked for
 
 
-def _relinked_over(ordered: pl.DataFrame, frame: pl.DataFrame, pos: int) -> int | None:
+def _relinked_over(chain: ChainLinks, pos: int) -> int | None:
     """``k`` (>= 2) when the record at ``pos`` hashes to its stored hash with ``prev_hash`` set to
     the hash of the record ``k`` places before it - it was re-linked over ``k - 1`` inserted records.
 
@@ -371,14 +450,13 @@ def _relinked_over(ordered: pl.DataFrame, frame: pl.DataFrame, pos: int) -> int 
     from .hashing import canonical_hash
 
     try:
-        record = json.loads(ordered["raw"][pos] or "")
+        record = json.loads(chain.raw(pos) or "")
     except ValueError:
         return None
     if not isinstance(record, dict) or not isinstance(record.get("hash"), str) or "prev_hash" not in record:
         return None
-    hashes = frame["hash"]
     for k in range(2, min(pos, _RELINK_LOOKBACK) + 1):
-        candidate = hashes[pos - k]
+        candidate = chain.value("hash", pos - k)
         if candidate is None or candidate == record["prev_hash"]:
             continue
         try:
