@@ -428,16 +428,17 @@ def framework_report(
         rules_dirs=rules_dirs,
     )
     try:
-        model = build_report(
-            prepared.framework.framework,
-            prepared.inputs,
-            s,
-            spec=prepared.framework.spec,
-            triage=triage,
-            parameters=parameters,
-            notebook_name=notebook_name,
-            rule_pack_hash=prepared.rule_pack_hash,
-        )
+        with stage("report model"):
+            model = build_report(
+                prepared.framework.framework,
+                prepared.inputs,
+                s,
+                spec=prepared.framework.spec,
+                triage=triage,
+                parameters=parameters,
+                notebook_name=notebook_name,
+                rule_pack_hash=prepared.rule_pack_hash,
+            )
     finally:
         prepared.inputs.close()  # the temporary copy of the period: the model holds what it prints
     model.extra["configuration_inputs"] = configuration_inputs(settings, s, detection)
@@ -507,18 +508,19 @@ def gdpr_subject_access(
     opened = SimpleNamespace(events=events, ledger=ledger, quarantine=quarantine)
     prepared = prepare_inputs(opened, period=period, detection=detection, integrity=integrity, rules_dirs=rules_dirs)
     try:
-        model = build_gdpr_model(
-            prepared.inputs,
-            who,
-            received,
-            s,
-            parameters=parameters,
-            notebook_name=notebook_name,
-            rule_pack_hash=prepared.rule_pack_hash,
-            extension=extension,
-            late_reason=late_reason,
-            today=today,
-        )
+        with stage("report model"):
+            model = build_gdpr_model(
+                prepared.inputs,
+                who,
+                received,
+                s,
+                parameters=parameters,
+                notebook_name=notebook_name,
+                rule_pack_hash=prepared.rule_pack_hash,
+                extension=extension,
+                late_reason=late_reason,
+                today=today,
+            )
     finally:
         prepared.inputs.close()  # the temporary copy of the period: the models hold what they print
     out = Path(out_dir)

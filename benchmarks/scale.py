@@ -14,12 +14,15 @@ Stages, in one run per size:
   quarantine, no dedupe): what a script would do;
 - ``one-batch ingest``: ``auditreports ingest --batch-mb 1000000``, i.e. every file held at
   once as ingest did before batching (issue #18's "today");
-- ``ingest``: ``auditreports ingest`` with the default byte budget (batched);
+- ``ingest``: ``auditreports ingest`` with the default byte budget (batched); above the
+  generator's cap, also on the sample's files copied to the size asked, ids renamed
+  (``replicate.py --files``: ingest's measurement at full size; those copies' chains do not
+  verify, so the stages after it run on copies of the store);
 - ``verify``, ``detect``, ``report soc2`` on the batched store for the quarter.
 
     .venv/bin/python -m benchmarks.scale                       # 1M and 5M events
     .venv/bin/python -m benchmarks.scale --events 1000000      # one size
-    .venv/bin/python -m benchmarks.scale --huge                # also 50M (a ~4.5M sample, its store copied 11 times)
+    .venv/bin/python -m benchmarks.scale --huge                # also 50M (a ~4.5M sample, its files and its store copied 11 times)
     .venv/bin/python -m benchmarks.scale --stages samples,ingest --keep /tmp/scale
 
 Run it alone on the machine: two big runs at once measure each other.
@@ -46,6 +49,7 @@ LABELS = {
     "onebatch": "ingest, one batch (before #18)",
     "ingest": "ingest, batched (default budget)",
     "replicate": "copies of the store (replicate.py)",
+    "replicate_files": "copies of the files (replicate.py --files)",
     "verify": "verify --store",
     "detect": "detect --store",
     "report": "report soc2 (notebook + PDF)",
@@ -154,6 +158,21 @@ def run_size(events: int, work: Path, stages: list[str], period: str) -> list[di
         n_events = _events_in(target)
         add("ingest", res)
         if copies > 1:
+            # Ingest at the full size: the sample's files copied with renamed ids (their chains do
+            # not verify: renamed records keep their hashes), ingested, then put aside; the
+            # stages after it run on copies of the store, whose chains are intact.
+            files, ingested = work / "files", work / "store-files"
+            shutil.rmtree(files, ignore_errors=True)
+            shutil.rmtree(ingested, ignore_errors=True)
+            cmd = [sys.executable, "-m", "benchmarks.replicate", str(data), str(files), "--copies", str(copies)]
+            res = _stage([*cmd, "--files"], work / "replicate-files.log")
+            n_events = None
+            add("replicate_files", res)
+            res = _stage([*cli, "ingest", str(files), "--store", str(ingested)], work / "ingest-files.log")
+            n_events = _events_in(ingested)
+            add("ingest", res)
+            shutil.rmtree(files, ignore_errors=True)
+            shutil.rmtree(ingested, ignore_errors=True)
             shutil.rmtree(store, ignore_errors=True)
             cmd = [sys.executable, "-m", "benchmarks.replicate", str(target), str(store), "--copies", str(copies)]
             res = _stage(cmd, work / "replicate.log")
@@ -181,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--huge",
         action="store_true",
-        help="also 50M events (a ~4.5M sample copied 11 times: ~1 h, ~2 GB of disk)",
+        help="also 50M events (a ~4.5M sample, its files and store copied 11 times: ~2 h, ~8 GB of disk)",
     )
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     parser.add_argument("--keep", type=Path, help="work here and keep the data (default: a temporary directory)")
