@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AuditReportsError, DependencyError, UsageError
+from .notebook import DEFAULT_TIMEOUT
 
 __all__ = [
     "BatchResult",
@@ -216,7 +217,7 @@ def _common(
     return params
 
 
-def run_job(job: ReportJob, timeout: float = 1800.0) -> dict[str, Any]:
+def run_job(job: ReportJob, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """Run one job where it is called (a Dask worker): the same runner as ``auditreports report``.
 
     Never raises for a failed report: the failure is the outcome, so one job cannot stop
@@ -292,7 +293,7 @@ def run_batch(
     *,
     scheduler: str | None = None,
     workers: int | None = None,
-    timeout: float = 1800.0,
+    timeout: float = DEFAULT_TIMEOUT,
     on_done: Callable[[JobOutcome, int, int], None] | None = None,
 ) -> BatchResult:
     """Run ``jobs`` on Dask and write ``batch.json`` in ``out_dir``.

@@ -74,12 +74,16 @@ def notebook_for(kind: str, frameworks_dirs: list[str] | tuple[str, ...] = ()) -
     return notebooks_dir() / report_kind(kind, list(frameworks_dirs)).notebook
 
 
+# Wall-clock limit of one report notebook: a 50M-event quarter takes ~20-35 min on a 2-core machine.
+DEFAULT_TIMEOUT = 7200.0
+
+
 def run_report_notebook(
     kind: str,
     parameters: dict[str, Any],
     *,
     notebook: Path | None = None,
-    timeout: float = 1800.0,
+    timeout: float = DEFAULT_TIMEOUT,
     start_timeout: float = 120.0,
 ) -> NotebookRun:
     """Check parameters, execute the report notebook with Papermill, return where things are.
@@ -159,7 +163,8 @@ def run_report_notebook(
         _quarantine_pdf(pdf, incomplete)
         raise NotebookExecutionError(
             f"the {kind} report notebook did not finish within {timeout:.0f} s and was stopped; "
-            f"the partial notebook is {executed}",
+            f"the partial notebook is {executed} (its stage lines say how far it got; a larger quarter "
+            "or a busy machine may need more: --timeout SECONDS)",
             notebook=str(executed),
         ) from None
     except BaseException:

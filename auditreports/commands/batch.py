@@ -10,6 +10,7 @@ from typing import Any
 
 from ..batch import JobOutcome, gdpr_request_jobs, run_batch, workspace_jobs
 from ..errors import UsageError
+from ..notebook import DEFAULT_TIMEOUT
 from ..progress import say
 from ..settings import discover_settings, load_settings
 from ._options import period_from_args, store_from_args
@@ -49,7 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--scheduler", metavar="ADDR", help="an existing Dask scheduler (tcp://host:port); default: a LocalCluster"
     )
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: up to 2, one per core)")
-    p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit per report, seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock limit per report, seconds (default {DEFAULT_TIMEOUT:.0f})",
+    )
     p.add_argument("--json", action="store_true", help="print the batch summary as one JSON document")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import AuditReportsError, NotebookExecutionError, UsageError
+from ..notebook import DEFAULT_TIMEOUT
 from ..parameters import declared_parameters
 from ..period import parse_period
 from ..progress import say, stage
@@ -69,7 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=min(3, os.cpu_count() or 1),
         help="report notebooks run side by side (default: one per core, at most 3)",
     )
-    p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit per report notebook, seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock limit per report notebook, seconds (default {DEFAULT_TIMEOUT:.0f})",
+    )
     p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..notebook import NotebookRun, run_report_notebook
+from ..notebook import DEFAULT_TIMEOUT, NotebookRun, run_report_notebook
 from ..parameters import check_parameters, declared_parameters, search_frameworks_dirs
 from ..progress import say
 from ..report.registry import report_kind
@@ -85,7 +85,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="SOC 2 / HIPAA: the previous report's output folder (new / recurring / resolved findings)",
     )
     p.add_argument("--out", help="output directory (required)")
-    p.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit for the notebook run, seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock limit for the notebook run, seconds (default {DEFAULT_TIMEOUT:.0f})",
+    )
     p.add_argument("--notebook", type=Path, help="run this notebook instead of the shipped one")
     p.add_argument("--json", action="store_true", help="print what was written as one JSON document on stdout")
     p.add_argument(
