@@ -250,19 +250,14 @@ def _terminate_as_exit() -> Iterator[None]:
 
 def _stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """Stop Papermill and its kernel (their process group): SIGTERM, then SIGKILL after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        # Papermill is gone; a kernel it left behind in the group goes with the SIGKILL.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    # Whatever of the group is left (Papermill past its grace, or a kernel it left behind).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _close_stderr(proc: subprocess.Popen[str], reader: threading.Thread) -> None:

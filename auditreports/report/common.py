@@ -133,8 +133,9 @@ class ReportInputs:
         From the period copy, only the files (windows of days) and row groups of those hours are read.
         """
         hours = (pl.col("timestamp") > pl.lit(start)) & (pl.col("timestamp") <= pl.lit(end))
+        events = self.events  # the copy is made on first use
         if self._copy is None:
-            return self.events.filter(hours)
+            return events.filter(hours)
         return self._copy.scan(start, end).filter(hours).with_columns(*self._added.values())
 
     def add_columns(self, *columns: pl.Expr) -> None:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
 from ..errors import ConfigError
 from .model import LABEL_ROLE
 
-__all__ = ["Identities", "copy_label_roles", "identities", "label_role_expr", "with_label_roles"]
-
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+__all__ = ["Identities", "copy_label_roles", "identities", "label_role_expr"]
 
 
 class Identities:
@@ -58,19 +55,14 @@ def _directory(path: Path | None, column: str = "name") -> dict[str, str]:
     return {k: v for k, v in frame.select(id_col, column).drop_nulls().rows() if v.strip()}
 
 
-def with_label_roles(events: Frame, staff: Path | None = None) -> Frame:
-    """``events`` with the one role each person is printed with, in column ``actor_label_role``.
+def label_role_expr(events: pl.DataFrame | pl.LazyFrame, staff: Path | None = None) -> pl.Expr:
+    """The one role each person is printed with (column ``actor_label_role``), read from ``events`` once.
 
     A person whose role changed in the period (agent, then admin after a role change) is one
     person: the staff directory's role first, else the last role the log records for them.
     Each event keeps the role it recorded in ``actor_role`` (the evidence); only the printed
     label is shared. API keys, bots and system actors get no label role.
     """
-    return events.with_columns(label_role_expr(events, staff))
-
-
-def label_role_expr(events: pl.DataFrame | pl.LazyFrame, staff: Path | None = None) -> pl.Expr:
-    """The expression of :func:`with_label_roles`' column, its roles read from ``events`` once."""
     person = (pl.col("actor_type").cast(pl.String) == "user") & pl.col("actor_id").is_not_null()
     logged = (
         events.lazy()

@@ -322,7 +322,7 @@ def actor_expr(*, by_role: bool = False) -> pl.Expr:
     An API key is named as the key, with its owner: the owner did not make the call.
     """
     # One identity per actor: a person is printed under one label in every section, the role
-    # the report inputs settled on (identity.with_label_roles: the staff directory's, else the
+    # the report inputs settled on (identity.label_role_expr: the staff directory's, else the
     # last the log records) even when their role changed in the period. Frames without that
     # column (the regex selects nothing) fall back to the role their other events record.
     known = pl.col("actor_role").forward_fill().backward_fill().over("actor_id")
